@@ -1,0 +1,5 @@
+import sys
+
+from kbqa.cli import main
+
+sys.exit(main())

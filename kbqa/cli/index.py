@@ -1,0 +1,102 @@
+"""`kbqa index build|info`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from kbqa.cli.common import load_config_arg
+
+
+def register(sub: Any, train_sub: Any) -> None:
+    index = sub.add_parser("index", help="build and inspect index folders")
+    isub = index.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+
+    build = isub.add_parser("build", help="index documents from files, folders or recipe names")
+    build.add_argument("sources", nargs="+", metavar="SOURCE", help="a file, a folder or a corpus recipe name")
+    build.add_argument("--index", required=True, help="index folder to create")
+    build.add_argument("--format", help="input format (jsonl, csv, tsv, pubmedqa, medquad, pubmed); inferred by default")
+    build.add_argument("--config", help="TOML config file overriding the preset")
+    build.add_argument("--preset", default="default", help="named settings: default, fast (bf16 embedding), exact")
+    build.add_argument("--overwrite", action="store_true", help="replace an existing index (only once the new one is complete)")
+    build.add_argument("--mirror", help="local folder with corpus files (default: $KBQA_MIRROR or ../shared/data)")
+    build.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN",
+                       help="CSV/TSV column mapping, e.g. --column id=case_id --column text=abstract")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.set_defaults(func=cmd_build)
+
+    info = isub.add_parser("info", help="describe an index folder")
+    info.add_argument("--index", required=True)
+    info.add_argument("--json", action="store_true", help="print the manifest summary as JSON")
+    info.set_defaults(func=cmd_info)
+
+
+def _columns(items: list[str]) -> dict[str, str] | None:
+    from kbqa.errors import KbqaError
+
+    out = {}
+    for item in items:
+        key, sep, col = item.partition("=")
+        if not sep:
+            raise KbqaError(f"--column expects FIELD=COLUMN, got {item!r}")
+        out[key.strip()] = col.strip()
+    return out or None
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from kbqa.pipeline import KnowledgeBase
+
+    config = load_config_arg(args)
+    kb = KnowledgeBase.build(
+        args.sources,
+        args.index,
+        config,
+        format=args.format,
+        overwrite=args.overwrite,
+        mirror=args.mirror,
+        progress=not args.quiet,
+        columns=_columns(args.column),
+    )
+    c = kb.manifest["counts"]
+    print(
+        f"indexed {c['documents']} documents as {c['chunks']} chunks into {kb.index_dir} ({kb.version}) "
+        f"in {kb.manifest['build_seconds']:.1f} s; skipped {c.get('skipped_empty', 0)} empty"
+        + (f", {c['skipped_unanswered']} unanswered" if c.get("skipped_unanswered") else "")
+        + (f"; {c['retracted']} retracted (excluded from search by default)" if c.get("retracted") else "")
+    )
+    return 0
+
+
+def summary(manifest: dict[str, Any]) -> dict[str, Any]:
+    keys = ("version", "created", "kbqa_version", "format_version", "fingerprint", "counts", "sources", "build_seconds")
+    out = {k: manifest.get(k) for k in keys}
+    emb = manifest["embedder"]
+    out["embedder"] = {k: emb.get(k) for k in ("name", "dim", "max_seq_length", "weights_sha256")}
+    out["chunker"] = manifest["chunker"]
+    out["index"] = manifest["index"]
+    return out
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from kbqa.index.manifest import read_manifest
+    from kbqa.index.store import IndexFolder
+
+    folder = IndexFolder(args.index)
+    name = folder.current()
+    manifest = {**read_manifest(folder.version_dir(name)), "version": name}
+    info = summary(manifest)
+    info["versions"] = folder.versions()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    c = info["counts"]
+    print(f"index      {folder.root} (version {name} of {len(info['versions'])}; format {info['format_version']})")
+    print(f"built      {info['created']} by kbqa {info['kbqa_version']} in {info['build_seconds']} s")
+    print(f"documents  {c['documents']}   chunks {c['chunks']}   skipped empty {c.get('skipped_empty', 0)}")
+    print(f"embedder   {info['embedder']['name']} ({info['embedder']['dim']}-d, max {info['embedder']['max_seq_length']} tokens)")
+    print(f"chunker    {info['chunker']['size']} tokens, overlap {info['chunker']['overlap']}")
+    print(f"backend    {info['index']['backend']} {info['index']['factory']}")
+    print(f"sources    {', '.join(s['source'] + ' (' + str(s['format']) + ')' for s in info['sources'])}")
+    print(f"fingerprint {info['fingerprint']}")
+    return 0

@@ -1,0 +1,92 @@
+"""Metadata filters for search: year range, source/collection, MeSH term, publication type, retraction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from kbqa.errors import KbqaError
+
+
+@dataclass(frozen=True)
+class Filters:
+    year_min: int | None = None
+    year_max: int | None = None
+    source: str | None = None  # matches meta "source" or "collection", case-insensitive
+    mesh: str | None = None  # a MeSH heading, case-insensitive exact match
+    publication_type: str | None = None
+    include_retracted: bool = False
+
+    @classmethod
+    def parse(cls, value: Filters | dict[str, Any] | None) -> Filters:
+        if value is None:
+            return cls()
+        if isinstance(value, Filters):
+            return value
+        if not isinstance(value, dict):
+            raise KbqaError(f"filters must be a dict, got {type(value).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise KbqaError(f"unknown filter(s) {unknown}; known: {sorted(known)}")
+        clean: dict[str, Any] = {}
+        for key, v in value.items():
+            if v is None:
+                continue
+            if key in ("year_min", "year_max"):
+                try:
+                    clean[key] = int(v)
+                except (TypeError, ValueError):
+                    raise KbqaError(f"filter {key} must be a year, got {v!r}") from None
+            elif key == "include_retracted":
+                if not isinstance(v, bool):
+                    raise KbqaError(f"filter include_retracted must be true or false, got {v!r}")
+                clean[key] = v
+            else:
+                clean[key] = str(v)
+        return cls(**clean)
+
+    @classmethod
+    def from_cli(cls, items: list[str] | None) -> Filters:
+        """``--filter year_min=2015 --filter source=pubmed`` -> Filters."""
+        data: dict[str, Any] = {}
+        for item in items or []:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise KbqaError(f"--filter expects KEY=VALUE, got {item!r}")
+            key = key.strip().replace("-", "_")
+            if key == "year" and "-" in value:  # --filter year=2010-2020
+                lo, _, hi = value.partition("-")
+                data["year_min"], data["year_max"] = lo or None, hi or None
+            elif key == "include_retracted":
+                data[key] = value.strip().lower() in ("1", "true", "yes")
+            else:
+                data[key] = value.strip()
+        return cls.parse(data)
+
+    @property
+    def is_trivial(self) -> bool:
+        return self == Filters(include_retracted=self.include_retracted)
+
+    def accepts(self, meta: dict[str, Any]) -> bool:
+        if not self.include_retracted and meta.get("retracted"):
+            return False
+        year = meta.get("year")
+        if self.year_min is not None or self.year_max is not None:
+            if not isinstance(year, int):
+                return False
+            if self.year_min is not None and year < self.year_min:
+                return False
+            if self.year_max is not None and year > self.year_max:
+                return False
+        if self.source is not None:
+            wanted = self.source.lower()
+            if wanted not in (str(meta.get("source", "")).lower(), str(meta.get("collection", "")).lower()):
+                return False
+        if self.mesh is not None and self.mesh.lower() not in {str(m).lower() for m in meta.get("mesh") or []}:
+            return False
+        if self.publication_type is not None:
+            types = {str(t).lower() for t in meta.get("publication_types") or []}
+            if self.publication_type.lower() not in types:
+                return False
+        return True

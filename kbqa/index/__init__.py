@@ -1,0 +1,5 @@
+"""Vector indexes (backends by name) and the on-disk, versioned index folder."""
+
+from kbqa.index.base import VectorIndex, create_index, load_index
+
+__all__ = ["VectorIndex", "create_index", "load_index"]

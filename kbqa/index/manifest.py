@@ -1,0 +1,70 @@
+"""manifest.json: what an index version is, and the checks ``load`` makes against it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from kbqa.config import fingerprint
+from kbqa.errors import KbqaError
+from kbqa.types import Document
+
+FORMAT = "kbqa-index"
+FORMAT_VERSION = 1
+
+
+def document_checksum(doc: Document) -> str:
+    """Changes whenever anything that is indexed or cited about the document changes."""
+    blob = json.dumps(
+        {"title": doc.title, "text": doc.text, "meta": doc.meta}, sort_keys=True, ensure_ascii=False, default=str
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def index_fingerprint(manifest: dict[str, Any]) -> str:
+    return fingerprint(
+        {
+            "embedder": {k: manifest["embedder"].get(k) for k in ("name", "dim", "weights_sha256", "max_seq_length")},
+            "chunker": manifest["chunker"],
+            "index": manifest["index"],
+            "documents": manifest["documents"],
+        }
+    )
+
+
+def read_manifest(version_dir: Path) -> dict[str, Any]:
+    path = version_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KbqaError(f"{path} is missing: this is not a kbqa index version") from None
+    except json.JSONDecodeError as exc:
+        raise KbqaError(f"{path} is not valid JSON ({exc}); run `kbqa index check`") from None
+    if manifest.get("format") != FORMAT:
+        raise KbqaError(f"{path}: not a kbqa index manifest (format={manifest.get('format')!r})")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise KbqaError(
+            f"{path}: index format version {manifest.get('format_version')} is not supported by this kbqa "
+            f"(format version {FORMAT_VERSION}); rebuild the index with `kbqa index build ... --overwrite`"
+        )
+    return manifest
+
+
+def check_embedder(manifest: dict[str, Any], identity: dict[str, Any], where: Path) -> None:
+    """Refuse to query an index with a model other than the one that built it."""
+    built = manifest["embedder"]
+    problems = []
+    if built["dim"] != identity["dim"]:
+        problems.append(f"dimension {built['dim']} vs {identity['dim']}")
+    if built.get("weights_sha256") and identity.get("weights_sha256") and built["weights_sha256"] != identity["weights_sha256"]:
+        problems.append("different model weights")
+    if built.get("max_seq_length") != identity.get("max_seq_length"):
+        problems.append(f"max_seq_length {built.get('max_seq_length')} vs {identity.get('max_seq_length')}")
+    if problems:
+        raise KbqaError(
+            f"the index at {where} was built with embedder {built['name']!r}, but the model loaded now "
+            f"({identity['name']!r} at {identity['path']}) differs: {', '.join(problems)}. Query it with the "
+            "same model, or rebuild it with `kbqa index build SOURCE --index DIR --overwrite`."
+        )

@@ -1,0 +1,253 @@
+"""KnowledgeBase: the Python API over an index folder. ``build`` / ``load`` / ``search`` / ``ask``."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from kbqa.config import Config, SearchConfig
+from kbqa.errors import KbqaError
+from kbqa.filters import Filters
+from kbqa.index.base import VectorIndex, load_index
+from kbqa.index.manifest import check_embedder, read_manifest
+from kbqa.index.store import IndexFolder, read_jsonl
+from kbqa.types import Answer, Chunk, Document, Hit
+
+Source = str | Path
+
+
+class KnowledgeBase:
+    """One committed index version, loaded with its encoder. Constructed by ``build`` or ``load``."""
+
+    def __init__(
+        self,
+        index_dir: Path,
+        version: str,
+        manifest: dict[str, Any],
+        config: Config,
+        encoder: Any,
+        index: VectorIndex,
+        documents: dict[str, dict[str, Any]],
+        chunks: dict[str, Chunk],
+    ) -> None:
+        self.index_dir = index_dir
+        self.version = version
+        self.manifest = manifest
+        self.config = config
+        self.encoder = encoder
+        self.index = index
+        self.documents = documents
+        self.chunks = chunks
+        self._doc_chunks: dict[str, list[str]] = {}
+        for chunk_id, chunk in chunks.items():
+            self._doc_chunks.setdefault(chunk.doc_id, []).append(chunk_id)
+        self._any_retracted = any(d["meta"].get("retracted") for d in documents.values())
+        self._allowed_cache: dict[Filters, frozenset[str] | None] = {}
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        sources: Sequence[Source] | Source,
+        index_dir: str | Path,
+        config: Config | None = None,
+        *,
+        format: str | None = None,
+        overwrite: bool = False,
+        mirror: str | Path | None = None,
+        progress: bool = True,
+        columns: dict[str, str] | None = None,
+    ) -> KnowledgeBase:
+        """Index ``sources`` (files, folders or recipe names) into ``index_dir`` and load the result.
+
+        An existing index is refused unless ``overwrite``; with it, the new index is written
+        beside the old one and replaces it only once complete.
+        """
+        from kbqa.corpus import LoadStats, iter_documents, resolve_source
+        from kbqa.embed import load_encoder
+        from kbqa.index.build import build_version
+
+        config = config or Config()
+        if isinstance(sources, (str, Path)):
+            sources = [sources]
+        if not sources:
+            raise KbqaError("no source given: pass files, folders or recipe names to index")
+        folder = IndexFolder(index_dir)
+        if folder.root.exists() and not folder.root.is_dir():
+            raise KbqaError(f"{folder.root} exists and is not a folder")
+        if folder.root.is_dir() and any(folder.root.iterdir()) and not overwrite:
+            what = "an index" if folder.exists() else "files"
+            raise KbqaError(f"{folder.root} already holds {what}; pass --overwrite (overwrite=True) to replace it")
+        resolved = [resolve_source(s, mirror=mirror) for s in sources]
+        stats = LoadStats()
+        source_info = [
+            {"source": str(s), "path": str(path), "format": format or fmt} for s, (path, fmt) in zip(sources, resolved)
+        ]
+
+        def documents() -> Iterator[tuple[str, Document]]:
+            for info in source_info:
+                for doc in iter_documents(info["path"], info["format"], stats=stats, mirror=mirror, columns=columns):
+                    yield info["source"], doc
+
+        def counts() -> dict[str, int]:
+            return {
+                "skipped_empty": stats.skipped_empty,
+                "skipped_unanswered": stats.skipped_unanswered,
+                "files": stats.files,
+            }
+
+        encoder = load_encoder(config.embed)
+        with folder.lock():
+            old = folder.versions()
+            pointer_before = folder.exists()
+            build_version(
+                folder, documents(), encoder=encoder, config=config, sources=source_info, counts=counts, progress=progress
+            )
+            if overwrite and pointer_before:
+                for name in old:  # the new version is committed: the replaced index goes
+                    shutil.rmtree(folder.root / name, ignore_errors=True)
+        kb = cls.load(index_dir, encoder=encoder, search=config.search)
+        kb.build_stats = stats
+        return kb
+
+    @classmethod
+    def load(
+        cls,
+        index_dir: str | Path,
+        config: Config | None = None,
+        *,
+        version: str | None = None,
+        encoder: Any = None,
+        search: SearchConfig | None = None,
+    ) -> KnowledgeBase:
+        """Open the committed (or a given) version. ``config`` may change search and device
+        settings; an embedder other than the one that built the index is refused."""
+        from kbqa.config import from_dict
+        from kbqa.embed import load_encoder
+
+        folder = IndexFolder(index_dir)
+        name = version or folder.current()
+        vdir = folder.version_dir(name)
+        manifest = read_manifest(vdir)
+        built = from_dict(manifest["config"], source=f"{vdir}/manifest.json")
+        effective = built
+        if config is not None:
+            embed = built.embed
+            if config.embed.model != built.embed.model or config.embed.precision != built.embed.precision:
+                embed = config.embed
+            effective = built.replace(
+                embed={**embed.__dict__, "device": config.embed.device, "batch_size": config.embed.batch_size},
+                index={**built.index.__dict__, "use_gpu": config.index.use_gpu},
+                search=config.search,
+            )
+        elif search is not None:
+            effective = built.replace(search=search)
+        if encoder is None:
+            encoder = load_encoder(effective.embed)
+        check_embedder(manifest, encoder.identity(), vdir)
+        index = load_index(vdir, effective.index, manifest["embedder"]["dim"])
+        documents = {row["doc_id"]: row for row in read_jsonl(vdir / "documents.jsonl")}
+        chunks: dict[str, Chunk] = {}
+        for row in read_jsonl(vdir / "chunks.jsonl"):
+            doc = documents[row["doc_id"]]
+            chunks[row["chunk_id"]] = Chunk(
+                chunk_id=row["chunk_id"],
+                doc_id=row["doc_id"],
+                text=row["text"],
+                start=row["start"],
+                end=row["end"],
+                title=doc["title"],
+                meta=doc["meta"],
+            )
+        if len(chunks) != len(index):
+            raise KbqaError(
+                f"{vdir}: {len(chunks)} chunks but {len(index)} vectors; the version is damaged, run `kbqa index check`"
+            )
+        manifest = {**manifest, "version": name}
+        return cls(folder.root, name, manifest, effective, encoder, index, documents, chunks)
+
+    def reload(self) -> KnowledgeBase:
+        """The newest committed version of the same folder (self if it is already current)."""
+        if IndexFolder(self.index_dir).current() == self.version:
+            return self
+        return type(self).load(self.index_dir, encoder=self.encoder, search=self.config.search)
+
+    # ---- queries ------------------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest["fingerprint"]
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def iter_chunks(self) -> Iterator[Chunk]:
+        return iter(self.chunks.values())
+
+    def get_chunk(self, chunk_id: str) -> Chunk:
+        try:
+            return self.chunks[chunk_id]
+        except KeyError:
+            raise KbqaError(f"no chunk {chunk_id!r} in the index at {self.index_dir}") from None
+
+    def _allowed(self, filters: Filters) -> frozenset[str] | None:
+        """Chunk ids passing ``filters`` (None = everything, the fast path)."""
+        if filters.is_trivial and (filters.include_retracted or not self._any_retracted):
+            return None
+        if filters not in self._allowed_cache:
+            allowed = [
+                cid
+                for doc_id, row in self.documents.items()
+                if filters.accepts(row["meta"])
+                for cid in self._doc_chunks.get(doc_id, ())
+            ]
+            if len(self._allowed_cache) > 64:
+                self._allowed_cache.clear()
+            self._allowed_cache[filters] = frozenset(allowed)
+        return self._allowed_cache[filters]
+
+    def _filters(self, filters: Filters | dict[str, Any] | None) -> Filters:
+        parsed = Filters.parse(filters)
+        if filters is None and not self.config.search.exclude_retracted:
+            parsed = Filters(include_retracted=True)
+        return parsed
+
+    def search(self, query: str, k: int | None = None, filters: Filters | dict[str, Any] | None = None) -> list[Hit]:
+        """The ``k`` best chunks for ``query``; ``k`` is clamped to the index size."""
+        return self.search_many([query], k, filters)[0]
+
+    def search_many(
+        self, queries: Sequence[str], k: int | None = None, filters: Filters | dict[str, Any] | None = None
+    ) -> list[list[Hit]]:
+        """Batched search: one list of hits per query, in the same order."""
+        k = self.config.search.k if k is None else k
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise KbqaError(f"k must be a positive integer, got {k!r}")
+        queries = list(queries)
+        for i, q in enumerate(queries):
+            if not isinstance(q, str) or not q.strip():
+                raise KbqaError(f"query {i} is empty; give a question or keywords")
+        if not queries:
+            return []
+        allowed = self._allowed(self._filters(filters))
+        vectors = self.encoder.encode_queries(queries)
+        results = self.index.search(vectors, k, allowed)
+        return [[self._hit(cid, score) for cid, score in row] for row in results]
+
+    def _hit(self, chunk_id: str, score: float) -> Hit:
+        c = self.chunks[chunk_id]
+        return Hit(chunk_id=c.chunk_id, doc_id=c.doc_id, score=score, text=c.text, title=c.title, meta=c.meta, start=c.start, end=c.end)
+
+    # ---- answers (the reader lives in kbqa.read; DDI in kbqa.ddi) -----------------------
+    def ask(self, question: str, k: int = 10, reader: Any = None) -> Answer:
+        """A verdict with calibrated confidence and cited evidence (see kbqa.read.answer)."""
+        from kbqa.read.answer import answer
+
+        return answer(self, question, k=k, reader=reader)
+
+    def interactions(self, drugs: Iterable[str], model: Any = None, synonyms: Any = None) -> Any:
+        """Drug–drug interaction check over this knowledge base (see kbqa.ddi.interactions)."""
+        from kbqa.ddi.interactions import check
+
+        return check(self, list(drugs), model=model, synonyms=synonyms)

@@ -1,0 +1,68 @@
+"""Plain records that flow through the pipeline. No logic beyond trivial helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source document: an abstract, a knowledge-base answer, a case note."""
+
+    doc_id: str
+    text: str
+    title: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document; ``start``/``end`` are character offsets into ``Document.text``."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    title: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its score and everything needed to cite it."""
+
+    chunk_id: str
+    doc_id: str
+    score: float
+    text: str
+    title: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    start: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A passage judged by the reader against the question."""
+
+    hit: Hit
+    stance: str  # "supports" | "contradicts" | "neutral"
+    probability: float
+    probabilities: dict[str, float]
+    highlight: tuple[int, int] | None = None  # character offsets into hit.text
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reader's verdict over retrieved evidence."""
+
+    question: str
+    verdict: str
+    abstained: bool
+    confidence: float
+    probabilities: dict[str, float]
+    evidence: list[Evidence]
+    question_type: str = "yes_no"
+    provenance: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,146 @@
+"""KnowledgeBase end to end on a tiny random encoder: build, load, search, filters, failure safety."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kbqa.config import Config
+from kbqa.errors import KbqaError
+from kbqa.index.store import IndexFolder
+from kbqa.pipeline import KnowledgeBase
+
+DOCS = Path(__file__).parent / "data" / "kb" / "docs.jsonl"
+
+
+@pytest.fixture(scope="module")
+def cfg(tiny_encoder_dir) -> Config:
+    return Config().replace(embed={"model": str(tiny_encoder_dir)}, chunk={"size": 24, "overlap": 4})
+
+
+@pytest.fixture(scope="module")
+def kb(cfg, tmp_path_factory) -> KnowledgeBase:
+    return KnowledgeBase.build([DOCS], tmp_path_factory.mktemp("kb") / "idx", cfg, progress=False)
+
+
+def test_build_counts_chunks_and_offsets(kb):
+    counts = kb.manifest["counts"]
+    assert counts["documents"] == 6 and counts["skipped_empty"] == 1 and counts["retracted"] == 1
+    assert counts["chunks"] == len(kb) == counts["vectors"] > counts["documents"]  # size 24 splits documents
+    docs = {json.loads(l)["id"]: json.loads(l) for l in DOCS.read_text().splitlines()}
+    tok = kb.encoder.tokenizer
+    for chunk in kb.iter_chunks():
+        text = docs[chunk.doc_id if chunk.doc_id != "5" else 5]["text"]
+        assert text[chunk.start : chunk.end] == chunk.text
+        assert chunk.chunk_id.startswith(chunk.doc_id + "#")
+        title = chunk.title + "\n\n" if chunk.title else ""
+        assert len(tok.tokenize(title + chunk.text)) <= kb.encoder.max_tokens  # never truncated by the model
+
+
+def test_ids_kept_verbatim_and_manifest(kb):
+    assert "5" in kb.documents  # a numeric id became its decimal string
+    m = kb.manifest
+    assert m["format_version"] == 1 and m["embedder"]["dim"] == 32 and m["version"] == "v000001"
+    assert set(m["documents"]) == set(kb.documents) and len(m["fingerprint"]) == 16
+
+
+def test_search_shapes_and_k_clamp(kb):
+    hits = kb.search("warfarin bleeding", k=3)
+    assert len(hits) == 3 and hits[0].score >= hits[1].score >= hits[2].score
+    everything = kb.search("anything", k=10_000)
+    assert len(everything) == len(kb) - sum(1 for c in kb.iter_chunks() if c.doc_id == "5")
+    batch = kb.search_many(["warfarin bleeding", "statin muscle"], k=4)
+    assert [h.chunk_id for h in batch[0]] == [h.chunk_id for h in kb.search("warfarin bleeding", k=4)]
+    with pytest.raises(KbqaError, match="k must be"):
+        kb.search("x", k=0)
+    with pytest.raises(KbqaError, match="empty"):
+        kb.search("   ")
+
+
+def test_filters(kb):
+    assert all(h.doc_id != "5" for h in kb.search("vitamin D fractures", k=50))  # retracted: excluded by default
+    assert "5" in {h.doc_id for h in kb.search("vitamin D fractures", k=50, filters={"include_retracted": True})}
+    hits = kb.search("therapy", k=50, filters={"year_min": 2015, "year_max": 2020})
+    assert hits and all(2015 <= h.meta["year"] <= 2020 for h in hits)
+    assert {h.doc_id for h in kb.search("x", k=50, filters={"source": "TRIALS"})} == {"d3"}
+    assert {h.doc_id for h in kb.search("x", k=50, filters={"mesh": "aspirin"})} == {"d2"}
+    assert {h.doc_id for h in kb.search("x", k=50, filters={"publication_type": "randomized controlled trial"})} == {"d3"}
+    assert kb.search("x", k=5, filters={"year_min": 2100}) == []
+    with pytest.raises(KbqaError, match="unknown filter"):
+        kb.search("x", filters={"yr": 2000})
+
+
+def test_load_round_trip(kb, cfg):
+    again = KnowledgeBase.load(kb.index_dir)
+    assert again.fingerprint == kb.fingerprint
+    assert [h.chunk_id for h in again.search("aspirin", k=5)] == [h.chunk_id for h in kb.search("aspirin", k=5)]
+    exact = KnowledgeBase.load(kb.index_dir, cfg.replace(index={"backend": "exact"}))
+    assert [h.chunk_id for h in exact.search("aspirin", k=5)] == [h.chunk_id for h in kb.search("aspirin", k=5)]
+
+
+def test_other_embedder_is_refused(kb, other_encoder_dir):
+    other = Config().replace(embed={"model": str(other_encoder_dir)})
+    with pytest.raises(KbqaError, match="built with embedder"):
+        KnowledgeBase.load(kb.index_dir, other)
+
+
+def test_unsupported_format_version_is_refused(kb, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(kb.index_dir, copy)
+    mpath = copy / IndexFolder(copy).current() / "manifest.json"
+    manifest = json.loads(mpath.read_text())
+    manifest["format_version"] = 99
+    mpath.write_text(json.dumps(manifest))
+    with pytest.raises(KbqaError, match="format version 99"):
+        KnowledgeBase.load(copy)
+
+
+def test_existing_index_needs_overwrite_and_bad_input_loses_nothing(cfg, tmp_path):
+    idx = tmp_path / "idx"
+    kb = KnowledgeBase.build([DOCS], idx, cfg, progress=False)
+    with pytest.raises(KbqaError, match="overwrite"):
+        KnowledgeBase.build([DOCS], idx, cfg, progress=False)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "n1", "text": "fine"}\n{"id": "n2", "text": broken}\n')
+    with pytest.raises(KbqaError, match=r"bad.jsonl:2"):
+        KnowledgeBase.build([bad], idx, cfg, overwrite=True, progress=False)
+    dup = tmp_path / "dup.jsonl"
+    dup.write_text('{"id": "d1", "text": "the same id as in docs.jsonl"}\n')
+    with pytest.raises(KbqaError, match="duplicate document id 'd1'"):
+        KnowledgeBase.build([DOCS, dup], idx, cfg, overwrite=True, progress=False)
+    survivor = KnowledgeBase.load(idx)  # the failed rebuilds left the committed index as it was
+    assert survivor.fingerprint == kb.fingerprint and survivor.version == "v000001"
+    assert not [p for p in idx.iterdir() if p.name.startswith(".staging")]
+    rebuilt = KnowledgeBase.build([DOCS], idx, cfg, overwrite=True, progress=False)
+    assert rebuilt.version == "v000002" and IndexFolder(idx).versions() == ["v000002"]
+
+
+def test_interrupted_build_leaves_no_index(cfg, tmp_path, monkeypatch):
+    import kbqa.index.build as build
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build, "create_index", boom)
+    with pytest.raises(KeyboardInterrupt):
+        KnowledgeBase.build([DOCS], tmp_path / "idx", cfg, progress=False)
+    with pytest.raises(KbqaError, match="no kbqa index"):
+        KnowledgeBase.load(tmp_path / "idx")
+
+
+def test_empty_corpus_is_an_error(cfg, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"id": "a", "text": ""}\n')
+    with pytest.raises(KbqaError, match="no document with text"):
+        KnowledgeBase.build([empty], tmp_path / "idx", cfg, progress=False)
+
+
+def test_writer_lock(cfg, tmp_path):
+    folder = IndexFolder(tmp_path / "idx")
+    with folder.lock():
+        with pytest.raises(KbqaError, match="being written"):
+            KnowledgeBase.build([DOCS], tmp_path / "idx", cfg, progress=False, overwrite=True)
