@@ -1,12 +1,23 @@
-"""Build one index version: documents -> chunks -> vectors -> a committed version folder."""
+"""Write index versions: documents -> chunks -> vectors -> a committed version folder.
+
+``VersionWriter`` writes one version (documents.jsonl, chunks.jsonl, the vector index, the
+manifest) into a staging folder and commits it atomically; ``build_version`` drives it for a
+full build, and updates drive it with reused vectors.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
 
 from kbqa.chunk import Chunker, embed_text
 from kbqa.config import Config
@@ -17,7 +28,8 @@ from kbqa.index.manifest import FORMAT, FORMAT_VERSION, document_checksum, index
 from kbqa.index.store import IndexFolder, write_atomic
 from kbqa.types import Chunk, Document
 
-BLOCK = 2048  # chunks embedded per call: big enough to batch well, small enough to show progress
+BLOCK = 1024  # chunks embedded per call: big enough to batch well, small enough to show progress
+T = TypeVar("T")
 
 
 def doc_row(doc: Document, checksum: str, n_chunks: int) -> dict[str, Any]:
@@ -26,6 +38,131 @@ def doc_row(doc: Document, checksum: str, n_chunks: int) -> dict[str, Any]:
 
 def chunk_row(chunk: Chunk) -> dict[str, Any]:
     return {"chunk_id": chunk.chunk_id, "doc_id": chunk.doc_id, "start": chunk.start, "end": chunk.end, "text": chunk.text}
+
+
+def _dumps(row: dict[str, Any]) -> str:
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def background(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run ``items`` in a thread, ``depth`` ahead: chunking overlaps with embedding (torch frees the GIL)."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # re-raised in the consumer, with its traceback
+            q.put(exc)
+
+    thread = threading.Thread(target=run, name="kbqa-chunker", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+class VersionWriter:
+    """Accumulates one version in a staging folder; ``commit`` makes it current."""
+
+    def __init__(self, folder: IndexFolder, staging: Path, config: Config, dim: int) -> None:
+        self.folder = folder
+        self.staging = staging
+        self.config = config
+        self.index = create_index(config.index, dim)
+        self.checksums: dict[str, str] = {}
+        self.n_chunks = 0
+        self.n_retracted = 0
+        self._docs = open(staging / "documents.jsonl", "w", encoding="utf-8")
+        self._chunks = open(staging / "chunks.jsonl", "w", encoding="utf-8")
+
+    def add_documents(self, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            self.checksums[row["doc_id"]] = row["checksum"]
+            self.n_retracted += bool(row["meta"].get("retracted"))
+            self._docs.write(_dumps(row))
+
+    def add_chunks(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        self.index.add([c.chunk_id for c in chunks], vectors)
+        for c in chunks:
+            self._chunks.write(_dumps(chunk_row(c)))
+        self.n_chunks += len(chunks)
+
+    def commit(self, manifest_extra: dict[str, Any], started: float) -> tuple[str, dict[str, Any]]:
+        self._docs.close()
+        self._chunks.close()
+        self.index.save(self.staging)
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "kbqa_version": _kbqa_version(),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **manifest_extra,
+            "index": {"backend": self.config.index.backend, "factory": self.config.index.factory},
+            "config": self.config.to_dict(),
+            "build_seconds": round(time.perf_counter() - started, 3),
+        }
+        manifest["counts"] = {
+            "documents": len(self.checksums),
+            "chunks": self.n_chunks,
+            "vectors": len(self.index),
+            "retracted": self.n_retracted,
+            **manifest.get("counts", {}),
+        }
+        manifest["documents"] = self.checksums
+        manifest["fingerprint"] = index_fingerprint(manifest)
+        write_atomic(self.staging / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
+        name = self.folder.commit(self.staging)
+        return name, {**manifest, "version": name}
+
+    def close(self) -> None:
+        self._docs.close()
+        self._chunks.close()
+
+
+def iter_blocks(
+    documents: Iterable[tuple[str, Document]], chunker: Chunker, seen: dict[str, str] | None = None
+) -> Iterator[tuple[list[dict[str, Any]], list[Chunk]]]:
+    """(document rows, chunks) in blocks of about BLOCK chunks; duplicate ids across sources raise."""
+    first_source: dict[str, str] = {} if seen is None else seen
+    rows: list[dict[str, Any]] = []
+    chunks: list[Chunk] = []
+    for source, doc in documents:
+        if doc.doc_id in first_source:
+            raise KbqaError(
+                f"duplicate document id {doc.doc_id!r} in {source} (first seen in {first_source[doc.doc_id]}); "
+                "ids must be unique across all sources of an index"
+            )
+        first_source[doc.doc_id] = source
+        doc_chunks = chunker.split(doc)
+        rows.append(doc_row(doc, document_checksum(doc), len(doc_chunks)))
+        chunks.extend(doc_chunks)
+        if len(chunks) >= BLOCK:
+            yield rows, chunks
+            rows, chunks = [], []
+    if rows:
+        yield rows, chunks
+
+
+def embed_chunks(encoder: Encoder, chunks: list[Chunk], config: Config) -> np.ndarray:
+    return encoder.encode_passages([embed_text(c, config.chunk) for c in chunks])
 
 
 def build_version(
@@ -43,82 +180,37 @@ def build_version(
     Anything raised on the way (bad input, Ctrl-C) discards the staging folder and leaves the
     committed versions untouched. The caller holds the folder's lock.
     """
-    import json
-
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
     chunker = Chunker(config.chunk, encoder.tokenizer, encoder.max_tokens)
-    index = create_index(config.index, encoder.dim)
-    checksums: dict[str, str] = {}
-    first_source: dict[str, str] = {}
-    pending: list[Chunk] = []
-    n_chunks = 0
-    n_retracted = 0
-    bar = tqdm(desc="indexing", unit=" chunks", disable=not progress, dynamic_ncols=True)
-
-    def flush(chunks_out: Any) -> None:
-        nonlocal n_chunks
-        if not pending:
-            return
-        vectors = encoder.encode_passages([embed_text(c, config.chunk) for c in pending])
-        index.add([c.chunk_id for c in pending], vectors)
-        for c in pending:
-            chunks_out.write(json.dumps(chunk_row(c), ensure_ascii=False, separators=(",", ":")) + "\n")
-        n_chunks += len(pending)
-        bar.update(len(pending))
-        pending.clear()
-
     with folder.staging() as staging:
-        with open(staging / "documents.jsonl", "w", encoding="utf-8") as docs_out, open(
-            staging / "chunks.jsonl", "w", encoding="utf-8"
-        ) as chunks_out:
-            for source, doc in documents:
-                if doc.doc_id in checksums:
-                    raise KbqaError(
-                        f"duplicate document id {doc.doc_id!r} in {source} (first seen in {first_source[doc.doc_id]}); "
-                        "ids must be unique across all sources of an index"
-                    )
-                first_source[doc.doc_id] = source
-                checksum = document_checksum(doc)
-                checksums[doc.doc_id] = checksum
-                n_retracted += bool(doc.meta.get("retracted"))
-                chunks = chunker.split(doc)
-                docs_out.write(json.dumps(doc_row(doc, checksum, len(chunks)), ensure_ascii=False) + "\n")
-                pending.extend(chunks)
-                if len(pending) >= BLOCK:
-                    flush(chunks_out)
-            flush(chunks_out)
-        bar.close()
-        if n_chunks == 0:
-            raise KbqaError(
-                "no document with text was found in " + ", ".join(s["source"] for s in sources) + "; nothing to index"
+        writer = VersionWriter(folder, staging, config, encoder.dim)
+        try:
+            with tqdm(desc="indexing", unit=" chunks", disable=not progress, dynamic_ncols=True) as bar:
+                for rows, chunks in background(iter_blocks(documents, chunker)):
+                    writer.add_documents(rows)
+                    if chunks:
+                        writer.add_chunks(chunks, embed_chunks(encoder, chunks, config))
+                    bar.update(len(chunks))
+            if writer.n_chunks == 0:
+                raise KbqaError(
+                    "no document with text was found in " + ", ".join(s["source"] for s in sources) + "; nothing to index"
+                )
+            return writer.commit(
+                {
+                    "embedder": encoder.identity(),
+                    "chunker": {**dataclasses.asdict(config.chunk), "max_tokens": encoder.max_tokens},
+                    "sources": sources,
+                    "counts": counts(),
+                },
+                started,
             )
-        index.save(staging)
-        manifest: dict[str, Any] = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "kbqa_version": _kbqa_version(),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "embedder": encoder.identity(),
-            "chunker": {**dataclasses.asdict(config.chunk), "max_tokens": encoder.max_tokens},
-            "index": {"backend": config.index.backend, "factory": config.index.factory},
-            "config": config.to_dict(),
-            "sources": sources,
-            "counts": {"documents": len(checksums), "chunks": n_chunks, "vectors": len(index), **counts(), "retracted": n_retracted},
-            "build_seconds": round(time.perf_counter() - started, 3),
-            "documents": checksums,
-        }
-        manifest["fingerprint"] = index_fingerprint(manifest)
-        write_atomic(staging / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
-        name = folder.commit(staging)
-    manifest["version"] = name
-    return name, manifest
+        finally:
+            writer.close()
 
 
 def _kbqa_version() -> str:
     from kbqa import __version__
 
     return __version__
-
-
