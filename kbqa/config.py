@@ -68,6 +68,7 @@ class IndexConfig:
     backend: str = "faiss"  # "faiss" | "exact"
     factory: str = "Flat"  # a FAISS index_factory string; Flat is exact inner product
     use_gpu: str = "auto"  # "auto" | "never" | "always"
+    lexical: bool = True  # also store a BM25 (bm25s) index of the same chunks, for hybrid search
 
     def __post_init__(self) -> None:
         if self.backend not in ("faiss", "exact"):

@@ -45,6 +45,18 @@ class KnowledgeBase:
             self._doc_chunks.setdefault(chunk.doc_id, []).append(chunk_id)
         self._any_retracted = any(d["meta"].get("retracted") for d in documents.values())
         self._allowed_cache: dict[Filters, frozenset[str] | None] = {}
+        self._lexical: Any = None
+
+    @property
+    def lexical(self) -> Any:
+        """The version's BM25 index (kbqa.lexical.LexicalIndex), or None if it was built without."""
+        if self._lexical is None:
+            path = self.index_dir / self.version / "lexical"
+            if path.is_dir():
+                from kbqa.lexical import LexicalIndex
+
+                self._lexical = LexicalIndex.load(path)
+        return self._lexical
 
     # ---- construction -------------------------------------------------------------------
     @classmethod

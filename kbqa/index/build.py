@@ -90,6 +90,8 @@ class VersionWriter:
         self.checksums: dict[str, str] = {}
         self.n_chunks = 0
         self.n_retracted = 0
+        self._lexical_ids: list[str] = []
+        self._lexical_texts: list[str] = []
         self._docs = open(staging / "documents.jsonl", "w", encoding="utf-8")
         self._chunks = open(staging / "chunks.jsonl", "w", encoding="utf-8")
 
@@ -103,12 +105,21 @@ class VersionWriter:
         self.index.add([c.chunk_id for c in chunks], vectors)
         for c in chunks:
             self._chunks.write(_dumps(chunk_row(c)))
+        if self.config.index.lexical:
+            self._lexical_ids.extend(c.chunk_id for c in chunks)
+            self._lexical_texts.extend(embed_text(c, self.config.chunk) for c in chunks)
         self.n_chunks += len(chunks)
 
     def commit(self, manifest_extra: dict[str, Any], started: float) -> tuple[str, dict[str, Any]]:
         self._docs.close()
         self._chunks.close()
         self.index.save(self.staging)
+        if self.config.index.lexical and self._lexical_ids:
+            from kbqa.lexical import LexicalIndex
+
+            # rebuilt whole for every version (seconds for 10^5 chunks): BM25 statistics always
+            # equal a fresh build's, and the dense and lexical sides move together
+            LexicalIndex.build(self._lexical_ids, self._lexical_texts).save(self.staging / "lexical")
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

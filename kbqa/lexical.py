@@ -1,0 +1,153 @@
+"""BM25 lexical search over chunk texts (bm25s, English stopwords, Snowball English stemmer).
+
+The index stores the string id of every row next to bm25s' own files, so search results never
+expose row positions. On disk (no pickle)::
+
+    lexical/
+      lexical.json           kbqa's manifest: format, ids, tokenizer settings, bm25 parameters
+      params.index.json      \
+      vocab.index.json        |  bm25s' own files (``BM25.save``), arrays saved with allow_pickle=False
+      data/indices/indptr.csc.index.npy
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kbqa.errors import KbqaError
+
+FORMAT = "kbqa-lexical/1"
+MANIFEST = "lexical.json"
+STOPWORDS = "en"
+STEMMER = "english"
+
+
+def _stemmer() -> Any:
+    try:
+        import Stemmer  # PyStemmer
+    except ImportError:  # pragma: no cover - a declared dependency
+        from kbqa.errors import missing_extra
+
+        raise missing_extra("PyStemmer", "lexical") from None
+    return Stemmer.Stemmer(STEMMER)
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased word tokens of each text, English stopwords removed, stemmed (as indexed)."""
+    import bm25s
+
+    return bm25s.tokenize(
+        texts, stopwords=STOPWORDS, stemmer=_stemmer(), return_ids=False, show_progress=False
+    )
+
+
+@dataclass
+class LexicalIndex:
+    """A BM25 index over texts identified by string ids. Build with :meth:`build`, not ``__init__``."""
+
+    ids: list[str]
+    retriever: Any  # bm25s.BM25
+    k1: float = 1.5
+    b: float = 0.75
+
+    @classmethod
+    def build(cls, ids: list[str], texts: list[str], *, k1: float = 1.5, b: float = 0.75) -> LexicalIndex:
+        """Index ``texts`` (Lucene BM25, k1/b as given) under their ``ids``."""
+        import bm25s
+
+        if len(ids) != len(texts):
+            raise KbqaError(f"LexicalIndex.build: {len(ids)} ids but {len(texts)} texts")
+        if not ids:
+            raise KbqaError("LexicalIndex.build: nothing to index (no texts given)")
+        seen: set[str] = set()
+        dup = next((i for i in ids if i in seen or seen.add(i)), None)
+        if dup is not None:
+            raise KbqaError(f"LexicalIndex.build: duplicate id {dup!r}; ids must be unique")
+        tokens = tokenize(list(texts))
+        if not any(tokens):
+            raise KbqaError("LexicalIndex.build: no text has a word left after stopword removal; nothing to index")
+        retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
+        retriever.index(tokens, show_progress=False)
+        return cls(ids=[str(i) for i in ids], retriever=retriever, k1=k1, b=b)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def scores(self, query: str) -> Any:
+        """BM25 score of every indexed text for ``query`` (numpy array aligned with ``self.ids``)."""
+        import numpy as np
+
+        tokens = tokenize([query])[0]
+        known = [t for t in tokens if t in self.retriever.vocab_dict]
+        if not known:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self.retriever.get_scores(known), dtype=np.float32)
+
+    def search_many(self, queries: list[str], k: int = 10) -> list[list[tuple[str, float]]]:
+        """Top ``k`` ``(id, score)`` pairs per query, best first; ``k`` is clamped to the index size.
+
+        Ties (including texts sharing no word with the query, score 0) keep indexing order.
+        """
+        import numpy as np
+
+        k = max(0, min(int(k), len(self.ids)))
+        out: list[list[tuple[str, float]]] = []
+        for query in queries:
+            if k == 0:
+                out.append([])
+                continue
+            s = self.scores(query)
+            if k < len(s):
+                top = np.argpartition(-s, k - 1)[:k]
+            else:
+                top = np.arange(len(s))
+            order = top[np.lexsort((top, -s[top]))]  # by score desc, then row asc: deterministic
+            out.append([(self.ids[i], float(s[i])) for i in order])
+        return out
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the index to ``directory`` (created); returns it."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.retriever.save(str(d), show_progress=False)  # no corpus: ids live in lexical.json
+        manifest = {
+            "format": FORMAT,
+            "stopwords": STOPWORDS,
+            "stemmer": STEMMER,
+            "method": "lucene",
+            "k1": self.k1,
+            "b": self.b,
+            "count": len(self.ids),
+            "ids": self.ids,
+        }
+        (d / MANIFEST).write_text(json.dumps(manifest) + "\n", encoding="utf-8")
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> LexicalIndex:
+        """Load an index written by :meth:`save`, refusing one made with other tokenizer settings."""
+        import bm25s
+
+        d = Path(directory)
+        path = d / MANIFEST
+        if not path.is_file():
+            raise KbqaError(f"no lexical index at {d} (missing {MANIFEST}); build one with LexicalIndex.build")
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise KbqaError(f"{path}: not valid JSON ({exc}); rebuild the lexical index") from None
+        if manifest.get("format") != FORMAT:
+            raise KbqaError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}; rebuild it")
+        if (manifest.get("stopwords"), manifest.get("stemmer")) != (STOPWORDS, STEMMER):
+            raise KbqaError(
+                f"{path}: built with stopwords={manifest.get('stopwords')!r} stemmer={manifest.get('stemmer')!r}, "
+                f"this kbqa tokenizes with {STOPWORDS!r}/{STEMMER!r}; rebuild the lexical index"
+            )
+        retriever = bm25s.BM25.load(str(d), mmap=True, show_progress=False)
+        ids = [str(i) for i in manifest["ids"]]
+        if retriever.scores["num_docs"] != len(ids):
+            raise KbqaError(f"{d}: {len(ids)} ids but bm25s holds {retriever.scores['num_docs']} rows; rebuild it")
+        return cls(ids=ids, retriever=retriever, k1=float(manifest["k1"]), b=float(manifest["b"]))
