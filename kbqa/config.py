@@ -83,10 +83,22 @@ class SearchConfig:
 
     k: int = 10
     exclude_retracted: bool = True
+    mode: str = "dense"  # "dense" | "lexical" | "hybrid" (dense + BM25 fused)
+    fusion: str = "rrf"  # "rrf" (reciprocal rank) | "score" (min-max normalised scores)
+    rrf_k: float = 60.0
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    candidates: int = 100  # per side, before fusion
 
     def __post_init__(self) -> None:
         if self.k < 1:
             raise KbqaError(f"search.k must be >= 1, got {self.k}")
+        if self.mode not in ("dense", "lexical", "hybrid"):
+            raise KbqaError(f"search.mode must be dense, lexical or hybrid, got {self.mode!r}")
+        if self.fusion not in ("rrf", "score"):
+            raise KbqaError(f"search.fusion must be 'rrf' or 'score', got {self.fusion!r}")
+        if self.candidates < 1 or self.rrf_k < 0:
+            raise KbqaError("search.candidates must be >= 1 and search.rrf_k >= 0")
 
 
 @dataclass(frozen=True)

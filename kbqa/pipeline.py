@@ -242,14 +242,25 @@ class KnowledgeBase:
                 raise KbqaError(f"query {i} is empty; give a question or keywords")
         if not queries:
             return []
+        from kbqa.retrieve import retrieve
+
         allowed = self._allowed(self._filters(filters))
-        vectors = self.encoder.encode_queries(queries)
-        results = self.index.search(vectors, k, allowed)
+        results = retrieve(
+            queries, k, cfg=self.config.search, encoder=self.encoder, index=self.index, lexical=self.lexical, allowed=allowed
+        )
         return [[self._hit(cid, score) for cid, score in row] for row in results]
 
     def _hit(self, chunk_id: str, score: float) -> Hit:
         c = self.chunks[chunk_id]
         return Hit(chunk_id=c.chunk_id, doc_id=c.doc_id, score=score, text=c.text, title=c.title, meta=c.meta, start=c.start, end=c.end)
+
+    def with_search(self, **settings: Any) -> KnowledgeBase:
+        """The same loaded index and models with other search settings, e.g. ``kb.with_search(mode="hybrid")``."""
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.config = self.config.replace(search=settings)
+        clone._allowed_cache = {}
+        return clone
 
     # ---- answers (the reader lives in kbqa.read; DDI in kbqa.ddi) -----------------------
     def ask(self, question: str, k: int = 10, reader: Any = None) -> Answer:

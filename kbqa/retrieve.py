@@ -1,0 +1,89 @@
+"""Dense, lexical and fused retrieval over one index version -> ranked (chunk id, score) lists.
+
+Fusion combines the dense (embedding) and lexical (BM25) rankings of the same chunks:
+- ``rrf``: reciprocal-rank fusion, score = sum_i w_i / (rrf_k + rank_i) (Cormack et al., 2009);
+- ``score``: min-max normalised scores per query, weighted sum (a chunk missing from one side gets 0 there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import numpy as np
+
+from kbqa.config import SearchConfig
+
+Ranking = list[tuple[str, float]]
+
+
+def fuse_rrf(rankings: Sequence[Ranking], weights: Sequence[float], rrf_k: float) -> Ranking:
+    scores: dict[str, float] = {}
+    for ranking, w in zip(rankings, weights, strict=True):
+        for rank, (cid, _) in enumerate(ranking, start=1):
+            scores[cid] = scores.get(cid, 0.0) + w / (rrf_k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def fuse_scores(rankings: Sequence[Ranking], weights: Sequence[float]) -> Ranking:
+    scores: dict[str, float] = {}
+    for ranking, w in zip(rankings, weights, strict=True):
+        if not ranking:
+            continue
+        values = np.array([s for _, s in ranking], dtype=np.float64)
+        lo, hi = float(values.min()), float(values.max())
+        span = hi - lo
+        for cid, s in ranking:
+            norm = (s - lo) / span if span > 0 else 1.0
+            scores[cid] = scores.get(cid, 0.0) + w * norm
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def lexical_search(lexical: Any, queries: Sequence[str], k: int, allowed: Collection[str] | None) -> list[Ranking]:
+    """BM25 top-k per query among ``allowed`` chunks; chunks sharing no term with the query are left out."""
+    mask = None
+    if allowed is not None:
+        mask = np.fromiter((cid in allowed for cid in lexical.ids), dtype=bool, count=len(lexical.ids))
+    out: list[Ranking] = []
+    for query in queries:
+        s = lexical.scores(query)
+        if mask is not None:
+            s = np.where(mask, s, 0.0)
+        n_pos = int((s > 0).sum())
+        kk = min(k, n_pos)
+        if kk == 0:
+            out.append([])
+            continue
+        top = np.argpartition(-s, kk - 1)[:kk] if kk < len(s) else np.arange(len(s))
+        top = top[np.lexsort((top, -s[top]))]
+        out.append([(lexical.ids[i], float(s[i])) for i in top if s[i] > 0])
+    return out
+
+
+def retrieve(
+    queries: Sequence[str],
+    k: int,
+    *,
+    cfg: SearchConfig,
+    encoder: Any,
+    index: Any,
+    lexical: Any,
+    allowed: Collection[str] | None,
+) -> list[Ranking]:
+    """Top-``k`` chunk ids per query according to ``cfg.mode`` (dense, lexical or hybrid)."""
+    mode = cfg.mode
+    if mode != "dense" and lexical is None:
+        mode = "dense"  # an index built without a lexical side: dense only (said in `index info`)
+    if mode == "lexical":
+        return lexical_search(lexical, queries, k, allowed)
+    depth = k if mode == "dense" else max(k, cfg.candidates)
+    dense = index.search(encoder.encode_queries(list(queries)), depth, allowed)
+    if mode == "dense":
+        return dense
+    lexical_rankings = lexical_search(lexical, queries, depth, allowed)
+    weights = (cfg.dense_weight, cfg.lexical_weight)
+    fused = []
+    for d, l in zip(dense, lexical_rankings, strict=True):
+        ranking = fuse_rrf((d, l), weights, cfg.rrf_k) if cfg.fusion == "rrf" else fuse_scores((d, l), weights)
+        fused.append(ranking[:k])
+    return fused
