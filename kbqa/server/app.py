@@ -1,0 +1,301 @@
+"""The FastAPI app: /search, /ask, /health, /index, /reload and the evidence page at /."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from kbqa.cli import DISCLAIMER
+from kbqa.errors import KbqaError
+from kbqa.filters import Filters
+from kbqa.read.reader import MAX_QUESTION_CHARS
+from kbqa.serialize import answer_to_dict, to_jsonable
+from kbqa.server.models import (
+    ERRORS,
+    AnswerOut,
+    AskRequest,
+    ErrorOut,
+    HealthOut,
+    IndexOut,
+    ReloadOut,
+    SearchOut,
+    SearchRequest,
+)
+from kbqa.server.security import DOC_PATHS, OPEN_PATHS, Guard, RateLimiter
+from kbqa.server.settings import ASK_K_MAX, SEARCH_K_MAX, ServerSettings
+from kbqa.server.state import ServedIndex
+
+log = logging.getLogger("kbqa.server")
+STATIC = Path(__file__).resolve().parents[1] / "static"
+_PATH = re.compile(r"(?<![\w.~])(?:[A-Za-z]:)?/[^\s'\",;)]+")
+
+DESCRIPTION = f"""Retrieval-augmented question answering over a kbqa index.
+
+**{DISCLAIMER}** Every answer carries this disclaimer in its `disclaimer` field.
+
+When the server runs with an API key, every endpoint but `/health` needs it, sent as
+`Authorization: Bearer KEY` or `X-API-Key: KEY`. Errors are JSON `{{"detail": "..."}}`.
+"""
+
+
+def public_message(exc: BaseException | str) -> str:
+    """The message with each file system path cut to its last part: ``/srv/idx/v2/x.json`` -> ``.../x.json``."""
+    text = _PATH.sub(lambda m: ".../" + m.group(0).rstrip("/").rsplit("/", 1)[-1], str(exc))
+    return text or type(exc).__name__
+
+
+def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None) -> FastAPI:
+    """The app over ``served`` (a ServedIndex, or a KnowledgeBase to serve without a reader)."""
+    settings = settings or ServerSettings()
+    if not isinstance(served, ServedIndex):
+        served = ServedIndex(served, batch_max=settings.batch_max, watch_interval=settings.watch_interval)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        served.start()
+        try:
+            yield
+        finally:
+            served.stop()
+
+    app = FastAPI(
+        title="kbqa",
+        description=DESCRIPTION,
+        version=_version(),
+        lifespan=lifespan,
+    )
+    app.state.served = served
+    app.state.settings = settings
+
+    def query_note(text: str) -> str:
+        return f" text={text!r}" if settings.log_queries else f" chars={len(text)}"
+
+    @app.exception_handler(KbqaError)
+    async def _kbqa_error(request: Request, exc: KbqaError) -> JSONResponse:
+        return JSONResponse({"detail": public_message(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_message(exc.errors())}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal server error; the server log has the details"}, status_code=500)
+
+    @app.get("/health", response_model=HealthOut, tags=["service"], summary="liveness (no key needed)")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/index",
+        response_model=IndexOut,
+        tags=["service"],
+        responses=_errors(401, 429),
+        summary="the served index version and its manifest summary",
+    )
+    async def index() -> dict[str, Any]:
+        return index_summary(served, settings)
+
+    @app.post(
+        "/search",
+        response_model=SearchOut,
+        tags=["query"],
+        responses=_errors(400, 401, 413, 422, 429),
+        summary="cited passages for a query",
+    )
+    async def search(body: SearchRequest) -> dict[str, Any]:
+        kb = served.kb  # this request's version, even if a reload swaps in another meanwhile
+        filters = _filters(body.filters)
+        t0 = time.perf_counter()
+        hits = await served.search(kb, body.query, body.k, filters)
+        log.info(
+            "search k=%d hits=%d %.0f ms%s", body.k, len(hits), 1e3 * (time.perf_counter() - t0), query_note(body.query)
+        )
+        return {"query": body.query, "k": body.k, "index_version": kb.version, "hits": to_jsonable(hits)}
+
+    @app.post(
+        "/ask",
+        response_model=AnswerOut,
+        tags=["query"],
+        responses={**_errors(400, 401, 413, 422, 429), 503: {"model": ErrorOut, "description": "no reader loaded"}},
+        summary="a yes/no verdict with confidence and cited evidence (decision support, not medical advice)",
+    )
+    async def ask(body: AskRequest) -> Any:
+        if served.reader is None:
+            return JSONResponse(
+                {
+                    "detail": "no reader model is loaded, so /ask is unavailable (/search works); "
+                    "start the server with --reader DIR"
+                },
+                status_code=503,
+            )
+        kb = served.kb
+        filters = _filters(body.filters)
+        t0 = time.perf_counter()
+        answer = await run_in_threadpool(served.ask, kb, body.question, body.k, filters)
+        out = answer_to_dict(answer)
+        out["provenance"] = _public_provenance(out["provenance"])
+        log.info(
+            "ask k=%d verdict=%s %.0f ms%s",
+            body.k,
+            answer.verdict,
+            1e3 * (time.perf_counter() - t0),
+            query_note(body.question),
+        )
+        return {**out, "index_version": kb.version, "disclaimer": DISCLAIMER}
+
+    @app.post(
+        "/reload",
+        response_model=ReloadOut,
+        tags=["service"],
+        responses={**_errors(401, 429), 409: {"model": ErrorOut, "description": "the new version failed to load"}},
+        summary="serve the newest committed index version now (it is also picked up automatically)",
+    )
+    async def reload() -> Any:
+        try:
+            previous, current = await run_in_threadpool(served.reload)
+        except Exception as exc:
+            log.warning("reload failed, still serving %s: %s", served.kb.version, exc)
+            return JSONResponse(
+                {
+                    "detail": f"the committed index version could not be loaded ({public_message(exc)}); "
+                    f"still serving {served.kb.version}"
+                },
+                status_code=409,
+            )
+        return {"changed": previous != current, "previous_version": previous, "version": current}
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers=_PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+    limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+    app.add_middleware(
+        Guard,
+        api_key=settings.api_key,
+        max_body_bytes=settings.max_body_bytes,
+        limiter=limiter,
+        public_docs=settings.public_docs,
+    )
+    if settings.cors_origins:  # outermost, so preflight requests are answered before the key check
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        )
+    return app
+
+
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _filters(body: Any) -> Filters | None:
+    return None if body is None or body.to_dict() is None else Filters.parse(body.to_dict())
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {c: ERRORS[c] for c in codes}
+
+
+def _public_provenance(prov: dict[str, Any]) -> dict[str, Any]:
+    prov = dict(prov)
+    if prov.get("reader"):
+        prov["reader"] = Path(str(prov["reader"])).name  # the folder name, not where it lives
+    return prov
+
+
+def validation_message(errors: Any) -> str:
+    """Pydantic's errors as one line: 'k: Input should be less than or equal to 100; ...'."""
+    parts = []
+    for err in errors:
+        loc = [str(x) for x in err.get("loc", ()) if x != "body"]
+        kind = err.get("type")
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if kind == "json_invalid":
+            msg, loc = "the body is not valid JSON", []
+        elif kind in ("string_pattern_mismatch", "string_too_short"):
+            msg = "is empty; write a question or keywords"
+        elif kind == "string_too_long":
+            msg = f"is too long: keep it under {err.get('ctx', {}).get('max_length')} characters"
+        elif kind == "missing":
+            msg = "is required"
+        parts.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
+    return "; ".join(parts) or "invalid request"
+
+
+def index_summary(served: ServedIndex, settings: ServerSettings) -> dict[str, Any]:
+    from kbqa.cli.index import summary
+    from kbqa.index.store import IndexFolder
+
+    kb = served.kb
+    info = summary(kb.manifest)
+    info["sources"] = [
+        {"source": Path(str(s.get("source", ""))).name, "format": s.get("format")} for s in info.get("sources") or []
+    ]
+    try:
+        current = served.current_on_disk()
+    except KbqaError:
+        current = None
+    return {
+        **info,
+        "version": kb.version,
+        "current_version": current,
+        "versions": IndexFolder(kb.index_dir).versions(),
+        "reader": served.reader_name,
+        "reloads": served.reloads,
+        "reload_error": public_message(served.last_reload_error) if served.last_reload_error else None,
+        "limits": {
+            "search_k_max": SEARCH_K_MAX,
+            "ask_k_max": ASK_K_MAX,
+            "question_chars_max": MAX_QUESTION_CHARS,
+            "body_bytes_max": settings.max_body_bytes,
+            "chunks": len(kb),
+        },
+        "disclaimer": DISCLAIMER,
+    }
+
+
+def _openapi(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
+    """FastAPI's schema plus the key requirement, which the Guard middleware enforces."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    if settings.api_key is not None:
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+        for path, ops in schema.get("paths", {}).items():
+            if path in OPEN_PATHS or path in DOC_PATHS:
+                continue
+            for op in ops.values():
+                op["security"] = [{"bearer": []}, {"apiKey": []}]
+    app.openapi_schema = schema
+    return schema
+
+
+def _version() -> str:
+    from kbqa import __version__
+
+    return __version__

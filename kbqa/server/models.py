@@ -1,0 +1,153 @@
+"""Request and response models of the HTTP API. Responses mirror kbqa.serialize (the ``ask --json`` shape)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from kbqa.cli import DISCLAIMER
+from kbqa.read.reader import MAX_QUESTION_CHARS, check_question
+from kbqa.server.settings import ASK_K_MAX, SEARCH_K_MAX
+
+Text = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=r"\S"),
+    AfterValidator(check_question),  # blank or (after collapsing spaces) over-long: a clear 422
+]
+
+
+class FiltersIn(BaseModel):
+    """Metadata filters; omitted fields do not filter. Retracted documents are excluded unless asked for."""
+
+    model_config = ConfigDict(extra="forbid")
+    year_min: int | None = Field(None, ge=0, le=9999)
+    year_max: int | None = Field(None, ge=0, le=9999)
+    source: str | None = Field(None, max_length=200, description="meta 'source' or 'collection', case-insensitive")
+    mesh: str | None = Field(None, max_length=200, description="a MeSH heading, case-insensitive")
+    publication_type: str | None = Field(None, max_length=200)
+    include_retracted: bool | None = None
+
+    def to_dict(self) -> dict[str, Any] | None:
+        out = self.model_dump(exclude_none=True)
+        return out or None
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"query": "metformin lactic acidosis", "k": 5}]}
+    )
+    query: Text
+    k: int = Field(
+        10,
+        ge=1,
+        le=SEARCH_K_MAX,
+        strict=True,
+        description=f"passages to return, 1..{SEARCH_K_MAX}; clamped to the index size",
+    )
+    filters: FiltersIn | None = None
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"question": "Does aspirin prevent stroke?"}]}
+    )
+    question: Text
+    k: int = Field(
+        10,
+        ge=1,
+        le=ASK_K_MAX,
+        strict=True,
+        description=f"passages to retrieve and read, 1..{ASK_K_MAX}; clamped to the index size",
+    )
+    filters: FiltersIn | None = None
+
+
+class HitOut(BaseModel):
+    """A retrieved chunk (kbqa.types.Hit) with a citation; start/end are offsets into its document."""
+
+    chunk_id: str
+    doc_id: str
+    score: float | None
+    text: str
+    title: str
+    metadata: dict[str, Any] = Field(description="citation metadata: source, collection, pmid, url, year, mesh, ...")
+    start: int
+    end: int
+    citation: str
+
+
+class EvidenceOut(HitOut):
+    """A passage as the reader judged it (kbqa.types.Evidence)."""
+
+    stance: str = Field(description="supports | contradicts | neutral")
+    probability: float | None
+    probabilities: dict[str, float | None]
+    highlight: list[int] | None = Field(description="[start, end] character offsets into this evidence's text")
+
+
+class AnswerOut(BaseModel):
+    """The reader's verdict (kbqa.types.Answer), as ``kbqa ask --json`` prints it, plus the disclaimer."""
+
+    question: str
+    verdict: str
+    abstained: bool
+    confidence: float | None
+    probabilities: dict[str, float | None]
+    evidence: list[EvidenceOut]
+    question_type: str
+    provenance: dict[str, Any]
+    index_version: str
+    disclaimer: str = Field(DISCLAIMER, description=DISCLAIMER)
+
+
+class SearchOut(BaseModel):
+    query: str
+    k: int = Field(description="k as requested; fewer hits come back when the index (or filter) holds fewer")
+    index_version: str
+    hits: list[HitOut]
+
+
+class HealthOut(BaseModel):
+    status: str = "ok"
+
+
+class ReloadOut(BaseModel):
+    changed: bool
+    previous_version: str
+    version: str
+
+
+class IndexOut(BaseModel):
+    """Summary of the served index version (``kbqa index info --json`` without file paths)."""
+
+    version: str
+    current_version: str | None = Field(description="the version committed on disk; differs briefly during a reload")
+    versions: list[str]
+    fingerprint: str | None
+    created: str | None
+    kbqa_version: str | None
+    format_version: int | None
+    counts: dict[str, Any]
+    sources: list[dict[str, Any]]
+    embedder: dict[str, Any]
+    chunker: dict[str, Any]
+    index: dict[str, Any]
+    reader: str | None = Field(description="name of the loaded reader model, null when /ask is unavailable")
+    reloads: int
+    reload_error: str | None = Field(None, description="why the last reload failed (the old version stays served)")
+    limits: dict[str, int]
+    disclaimer: str = DISCLAIMER
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "bad input (e.g. an unknown filter)"},
+    401: {"model": ErrorOut, "description": "missing or wrong API key"},
+    413: {"model": ErrorOut, "description": "request body too large"},
+    422: {"model": ErrorOut, "description": "the request does not match the schema"},
+    429: {"model": ErrorOut, "description": "rate limit exceeded; see Retry-After"},
+}
