@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -119,7 +118,7 @@ class KnowledgeBase:
             )
             if overwrite and pointer_before:
                 for name in old:  # the new version is committed: the replaced index goes
-                    shutil.rmtree(folder.root / name, ignore_errors=True)
+                    folder.discard(name)
         kb = cls.load(index_dir, encoder=encoder, search=config.search)
         kb.build_stats = stats
         return kb
@@ -151,7 +150,12 @@ class KnowledgeBase:
                 embed = config.embed
             effective = built.replace(
                 embed={**embed.__dict__, "device": config.embed.device, "batch_size": config.embed.batch_size},
-                index={**built.index.__dict__, "use_gpu": config.index.use_gpu},
+                index={
+                    **built.index.__dict__,
+                    "use_gpu": config.index.use_gpu,
+                    # any version can be opened with the exact numpy reference (vectors.npy is always there)
+                    "backend": "exact" if config.index.backend == "exact" else built.index.backend,
+                },
                 search=config.search,
             )
         elif search is not None:
@@ -178,13 +182,52 @@ class KnowledgeBase:
                 f"{vdir}: {len(chunks)} chunks but {len(index)} vectors; the version is damaged, run `kbqa index check`"
             )
         manifest = {**manifest, "version": name}
-        return cls(folder.root, name, manifest, effective, encoder, index, documents, chunks)
+        kb = cls(folder.root, name, manifest, effective, encoder, index, documents, chunks)
+        kb.lexical  # opened now (memory-mapped): a reader keeps its BM25 side if an update prunes this version
+        return kb
 
     def reload(self) -> KnowledgeBase:
         """The newest committed version of the same folder (self if it is already current)."""
         if IndexFolder(self.index_dir).current() == self.version:
             return self
         return type(self).load(self.index_dir, encoder=self.encoder, search=self.config.search)
+
+    # ---- updates (kbqa.index.update) ----------------------------------------------------
+    def update(
+        self,
+        sources: Sequence[Source] | Source = (),
+        *,
+        delete_ids: Iterable[str] = (),
+        sync: bool = False,
+        keep: int = 3,
+        format: str | None = None,
+        mirror: str | Path | None = None,
+        columns: dict[str, str] | None = None,
+        progress: bool = False,
+    ) -> Any:
+        """Add new documents from ``sources``, re-embed changed ones, remove ``delete_ids`` (and,
+        with ``sync``, everything the sources no longer hold); commit a new version.
+
+        Returns an ``UpdateReport`` (kbqa.index.update). This object then serves the new current
+        version; other ``KnowledgeBase`` objects keep theirs until they ``reload()``.
+        """
+        from kbqa.index.update import update_index
+
+        report = update_index(
+            self.index_dir, sources, delete_ids=delete_ids, sync=sync, keep=keep, encoder=self.encoder,
+            format=format, mirror=mirror, columns=columns, progress=progress,
+        )
+        self._move_to_current()
+        return report
+
+    def remove(self, doc_ids: Iterable[str], *, keep: int = 3) -> Any:
+        """Remove documents by id as a new version; returns an ``UpdateReport`` (see ``update``)."""
+        return self.update(delete_ids=doc_ids, keep=keep)
+
+    def _move_to_current(self) -> None:
+        fresh = self.reload()
+        if fresh is not self:
+            self.__dict__.update(fresh.__dict__)
 
     # ---- queries ------------------------------------------------------------------------
     @property
@@ -269,8 +312,8 @@ class KnowledgeBase:
 
         return answer(self, question, k=k, reader=reader)
 
-    def interactions(self, drugs: Iterable[str], model: Any = None, synonyms: Any = None) -> Any:
-        """Drug–drug interaction check over this knowledge base (see kbqa.ddi.interactions)."""
+    def interactions(self, drugs: Iterable[str], model: Any = None, synonyms: Any = None, **options: Any) -> Any:
+        """Drug–drug interaction check over this knowledge base (see kbqa.ddi.interactions.check)."""
         from kbqa.ddi.interactions import check
 
-        return check(self, list(drugs), model=model, synonyms=synonyms)
+        return check(self, list(drugs), model=model, synonyms=synonyms, **options)

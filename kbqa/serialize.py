@@ -74,6 +74,9 @@ def to_jsonable(obj: Any) -> Any:
         return answer_to_dict(obj)
     if isinstance(obj, Evidence):
         return evidence_to_dict(obj)
+    to_dict = getattr(obj, "to_dict", None)  # reports of other stages (e.g. kbqa.ddi InteractionReport)
+    if callable(to_dict) and dataclasses.is_dataclass(obj):
+        return to_jsonable(to_dict())
     if isinstance(obj, (Document, Chunk)):
         return dataclasses.asdict(obj)
     if isinstance(obj, (list, tuple)):

@@ -77,6 +77,7 @@ def test_load_round_trip(kb, cfg):
     assert again.fingerprint == kb.fingerprint
     assert [h.chunk_id for h in again.search("aspirin", k=5)] == [h.chunk_id for h in kb.search("aspirin", k=5)]
     exact = KnowledgeBase.load(kb.index_dir, cfg.replace(index={"backend": "exact"}))
+    assert type(exact.index).__name__ == "ExactIndex" and type(kb.index).__name__ == "FaissIndex"
     assert [h.chunk_id for h in exact.search("aspirin", k=5)] == [h.chunk_id for h in kb.search("aspirin", k=5)]
 
 

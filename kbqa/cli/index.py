@@ -16,13 +16,13 @@ def register(sub: Any, train_sub: Any) -> None:
     build = isub.add_parser("build", help="index documents from files, folders or recipe names")
     build.add_argument("sources", nargs="+", metavar="SOURCE", help="a file, a folder or a corpus recipe name")
     build.add_argument("--index", required=True, help="index folder to create")
-    build.add_argument("--format", help="input format (jsonl, csv, tsv, pubmedqa, medquad, pubmed); inferred by default")
+    build.add_argument("--format", help="input format (jsonl, csv, tsv, pubmedqa, medquad, pubmed, ddi2013); inferred by default")
     build.add_argument("--config", help="TOML config file overriding the preset")
     build.add_argument("--preset", default="default", help="named settings: default, fast (bf16 embedding), exact")
     build.add_argument("--overwrite", action="store_true", help="replace an existing index (only once the new one is complete)")
     build.add_argument("--mirror", help="local folder with corpus files (default: $KBQA_MIRROR or ../shared/data)")
     build.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN",
-                       help="CSV/TSV column mapping, e.g. --column id=case_id --column text=abstract")
+                       help="CSV/TSV/JSONL field mapping, e.g. --column id=case_id --column text=abstract")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(func=cmd_build)
 
@@ -30,6 +30,9 @@ def register(sub: Any, train_sub: Any) -> None:
     info.add_argument("--index", required=True)
     info.add_argument("--json", action="store_true", help="print the manifest summary as JSON")
     info.set_defaults(func=cmd_info)
+    from kbqa.cli.update import register_index_actions
+
+    register_index_actions(isub)  # update, versions, rollback, check
 
 
 def _columns(items: list[str]) -> dict[str, str] | None:

@@ -21,7 +21,7 @@ from kbqa.types import Document
 __all__ = ["FORMATS", "LoadStats", "Recipe", "fetch", "infer_format", "iter_documents", "list_recipes",
            "resolve_source", "verify"]
 
-FORMATS = ("jsonl", "csv", "tsv", "pubmedqa", "medquad", "pubmed")
+FORMATS = ("jsonl", "csv", "tsv", "pubmedqa", "medquad", "pubmed", "ddi2013")
 
 _LOADERS = {
     "jsonl": (jsonl.iter_file, jsonl.SUFFIXES),

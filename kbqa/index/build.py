@@ -25,7 +25,7 @@ from kbqa.embed import Encoder
 from kbqa.errors import KbqaError
 from kbqa.index.base import create_index
 from kbqa.index.manifest import FORMAT, FORMAT_VERSION, document_checksum, index_fingerprint
-from kbqa.index.store import IndexFolder, write_atomic
+from kbqa.index.store import IndexFolder, file_checksums, write_atomic
 from kbqa.types import Chunk, Document
 
 BLOCK = 1024  # chunks embedded per call: big enough to batch well, small enough to show progress
@@ -138,6 +138,7 @@ class VersionWriter:
             **manifest.get("counts", {}),
         }
         manifest["documents"] = self.checksums
+        manifest["files"] = file_checksums(self.staging)  # what `kbqa index check` verifies
         manifest["fingerprint"] = index_fingerprint(manifest)
         write_atomic(self.staging / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
         name = self.folder.commit(self.staging)

@@ -5,6 +5,7 @@ Layout::
     DIR/CURRENT             name of the committed version, e.g. "v000003" (replaced atomically)
     DIR/v000003/            manifest.json, documents.jsonl, chunks.jsonl, vectors.npy, ids.json, faiss.index
     DIR/.staging-*/         a version being written; removed on failure or by the next writer
+    DIR/.trash-*/           a version being deleted (renamed first); removed by the next writer
     DIR/.lock               held (flock) by the one writer
 
 A version folder is never modified once CURRENT points at it, so a crash at any moment leaves
@@ -17,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +28,7 @@ from kbqa.errors import KbqaError
 
 POINTER = "CURRENT"
 STAGING_PREFIX = ".staging-"
+TRASH_PREFIX = ".trash-"  # a version being deleted: renamed first, so no half-deleted vNNNNNN remains
 
 
 def _fsync_dir(path: Path) -> None:
@@ -68,6 +71,25 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+MANIFEST = "manifest.json"
+
+
+def file_checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every file of a version folder except its manifest, by relative posix path."""
+    import hashlib
+
+    out: dict[str, str] = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).as_posix()
+        if p.is_file() and rel != MANIFEST:
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            out[rel] = h.hexdigest()
+    return out
+
+
 class IndexFolder:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -103,11 +125,14 @@ class IndexFolder:
         return f"v{n:06d}"
 
     def clean_staging(self) -> None:
-        """Remove folders left by writers that died (only call while holding the lock)."""
+        """Remove what writers that died left behind (only call while holding the lock):
+        staging folders, half-deleted versions, temporary pointer files."""
         if self.root.is_dir():
             for p in self.root.iterdir():
-                if p.name.startswith(STAGING_PREFIX):
+                if p.name.startswith((STAGING_PREFIX, TRASH_PREFIX)):
                     shutil.rmtree(p, ignore_errors=True)
+                elif p.name.startswith(f".{POINTER}.tmp-") and p.is_file():
+                    p.unlink(missing_ok=True)
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -121,10 +146,11 @@ class IndexFolder:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-                raise KbqaError(
-                    f"{self.root} is being written by pid {holder}; wait for it to finish and retry"
-                ) from None
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+                if not holder.isdigit() or not _pid_alive(int(holder)):
+                    time.sleep(0.05)  # a new holder may not have written its pid over the last one's yet
+                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+                raise KbqaError(_busy_message(self.root, holder)) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
             self.clean_staging()
@@ -144,10 +170,12 @@ class IndexFolder:
 
     def commit(self, staging: Path) -> str:
         """Make ``staging`` the current version: rename it into place, then switch the pointer."""
-        for p in staging.iterdir():
+        for p in staging.rglob("*"):
             if p.is_file():
                 with open(p, "rb") as f:
                     os.fsync(f.fileno())
+            elif p.is_dir():
+                _fsync_dir(p)
         name = self.next_version()
         final = self.root / name
         os.rename(staging, final)
@@ -160,5 +188,50 @@ class IndexFolder:
         current = self.current()
         old = [v for v in self.versions() if v != current][: max(0, len(self.versions()) - keep)]
         for v in old:
-            shutil.rmtree(self.root / v, ignore_errors=True)
+            self.discard(v)
         return old
+
+    def switch(self, name: str) -> None:
+        """Point CURRENT at the committed version ``name`` (atomic; the caller holds the lock)."""
+        if name not in self.versions():
+            raise KbqaError(f"{self.root} has no version {name!r}; versions: {', '.join(self.versions()) or 'none'}")
+        write_atomic(self.root / POINTER, name + "\n")
+
+    def discard(self, name: str) -> None:
+        """Delete a version that is not current: renamed away first (atomic), then removed, so a
+        crash midway leaves no half-deleted version folder, only trash the next writer clears."""
+        if self.exists() and name == self.current():
+            raise KbqaError(f"refusing to delete {name}: it is the current version of {self.root}")
+        trash = self.root / f"{TRASH_PREFIX}{name}-{os.getpid()}"
+        try:
+            os.rename(self.root / name, trash)
+        except FileNotFoundError:
+            return
+        _fsync_dir(self.root)
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+def _busy_message(root: Path, holder: str) -> str:
+    """Who holds the writer lock. flock is released by the OS when its holder dies, so a held lock
+    means a live process: the one named, or (if that one is gone) a child it forked that inherited it."""
+    if not holder.isdigit():
+        return f"{root} is being written by another process; wait for it to finish and retry"
+    pid = int(holder)
+    if pid == os.getpid():
+        return f"{root} is already being written by this process (pid {pid}); finish that update first"
+    if _pid_alive(pid):
+        return f"{root} is being written by pid {pid}; wait for it to finish and retry"
+    return (
+        f"{root} is locked by a process that inherited the lock from pid {pid}, which has exited; "
+        f"stop that process (see `fuser {root}/.lock`) and retry"
+    )
