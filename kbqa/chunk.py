@@ -19,7 +19,7 @@ MIN_BUDGET = 16  # a title so long that fewer tokens remain is cut (for embeddin
 
 def embed_text(chunk: Chunk, cfg: ChunkConfig) -> str:
     """The text the embedder (and BM25) sees for a chunk: its title prefix, then the chunk."""
-    if cfg.include_title and chunk.title:
+    if cfg.include_title and chunk.title and chunk.title != chunk.text:
         return chunk.title + TITLE_SEPARATOR + chunk.text
     return chunk.text
 

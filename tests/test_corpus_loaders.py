@@ -215,3 +215,14 @@ def test_real_medquad_full_load_is_fast(shared_data):
     assert stats.documents == 16423 and stats.files == 11274
     assert len({d.doc_id for d in docs}) == 16423
     assert seconds < 20, seconds  # ~2.5 s on the shared 2-core machine
+
+
+def test_jsonl_title_only_record_is_indexed_by_its_title(tmp_path):
+    from kbqa.corpus import LoadStats, iter_documents
+
+    path = tmp_path / "beir.jsonl"
+    path.write_text('{"_id": "t1", "title": "COVID-19 vaccine efficacy", "text": ""}\n{"_id": "t2", "title": "", "text": " "}\n')
+    stats = LoadStats()
+    docs = list(iter_documents(path, "jsonl", stats=stats))
+    assert [(d.doc_id, d.text, d.title) for d in docs] == [("t1", "COVID-19 vaccine efficacy", "COVID-19 vaccine efficacy")]
+    assert stats.skipped_empty == 1

@@ -61,7 +61,9 @@ def iter_file(
                                  path=where, line=line_no)
             ids.add(doc_id, path, line_no)
             if not text.strip():
-                stats.skipped_empty += 1
-                continue
+                if not title.strip():
+                    stats.skipped_empty += 1
+                    continue
+                text = title  # a title-only record (common in BEIR corpora) is indexed by its title
             meta = {"source": "jsonl", **record}
             yield Document(doc_id=doc_id, text=text, title=title, meta=meta)

@@ -1,0 +1,174 @@
+"""`kbqa eval`: offline evaluation over an index, plus subcommands (`export`, `compare`, `ddi`, ...).
+
+``kbqa eval --index DIR --questions Q.jsonl [--qrels QRELS] ...`` runs an evaluation.
+``kbqa eval NAME ...`` dispatches to ``EVAL_SUBCOMMANDS[NAME](argv_after_name)``. Another module
+adds a subcommand by putting a callable, or a lazy ``"module:function"`` string, in that dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from kbqa.errors import KbqaError
+
+EvalSubcommand = Callable[[list[str]], int]
+
+
+def _export_main(argv: list[str]) -> int:
+    """``kbqa eval export {pubmedqa,medquad} --out DIR [--data PATH] [--split FILE] [--part dev]``."""
+    from kbqa.evaluate.export import DEFAULT_DATA, DEFAULT_SPLIT, EXPORTERS
+
+    ap = argparse.ArgumentParser(
+        prog="kbqa eval export",
+        description="Write a benchmark (corpus.jsonl, questions.jsonl, qrels.tsv, info.json) from a dataset.",
+    )
+    ap.add_argument("dataset", choices=sorted(EXPORTERS))
+    ap.add_argument("--out", required=True, help="benchmark folder to write")
+    ap.add_argument("--data", help=f"dataset path (default: {DEFAULT_DATA})")
+    ap.add_argument("--split", help=f"split file (default: {DEFAULT_SPLIT})")
+    ap.add_argument("--part", default="dev", choices=["dev", "train", "all"], help="which questions (default dev)")
+    args = ap.parse_args(argv)
+    info = EXPORTERS[args.dataset](
+        args.out,
+        data=args.data or DEFAULT_DATA[args.dataset],
+        split=args.split or DEFAULT_SPLIT[args.dataset],
+        part=args.part,
+    )
+    print(f"wrote {args.out}: {info['counts']}")
+    return 0
+
+
+def _compare_main(argv: list[str]) -> int:
+    """``kbqa eval compare A/report.json B/report.json``."""
+    from kbqa.evaluate.report import compare, format_comparison
+
+    ap = argparse.ArgumentParser(
+        prog="kbqa eval compare",
+        description="Side-by-side metrics of two evaluation runs with paired-bootstrap p-values "
+        "(reads per_query.jsonl next to each report).",
+    )
+    ap.add_argument("a", help="baseline run: report.json or its folder")
+    ap.add_argument("b", help="new run: report.json or its folder")
+    args = ap.parse_args(argv)
+    print(format_comparison(compare(args.a, args.b), args.a, args.b))
+    return 0
+
+
+EVAL_SUBCOMMANDS: dict[str, EvalSubcommand | str] = {
+    "export": _export_main,
+    "compare": _compare_main,
+    "ddi": "kbqa.cli.ddi:eval_main",
+}
+
+
+def _resolve(name: str) -> EvalSubcommand:
+    target = EVAL_SUBCOMMANDS[name]
+    if callable(target):
+        return target
+    module_name, _, func = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise KbqaError(f"`kbqa eval {name}` is not available: module {module_name} is missing") from None
+        raise
+    fn = getattr(module, func, None)
+    if fn is None:
+        raise KbqaError(f"`kbqa eval {name}` is not available: {module_name} has no {func}()")
+    return fn
+
+
+def register(subparsers: Any, train_subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate retrieval and answers on a benchmark (or: eval export|compare|ddi ...)",
+        description="Evaluate an index (and a reader) on questions.jsonl [+ qrels.tsv]; writes report.json, "
+        "report.md, per_query.jsonl and PNG plots. Subcommands: "
+        + ", ".join(f"`kbqa eval {n} --help`" for n in EVAL_SUBCOMMANDS),
+    )
+    p.add_argument("--index", help="index folder")
+    p.add_argument("--questions", help='questions JSONL: {"id", "question", "answer"?}')
+    p.add_argument("--qrels", help="TREC qrels 'qid 0 docid grade' (omit: no retrieval metrics)")
+    p.add_argument("--reader", help="reader model folder (answers are scored when questions carry labels)")
+    p.add_argument("-k", type=int, default=10, help="passages per question for the reader and latency (default 10); "
+                   "retrieval metrics always rank >= 100 documents")
+    p.add_argument("--out", default="runs/eval", help="report folder (default runs/eval)")
+    p.add_argument("--config", help="TOML config (search/device settings)")
+    p.add_argument("--baseline", action="append", default=[], choices=["bm25", "dense", "majority"],
+                   help="also score a baseline (repeatable); majority is added whenever answers are scored")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("subcommand", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    if args.subcommand:
+        name, rest = args.subcommand[0], args.subcommand[1:]
+        if name not in EVAL_SUBCOMMANDS:
+            raise KbqaError(f"unknown eval subcommand {name!r}; choose one of {sorted(EVAL_SUBCOMMANDS)}, "
+                            "or run an evaluation with --index and --questions")
+        return int(_resolve(name)(rest) or 0)
+    if not args.index or not args.questions:
+        raise KbqaError("kbqa eval needs --index DIR and --questions FILE (or a subcommand: "
+                        f"{', '.join(sorted(EVAL_SUBCOMMANDS))})")
+    from kbqa.evaluate.benchmark import load_qrels, load_questions
+    from kbqa.evaluate.report import write_report
+    from kbqa.evaluate.run import evaluate
+    from kbqa.pipeline import KnowledgeBase
+
+    questions = load_questions(args.questions)
+    config = None
+    if args.config:
+        from kbqa.config import load_config
+
+        config = load_config(args.config)
+    kb = KnowledgeBase.load(args.index, config)
+    chunks = list(kb.iter_chunks())
+    qrels = None
+    if args.qrels:
+        doc_ids = {c.doc_id for c in chunks}
+        # An index that dropped empty documents cannot tell a typo from a dropped document: then
+        # judgements naming unknown documents are kept (never retrieved) with a warning, not refused.
+        skipped = int(((getattr(kb, "manifest", None) or {}).get("counts") or {}).get("skipped_empty") or 0)
+        qrels = load_qrels(args.qrels, question_ids=[q.qid for q in questions], doc_ids=None if skipped else doc_ids)
+        missing = sum(r.doc_id not in doc_ids for r in qrels)
+        if missing:
+            print(f"kbqa: warning: {missing} judgements name documents not in the index (it skipped {skipped} "
+                  "empty documents); they count as relevant and never retrieved", file=sys.stderr)
+    reader = None
+    if args.reader:
+        try:
+            from kbqa.read import Reader  # type: ignore[attr-defined]
+        except ImportError:
+            from kbqa.read.reader import Reader
+
+        reader = Reader.load(args.reader)
+    result = evaluate(kb, questions, qrels=qrels, reader=reader, k=args.k, baselines=args.baseline,
+                      chunks=chunks, progress=not args.no_progress)
+    result.report["inputs"] = {"index": args.index, "questions": args.questions, "qrels": args.qrels,
+                               "reader": args.reader, "config": args.config}
+    path = write_report(result, args.out)
+    _summary(result.report, path)
+    return 0
+
+
+def _summary(report: dict[str, Any], path: Any) -> None:
+    if "retrieval" in report:
+        r = report["retrieval"]
+        print(f"retrieval ({r['n_questions']} q): nDCG@10 {r['nDCG@10']:.4f}  R@10 {r['R@10']:.4f}  "
+              f"R@100 {r['R@100']:.4f}  RR@10 {r['RR@10']:.4f}")
+        for name, b in report["baselines"].items():
+            if "retrieval" in b:
+                print(f"  {name:>8}: nDCG@10 {b['retrieval']['nDCG@10']:.4f}  R@100 {b['retrieval']['R@100']:.4f}")
+    if "answers" in report:
+        a = report["answers"]
+        print(f"answers ({a['n_questions']} q): accuracy {a['accuracy']:.4f}  macro-F1 {a['macro_f1']:.4f}  "
+              f"ECE {a['ece']:.4f}")
+    elif "retrieval" not in report:
+        print("nothing scored: give --qrels for retrieval, or --reader with questions carrying yes/no/maybe answers",
+              file=sys.stderr)
+    print(f"report: {path}")

@@ -1,0 +1,197 @@
+"""The generic benchmark format: corpus.jsonl, questions.jsonl, qrels.tsv (see eval/README.md).
+
+- ``corpus.jsonl``: one document per line, ``{"id", "title"?, "text", ...}`` (extra keys are metadata).
+- ``questions.jsonl``: ``{"id", "question", "answer"?}``; BEIR's ``{"_id", "text"}`` is accepted too.
+- ``qrels.tsv``: TREC qrels ``qid 0 docid grade`` (whitespace separated); BEIR's three-column
+  ``query-id corpus-id score`` with its header line is accepted too. Grade > 0 means relevant.
+
+Every reader validates at the edge and reports the file and line of a bad record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kbqa.errors import InputError, KbqaError
+
+QRELS_HEADERS = {"query-id", "query_id", "qid", "queryid"}
+
+
+@dataclass(frozen=True)
+class Question:
+    """One benchmark question; ``answer`` is a label (e.g. yes/no/maybe) or free text, or None."""
+
+    qid: str
+    question: str
+    answer: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Qrel:
+    """A relevance judgement: document ``doc_id`` has ``grade`` for question ``qid`` (0 = judged not relevant)."""
+
+    qid: str
+    doc_id: str
+    grade: int
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line; a line that is not a JSON object is an InputError."""
+    p = Path(path)
+    if not p.is_file():
+        raise KbqaError(f"file not found: {p}")
+    with p.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"not valid JSON ({exc.msg})", path=str(p), line=n) from None
+            if not isinstance(obj, dict):
+                raise InputError("each line must be a JSON object", path=str(p), line=n)
+            yield n, obj
+
+
+def _id(obj: dict[str, Any], path: str, line: int) -> str:
+    value = obj.get("id", obj.get("_id"))
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InputError('record has no "id"; give every record a unique string id', path=path, line=line)
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise InputError(f'"id" must be a string, got {type(value).__name__}', path=path, line=line)
+    return str(value).strip()
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    """Questions from a JSONL file, refusing missing or duplicate ids and empty questions."""
+    questions: list[Question] = []
+    seen: dict[str, int] = {}
+    for n, obj in read_jsonl(path):
+        qid = _id(obj, str(path), n)
+        if qid in seen:
+            raise InputError(f"duplicate question id {qid!r} (first on line {seen[qid]})", path=str(path), line=n)
+        seen[qid] = n
+        text = obj.get("question", obj.get("text"))
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f'question {qid!r} has no "question" text', path=str(path), line=n)
+        answer = obj.get("answer")
+        if answer is not None and not isinstance(answer, str):
+            raise InputError(f'"answer" of {qid!r} must be a string or absent', path=str(path), line=n)
+        meta = {k: v for k, v in obj.items() if k not in ("id", "_id", "question", "text", "answer")}
+        questions.append(Question(qid, text.strip(), answer.strip() if answer else None, meta))
+    if not questions:
+        raise KbqaError(f"{path}: no questions found; expected one JSON object per line")
+    return questions
+
+
+def load_corpus_ids(path: str | Path) -> list[str]:
+    """Document ids of a corpus.jsonl, refusing missing or duplicate ids and records without text."""
+    ids: list[str] = []
+    seen: dict[str, int] = {}
+    for n, obj in read_jsonl(path):
+        doc_id = _id(obj, str(path), n)
+        if doc_id in seen:
+            raise InputError(f"duplicate document id {doc_id!r} (first on line {seen[doc_id]})", path=str(path), line=n)
+        if not isinstance(obj.get("text"), str):
+            raise InputError(f'document {doc_id!r} has no "text" string', path=str(path), line=n)
+        seen[doc_id] = n
+        ids.append(doc_id)
+    return ids
+
+
+def _grade(text: str) -> int | None:
+    """An integer grade; "1.0" is accepted (some tools write floats), "0.5" or "high" are not."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() else None
+
+
+def load_qrels(
+    path: str | Path,
+    *,
+    question_ids: Iterable[str] | None = None,
+    doc_ids: Iterable[str] | None = None,
+) -> list[Qrel]:
+    """Judgements from a qrels file, checked against the known question and document ids when given."""
+    p = Path(path)
+    if not p.is_file():
+        raise KbqaError(f"qrels file not found: {p}")
+    known_q = set(question_ids) if question_ids is not None else None
+    known_d = set(doc_ids) if doc_ids is not None else None
+    qrels: list[Qrel] = []
+    seen: set[tuple[str, str]] = set()
+    with p.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            parts = line.split()
+            if not parts or parts[0].startswith("#"):
+                continue
+            if n == 1 and parts[0].lower() in QRELS_HEADERS:
+                continue  # BEIR header
+            if len(parts) == 4:
+                qid, _, doc_id, grade_s = parts
+            elif len(parts) == 3:
+                qid, doc_id, grade_s = parts
+            else:
+                raise InputError(
+                    f"expected 4 fields 'qid 0 docid grade' (or 3: 'qid docid grade'), got {len(parts)}: {line.strip()!r}",
+                    path=str(p),
+                    line=n,
+                )
+            grade = _grade(grade_s)
+            if grade is None:
+                raise InputError(f"grade must be an integer, got {grade_s!r}", path=str(p), line=n)
+            if known_q is not None and qid not in known_q:
+                raise InputError(f"unknown question id {qid!r}: not in the questions file", path=str(p), line=n)
+            if known_d is not None and doc_id not in known_d:
+                raise InputError(
+                    f"unknown document id {doc_id!r}: not in the corpus/index; rebuild the index from the "
+                    "benchmark's corpus or remove the line",
+                    path=str(p),
+                    line=n,
+                )
+            if (qid, doc_id) in seen:
+                raise InputError(f"duplicate judgement for question {qid!r} and document {doc_id!r}", path=str(p), line=n)
+            seen.add((qid, doc_id))
+            qrels.append(Qrel(qid, doc_id, grade))
+    if not qrels:
+        raise KbqaError(f"{p}: no judgements found; expected lines 'qid 0 docid grade'")
+    return qrels
+
+
+def write_benchmark(
+    out_dir: str | Path,
+    corpus: Iterable[dict[str, Any]],
+    questions: Iterable[Question],
+    qrels: Iterable[Qrel],
+    *,
+    info: dict[str, Any] | None = None,
+) -> dict[str, int]:
+    """Write corpus.jsonl, questions.jsonl, qrels.tsv (and info.json) into ``out_dir``; returns counts."""
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    counts = {"documents": 0, "questions": 0, "qrels": 0}
+    with (d / "corpus.jsonl").open("w", encoding="utf-8") as f:
+        for doc in corpus:
+            f.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            counts["documents"] += 1
+    with (d / "questions.jsonl").open("w", encoding="utf-8") as f:
+        for q in questions:
+            rec: dict[str, Any] = {"id": q.qid, "question": q.question}
+            if q.answer is not None:
+                rec["answer"] = q.answer
+            f.write(json.dumps({**rec, **q.meta}, ensure_ascii=False) + "\n")
+            counts["questions"] += 1
+    with (d / "qrels.tsv").open("w", encoding="utf-8") as f:
+        for r in qrels:
+            f.write(f"{r.qid}\t0\t{r.doc_id}\t{r.grade}\n")
+            counts["qrels"] += 1
+    if info is not None:
+        (d / "info.json").write_text(json.dumps({**info, "counts": counts}, indent=1) + "\n", encoding="utf-8")
+    return counts

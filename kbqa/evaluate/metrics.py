@@ -1,0 +1,199 @@
+"""Metrics: retrieval via ir_measures (pytrec_eval), answers via scikit-learn, bootstrap intervals.
+
+All quality figures are fractions in [0, 1]. Per-query values are kept so that runs can be compared
+with a paired bootstrap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kbqa.evaluate.benchmark import Qrel
+
+RETRIEVAL_MEASURES = ("nDCG@10", "R@10", "R@100", "RR@10")
+RECALL_CUTOFFS = (1, 2, 3, 5, 10, 20, 50, 100)
+HEADLINE_ANSWERS = ("accuracy", "macro_f1")
+
+
+def judged_questions(qrels: Sequence[Qrel]) -> list[str]:
+    """Questions with at least one relevant (grade > 0) document, in first-seen order.
+
+    Only these are scored: metrics of a question with no relevant document are undefined.
+    """
+    out: dict[str, None] = {}
+    for r in qrels:
+        if r.grade > 0:
+            out.setdefault(r.qid, None)
+    return list(out)
+
+
+def retrieval_per_query(
+    qrels: Sequence[Qrel],
+    run: dict[str, list[tuple[str, float]]],
+    measures: Sequence[str] = RETRIEVAL_MEASURES,
+) -> dict[str, dict[str, float]]:
+    """``{qid: {measure: value}}`` for every judged question (missing from ``run`` = nothing retrieved).
+
+    ``run`` lists each question's documents best first; the order is what counts (ties in score
+    are broken by that order, not by pytrec_eval's doc-id order).
+    """
+    import ir_measures
+
+    qids = judged_questions(qrels)
+    wanted = set(qids)
+    parsed = [ir_measures.parse_measure(m) for m in measures]
+    ir_qrels = [ir_measures.Qrel(r.qid, r.doc_id, int(r.grade)) for r in qrels if r.qid in wanted]
+    ir_run = [
+        ir_measures.ScoredDoc(qid, doc_id, float(len(ranked) - rank))
+        for qid, ranked in run.items()
+        if qid in wanted
+        for rank, (doc_id, _) in enumerate(ranked)
+    ]
+    out = {qid: {m: 0.0 for m in measures} for qid in qids}
+    names = {str(m): name for m, name in zip(parsed, measures)}
+    for metric in ir_measures.iter_calc(parsed, ir_qrels, ir_run):
+        out[metric.query_id][names[str(metric.measure)]] = float(metric.value)
+    return out
+
+
+def mean_metrics(per_query: dict[str, dict[str, float]], measures: Sequence[str]) -> dict[str, float]:
+    """Macro average of each measure over questions."""
+    n = len(per_query)
+    return {m: (sum(v[m] for v in per_query.values()) / n if n else 0.0) for m in measures}
+
+
+def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
+    """ECE with ``bins`` equal-width confidence bins: sum over bins of |accuracy - confidence| * share."""
+    n = len(confidence)
+    return sum(abs(b["accuracy"] - b["confidence"]) * b["count"] / n for b in reliability_bins(confidence, correct, bins))
+
+
+def reliability_bins(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10) -> list[dict[str, float]]:
+    """Per-bin mean confidence, accuracy and count (the data of a reliability diagram)."""
+    out = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        idx = [i for i, c in enumerate(confidence) if (lo < c <= hi) or (b == 0 and c <= hi)]
+        if idx:
+            out.append(
+                {
+                    "lo": lo,
+                    "hi": hi,
+                    "confidence": sum(confidence[i] for i in idx) / len(idx),
+                    "accuracy": sum(bool(correct[i]) for i in idx) / len(idx),
+                    "count": len(idx),
+                }
+            )
+    return out
+
+
+def coverage_accuracy_curve(confidence: Sequence[float], correct: Sequence[bool]) -> list[tuple[float, float]]:
+    """``(coverage, accuracy)`` when answering only the most confident questions, for each cut-off."""
+    order = sorted(range(len(confidence)), key=lambda i: -confidence[i])
+    out, right = [], 0
+    for n, i in enumerate(order, 1):
+        right += bool(correct[i])
+        out.append((n / len(order), right / n))
+    return out
+
+
+def macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    """Macro F1 over the labels that occur in ``gold`` or ``predicted``."""
+    from sklearn.metrics import f1_score
+
+    present = sorted(set(gold) | set(predicted))
+    return float(f1_score(gold, predicted, labels=present, average="macro", zero_division=0))
+
+
+def answer_metrics(
+    gold: Sequence[str],
+    predicted: Sequence[str],
+    confidence: Sequence[float],
+    abstained: Sequence[bool],
+    labels: Sequence[str],
+) -> dict[str, Any]:
+    """Accuracy, macro F1, per-class scores and confusion matrix over ``labels``; coverage,
+    selective accuracy (accuracy on the questions not abstained on) and ECE of ``confidence``."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    labels = list(labels)
+    correct = [g == p for g, p in zip(gold, predicted)]
+    prec, rec, f1, support = precision_recall_fscore_support(
+        gold, predicted, labels=labels, zero_division=0
+    )
+    answered = [i for i, a in enumerate(abstained) if not a]
+    return {
+        "n_questions": len(gold),
+        "accuracy": float(accuracy_score(gold, predicted)),
+        "macro_f1": macro_f1(gold, predicted),
+        "per_class": {
+            lab: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for lab, p, r, f, s in zip(labels, prec, rec, f1, support)
+        },
+        "confusion": {
+            "labels": labels,
+            "matrix": confusion_matrix(gold, predicted, labels=labels).tolist(),  # rows: gold, cols: predicted
+        },
+        "coverage": len(answered) / len(gold) if gold else 0.0,
+        "selective_accuracy": (sum(correct[i] for i in answered) / len(answered)) if answered else 0.0,
+        "ece": expected_calibration_error(confidence, correct),
+    }
+
+
+def macro_f1_ci(
+    gold: Sequence[str], predicted: Sequence[str], *, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> list[float]:
+    """Percentile bootstrap interval of macro F1, vectorised over resamples (sklearn per resample is
+    too slow); per resample, F1 is averaged over the labels present in that resample, as
+    :func:`macro_f1` does."""
+    import numpy as np
+
+    n = len(gold)
+    if n == 0:
+        return [0.0, 0.0]
+    labels = sorted(set(gold) | set(predicted))
+    index = {lab: i for i, lab in enumerate(labels)}
+    g = np.array([index[x] for x in gold])
+    p = np.array([index[x] for x in predicted])
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, (resamples, n))
+    gs, ps = g[idx], p[idx]
+    f1s = []
+    for c in range(len(labels)):
+        tp = ((gs == c) & (ps == c)).sum(axis=1)
+        in_gold, in_pred = (gs == c).sum(axis=1), (ps == c).sum(axis=1)
+        denom = in_gold + in_pred
+        f1s.append((np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0), denom > 0))
+    values = np.stack([f for f, _ in f1s]).sum(axis=0) / np.stack([m for _, m in f1s]).sum(axis=0)
+    alpha = (1 - level) / 2
+    return [float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))]
+
+
+def mean_ci(values: Sequence[float], *, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> list[float]:
+    """Percentile bootstrap interval ``[lo, hi]`` of the mean of per-question ``values``."""
+    import numpy as np
+
+    arr = np.asarray(values, dtype=float)
+    if len(arr) == 0:
+        return [0.0, 0.0]
+    rng = np.random.default_rng(seed)
+    means = arr[rng.integers(0, len(arr), (resamples, len(arr)))].mean(axis=1)
+    alpha = (1 - level) / 2
+    return [float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))]
+
+
+def paired_bootstrap_p(a: Sequence[float], b: Sequence[float], *, resamples: int = 10000, seed: int = 0) -> float:
+    """Two-sided p-value that the mean of ``a - b`` is 0 (paired bootstrap, shifted to the null)."""
+    import numpy as np
+
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if len(d) == 0:
+        return 1.0
+    observed = d.mean()
+    if np.allclose(d, 0.0):
+        return 1.0
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), (resamples, len(d)))].mean(axis=1)
+    # Under H0 the centred resampled means spread around 0; count those at least as extreme.
+    return float((np.sum(np.abs(means - observed) >= abs(observed)) + 1) / (resamples + 1))
