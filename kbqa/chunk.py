@@ -103,19 +103,18 @@ class Chunker:
         return chunks
 
     def _hard_split(self, text: str, start: int, end: int, budget: int) -> Iterator[tuple[int, int]]:
-        """Rare: a merged piece tokenises longer than the sum of its parts. Cut it by token offsets."""
-        piece = text[start:end]
-        enc = self.tokenizer(piece, add_special_tokens=False, return_offsets_mapping=True)
-        offsets = enc["offset_mapping"]
-        if len(offsets) <= budget:
+        """Rare: a merged piece tokenises longer than the sum of its parts. Halve it until it fits.
+
+        Counts with the private tokenizer copy only: the model's own tokenizer is in use by the
+        embedding thread, and transformers changes its padding/truncation state on every call.
+        """
+        if end - start <= 1 or self.n_tokens(text[start:end]) <= budget:
             yield start, end
             return
-        for i in range(0, len(offsets), budget):
-            window = offsets[i : i + budget]
-            yield start + window[0][0], start + window[-1][1]
-
-
-def chunk_documents(docs: Iterable[Document], chunker: Chunker) -> Iterator[Chunk]:
-    for doc in docs:
-        yield from chunker.split(doc)
-
+        mid = (start + end) // 2
+        space = text.rfind(" ", start + 1, mid + 1)
+        mid = space if space > start else mid
+        yield from self._hard_split(text, start, mid, budget)
+        while mid < end and text[mid].isspace():  # chunks stay stripped
+            mid += 1
+        yield from self._hard_split(text, mid, end, budget)

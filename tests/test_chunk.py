@@ -67,3 +67,24 @@ def test_bad_chunk_config():
         ChunkConfig(size=50, overlap=50)
     with pytest.raises(KbqaError, match="size"):
         ChunkConfig(size=2)
+
+
+def test_hard_split_halves_an_overlong_piece(encoder):
+    chunker = Chunker(ChunkConfig(size=10, overlap=0), encoder.tokenizer, encoder.max_tokens)
+    text = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+    spans = list(chunker._hard_split(text, 0, len(text), 4))
+    assert len(spans) > 3 and spans[0][0] == 0 and spans[-1][1] == len(text)
+    for s, e in spans:
+        assert chunker.n_tokens(text[s:e]) <= 4 and text[s:e] == text[s:e].strip()
+
+
+def test_chunking_never_touches_the_shared_tokenizer(encoder, monkeypatch):
+    """The embedding thread uses the model tokenizer concurrently; chunking must not call it."""
+    chunker = Chunker(ChunkConfig(size=40, overlap=8), encoder.tokenizer, encoder.max_tokens)
+
+    def forbidden(*a, **k):
+        raise AssertionError("chunker called the model's tokenizer")
+
+    monkeypatch.setattr(type(encoder.tokenizer), "__call__", forbidden)
+    monkeypatch.setattr(type(encoder.tokenizer), "tokenize", forbidden)
+    assert len(chunker.split(Document("d", TEXT, title="t"))) > 3
