@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"kbqa {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    train = sub.add_parser("train", help="fine-tune a model (reader, reranker, embedder, ddi)")
+    train = sub.add_parser("train", help="fine-tune a model (reader, ddi)")
     train_sub = train.add_subparsers(dest="train_command", metavar="MODEL", required=True)
     for name in COMMAND_MODULES:
         try:
