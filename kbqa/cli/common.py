@@ -9,8 +9,6 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, ContextManager, TextIO
 
-from kbqa.errors import InputError, KbqaError
-
 
 def load_config_arg(args: Any) -> Any:
     from kbqa.config import load_config
@@ -20,27 +18,9 @@ def load_config_arg(args: Any) -> Any:
 
 def read_jsonl_input(path: str, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; bad lines raise with file and line."""
-    p = Path(path)
-    if not p.is_file():
-        raise KbqaError(f"input file not found: {p}")
-    with open(p, "rb") as f:
-        for n, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InputError("not UTF-8 text; re-encode the file as UTF-8", path=str(p), line=n) from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON ({exc.msg})", path=str(p), line=n) from None
-            if not isinstance(obj, dict):
-                raise InputError("each line must be a JSON object", path=str(p), line=n)
-            missing = [k for k in required if k not in obj]
-            if missing:
-                raise InputError(f"missing field(s) {missing}", path=str(p), line=n)
-            yield n, obj
+    from kbqa.jsonlines import iter_jsonl
+
+    return iter_jsonl(path, required)
 
 
 def open_out(path: str | None) -> ContextManager[TextIO]:

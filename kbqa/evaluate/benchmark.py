@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.errors import InputError, KbqaError
+from kbqa.jsonlines import iter_jsonl
 
 QRELS_HEADERS = {"query-id", "query_id", "qid", "queryid"}
 
@@ -42,20 +43,7 @@ class Qrel:
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for each non-blank line; a line that is not a JSON object is an InputError."""
-    p = Path(path)
-    if not p.is_file():
-        raise KbqaError(f"file not found: {p}")
-    with p.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON ({exc.msg})", path=str(p), line=n) from None
-            if not isinstance(obj, dict):
-                raise InputError("each line must be a JSON object", path=str(p), line=n)
-            yield n, obj
+    return iter_jsonl(path)
 
 
 def _id(obj: dict[str, Any], path: str, line: int) -> str:
