@@ -7,7 +7,7 @@ is silently truncated by the model.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from kbqa.config import ChunkConfig

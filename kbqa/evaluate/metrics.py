@@ -6,7 +6,7 @@ with a paired bootstrap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from kbqa.evaluate.benchmark import Qrel
