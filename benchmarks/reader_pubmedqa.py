@@ -1,0 +1,132 @@
+"""Reader benchmark on the PubMedQA dev PMIDs (eval/splits/pubmedqa.json), majority baseline in the same run.
+
+    nice -n 5 python benchmarks/reader_pubmedqa.py [--reader models/reader] [--k 10] \
+        [--index /tmp/kbqa_pubmedqa_openbook] [--out READER/benchmark_pubmedqa.json]
+
+* reasoning-required: question + gold contexts (no conclusion) -> accuracy, macro-F1
+* open-book: all 500 PubMedQA abstracts (with conclusions) indexed with KnowledgeBase.build, each dev
+  question asked over the index -> accuracy, macro-F1, gold-abstract hit rate in the top k;
+  plus ablations of the aggregation from the same reader outputs (top-1 passage, gold-free)
+* coverage-accuracy of abstention at the reader's calibrated threshold and at fixed coverages
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "pubmedqa" / "pqal_traindev.json"
+
+
+def scores(gold: list[str], pred: list[str], labels: list[str]) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return {"n": len(gold), "accuracy": round(float(accuracy_score(gold, pred)), 4),
+            "macro_f1": round(float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0)), 4)}
+
+
+def coverage_table(gold: list[str], pred: list[str], conf: np.ndarray, threshold: float) -> dict:
+    correct = np.array([g == p for g, p in zip(gold, pred)])
+    rows = {}
+    for cov in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5):
+        keep = np.argsort(-conf, kind="stable")[: int(np.ceil(cov * len(conf)))]
+        rows[f"{cov:.1f}"] = round(float(correct[keep].mean()), 4)
+    answered = conf >= threshold - 1e-9
+    return {"accuracy_at_coverage": rows,
+            "calibrated_threshold": {"threshold": round(threshold, 4), "coverage": round(float(answered.mean()), 4),
+                                     "accuracy_answered": round(float(correct[answered].mean()), 4) if answered.any() else None}}
+
+
+def main() -> None:
+    from kbqa.read import data as rdata
+    from kbqa.read.aggregate import aggregate, dedupe
+    from kbqa.read.answer import answer_from_hits
+    from kbqa.read.reader import Reader
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reader", default=str(ROOT / "models" / "reader"))
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--index", default="/tmp/kbqa_pubmedqa_openbook")
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--out", default=None, help="results JSON (default: benchmark_pubmedqa.json in the reader folder)")
+    ap.add_argument("--skip-open-book", action="store_true")
+    args = ap.parse_args()
+
+    items = rdata.load_pubmedqa(args.data)
+    split = rdata.load_split()
+    train, dev = rdata.split_items(items, split["train"]), rdata.split_items(items, split["dev"])
+    gold = [it.label for it in dev]
+    reader = Reader.load(args.reader)
+    labels = reader.labels
+    majority = Counter(it.label for it in train).most_common(1)[0][0]
+    report: dict = {
+        "machine": f"{os.cpu_count()}-core CPU ({platform.machine()}), shared with other jobs, no GPU",
+        "reader": args.reader, "reader_sha256": reader.checksum, "calibration": vars(reader.calibration),
+        "split": "eval/splits/pubmedqa.json dev (100 PMIDs)",
+        "majority_baseline": {"label": majority, **scores(gold, [majority] * len(gold), labels)},
+    }
+
+    t0 = time.time()
+    probs = reader.predict_proba([(e.text, e.text_pair) for e in rdata.pubmedqa_examples(dev, "reasoning")], progress=True)
+    pred = [labels[i] for i in probs.argmax(1)]
+    report["reasoning_required"] = {**scores(gold, pred, labels), "seconds": round(time.time() - t0, 1),
+                                    **coverage_table(gold, pred, probs.max(1), reader.calibration.threshold)}
+    print("reasoning-required", json.dumps(report["reasoning_required"]), flush=True)
+
+    if not args.skip_open_book:
+        from kbqa.pipeline import KnowledgeBase
+
+        t0 = time.time()
+        index = Path(args.index)
+        kb = KnowledgeBase.load(index) if index.is_dir() and any(index.iterdir()) else \
+            KnowledgeBase.build([args.data], index, progress=True)
+        build_s = time.time() - t0
+        t0 = time.time()
+        hits = kb.search_many([it.question for it in dev], k=args.k)
+        # every question's distinct passages read in one batched pass (length-sorted), then aggregated
+        kept = [dedupe(h) for h in hits]
+        flat = reader.predict_proba([(it.question, h.text) for it, hs in zip(dev, kept) for h in hs], progress=True)
+        bounds = np.cumsum([0] + [len(hs) for hs in kept])
+        answers = [answer_from_hits(it.question, h, reader, highlight_top=0, probs=flat[a:b])
+                   for it, h, a, b in zip(dev, hits, bounds[:-1], bounds[1:])]
+        pred = [a.verdict for a in answers]
+        conf = np.array([a.confidence for a in answers])
+        hit_rate = float(np.mean([any(h.doc_id == it.pmid for h in hs) for it, hs in zip(dev, hits)]))
+        top1_doc = float(np.mean([bool(hs) and hs[0].doc_id == it.pmid for it, hs in zip(dev, hits)]))
+        # ablations from the same reader outputs: the top passage alone; the gold abstract's passages only
+        top1 = [a.evidence and max(a.evidence, key=lambda e: e.hit.score).probabilities for a in answers]
+        pred_top1 = [max(p, key=p.get) if p else "maybe" for p in top1]
+        oracle = []
+        for it, a in zip(dev, answers):
+            ev = [e for e in a.evidence if e.hit.doc_id == it.pmid]
+            oracle.append(labels[int(np.argmax(aggregate(np.array([[e.probabilities[x] for x in labels] for e in ev]),
+                                                         [e.hit.score for e in ev])))] if ev else "maybe")
+        report["open_book"] = {
+            **scores(gold, pred, labels), "k": args.k,
+            "gold_abstract_hit_rate": round(hit_rate, 4), "gold_abstract_top1": round(top1_doc, 4),
+            "chunks_indexed": len(kb), "build_seconds": round(build_s, 1), "answer_seconds": round(time.time() - t0, 1),
+            "ablation_top1_passage": scores(gold, pred_top1, labels),
+            "ablation_gold_abstract_passages_only": scores(gold, oracle, labels),
+            "passages_read_mean": round(float(np.mean([len(h) for h in kept])), 2),
+            **coverage_table(gold, pred, conf, reader.calibration.threshold),
+        }
+        print("open-book", json.dumps(report["open_book"]), flush=True)
+
+    out = Path(args.out or Path(args.reader) / "benchmark_pubmedqa.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

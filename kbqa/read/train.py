@@ -1,0 +1,445 @@
+"""Fine-tuning and inference for BERT-style sequence classifiers (reader, DDI classifier, ...).
+
+A plain torch loop over ``AutoModelForSequenceClassification``: AdamW, linear warmup/decay,
+class-weighted cross-entropy, length-sorted dynamic padding, best epoch kept by a dev metric.
+The saved folder is self-describing and pickle-free: fp16 safetensors, tokenizer, ``config.json``
+with the label map, ``kbqa_train.json`` (params, data checksums, command) and ``dev_metrics.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import random
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kbqa.errors import KbqaError
+
+TRAIN_FILE = "kbqa_train.json"
+DEV_METRICS_FILE = "dev_metrics.json"
+SELECT_METRICS = ("macro_f1", "accuracy", "loss")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training example: a text (or text pair) and its label."""
+
+    text: str
+    text_pair: str | None
+    label: str
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Hyper-parameters of :func:`train_classifier`."""
+
+    epochs: int = 3
+    lr: float = 3e-5
+    batch_size: int = 16
+    max_length: int = 256
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    seed: int = 0
+    class_weights: str = "balanced"  # "balanced" | "none"
+    grad_accum: int = 1
+    select_metric: str = "macro_f1"  # "macro_f1" | "accuracy" | "loss" (dev)
+    max_grad_norm: float = 1.0
+    head_lr: float | None = None  # learning rate of the freshly initialised head; None: same as lr
+    label_smoothing: float = 0.0
+    eval_batch_size: int = 32
+    device: str = "auto"  # "auto" picks CUDA when present
+    progress: bool = True
+    # Sentence-transformers checkpoints (e.g. all-MiniLM-L6-v2) ship an untrained, near-zero BERT pooler
+    # (weight std ~0.01) that starves the encoder of gradient; "identity" restarts it as tanh(h_CLS).
+    pooler_init: str = "keep"  # "keep" | "identity"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.grad_accum < 1:
+            raise KbqaError("epochs, batch_size and grad_accum must all be >= 1")
+        if not 0 < self.lr < 1:
+            raise KbqaError(f"lr must be in (0, 1), got {self.lr}")
+        if not 8 <= self.max_length <= 4096:
+            raise KbqaError(f"max_length must be in [8, 4096], got {self.max_length}")
+        if self.class_weights not in ("balanced", "none"):
+            raise KbqaError(f"class_weights must be 'balanced' or 'none', got {self.class_weights!r}")
+        if self.select_metric not in SELECT_METRICS:
+            raise KbqaError(f"select_metric must be one of {SELECT_METRICS}, got {self.select_metric!r}")
+        if self.pooler_init not in ("keep", "identity"):
+            raise KbqaError(f"pooler_init must be 'keep' or 'identity', got {self.pooler_init!r}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise KbqaError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+
+
+def _device(name: str) -> Any:
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def examples_checksum(examples: Sequence[Example]) -> str:
+    """sha256 of the examples' canonical JSON: identifies the exact training data."""
+    h = hashlib.sha256()
+    for ex in examples:
+        h.update(json.dumps([ex.text, ex.text_pair, ex.label], ensure_ascii=False).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _check_examples(examples: Sequence[Example], labels: list[str], name: str) -> None:
+    known = set(labels)
+    for i, ex in enumerate(examples):
+        if ex.label not in known:
+            raise KbqaError(
+                f"{name} example {i} ({ex.text[:60]!r}) has label {ex.label!r}, not one of {labels}; "
+                "fix the data or pass the label in labels"
+            )
+        if not ex.text or not ex.text.strip():
+            raise KbqaError(f"{name} example {i} has an empty text")
+
+
+def _tokenize(tokenizer: Any, pairs: Sequence[tuple[str, str | None]], max_length: int) -> list[list[int]]:
+    """Token ids per pair, truncating the longer side first (so long passages lose their tail)."""
+    out: list[list[int]] = []
+    for text, pair in pairs:
+        enc = tokenizer(text, pair, truncation="longest_first" if pair else True, max_length=max_length)
+        out.append(list(enc["input_ids"]))
+    return out
+
+
+def _length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random | None) -> list[list[int]]:
+    """Indices grouped into batches of similar length; batch order shuffled when ``rng`` is given."""
+    if rng is None:
+        order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    else:  # random order among similar lengths, so batches differ between epochs
+        jitter = [rng.random() for _ in lengths]
+        order = sorted(range(len(lengths)), key=lambda i: (lengths[i] // 16, jitter[i]))
+    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    if rng is not None:
+        rng.shuffle(batches)
+    return batches
+
+
+def _collate(ids: list[list[int]], pad_id: int, device: Any) -> dict[str, Any]:
+    import torch
+
+    width = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for row, seq in enumerate(ids):
+        input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
+
+
+def _logits(model: Any, ids: list[list[int]], pad_id: int, batch_size: int, device: Any, progress: bool) -> np.ndarray:
+    import torch
+    from tqdm.auto import tqdm
+
+    out = np.zeros((len(ids), model.config.num_labels), dtype=np.float32)
+    batches = _length_batches([len(x) for x in ids], batch_size, None)
+    model.eval()
+    with torch.inference_mode():
+        for batch in tqdm(batches, desc="predict", disable=not progress, leave=False):
+            logits = model(**_collate([ids[i] for i in batch], pad_id, device)).logits
+            out[batch] = logits.float().cpu().numpy()
+    return out
+
+
+def classification_metrics(gold: Sequence[int], pred: Sequence[int], labels: list[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1 and per-label F1 (scikit-learn)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    idx = list(range(len(labels)))
+    per = f1_score(gold, pred, labels=idx, average=None, zero_division=0)
+    return {
+        "n": len(gold),
+        "accuracy": float(accuracy_score(gold, pred)),
+        "macro_f1": float(f1_score(gold, pred, labels=idx, average="macro", zero_division=0)),
+        "f1": {lab: float(v) for lab, v in zip(labels, per)},
+        "confusion": confusion_matrix(gold, pred, labels=idx).tolist(),
+    }
+
+
+def _class_weights(train: Sequence[Example], labels: list[str], mode: str) -> list[float]:
+    if mode == "none":
+        return [1.0] * len(labels)
+    counts = Counter(ex.label for ex in train)
+    n = len(train)
+    return [n / (len(labels) * counts[lab]) if counts[lab] else 1.0 for lab in labels]
+
+
+def train_classifier(
+    train: list[Example],
+    dev: list[Example] | None,
+    labels: list[str],
+    base_model: str | Path,
+    out_dir: str | Path,
+    params: TrainParams,
+    *,
+    special_tokens: list[str] | None = None,
+    metadata: dict | None = None,
+) -> dict:
+    """Fine-tune ``base_model`` on ``train``; keep the best epoch on ``dev`` by ``params.select_metric``.
+
+    Returns the dev metrics of the kept epoch (the last epoch's training loss when ``dev`` is None).
+    ``base_model`` is any local encoder folder (a classifier with the same labels continues training).
+    """
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if not train:
+        raise KbqaError("no training examples")
+    if len(set(labels)) != len(labels) or not labels:
+        raise KbqaError(f"labels must be distinct and non-empty, got {labels}")
+    _check_examples(train, labels, "train")
+    if dev:
+        _check_examples(dev, labels, "dev")
+    base = Path(base_model)
+    if not (base / "config.json").is_file():
+        raise KbqaError(f"base model {base} has no config.json; pass a local Hugging Face model folder")
+    out = Path(out_dir)
+    started = time.time()
+    _seed_everything(params.seed)
+    device = _device(params.device)
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    if special_tokens:
+        tokenizer.add_special_tokens({"additional_special_tokens": list(special_tokens)})
+    label2id = {lab: i for i, lab in enumerate(labels)}
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(base),
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id=label2id,
+        ignore_mismatched_sizes=True,
+        dtype=torch.float32,
+    )
+    if special_tokens:
+        model.resize_token_embeddings(len(tokenizer))
+    if params.pooler_init == "identity":
+        _identity_pooler(model)
+    model.to(device)
+    pad_id = tokenizer.pad_token_id or 0
+
+    train_ids = _tokenize(tokenizer, [(e.text, e.text_pair) for e in train], params.max_length)
+    train_y = [label2id[e.label] for e in train]
+    dev_ids = _tokenize(tokenizer, [(e.text, e.text_pair) for e in dev], params.max_length) if dev else []
+    dev_y = [label2id[e.label] for e in dev] if dev else []
+
+    head = [p for n, p in model.named_parameters() if n.startswith(("classifier", "score"))]
+    head_ids = {id(p) for p in head}
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    body = [(n, p) for n, p in model.named_parameters() if id(p) not in head_ids]
+    groups = [
+        {"params": [p for n, p in body if not n.endswith(no_decay)], "weight_decay": params.weight_decay},
+        {"params": [p for n, p in body if n.endswith(no_decay)], "weight_decay": 0.0},
+        {"params": head, "weight_decay": params.weight_decay, "lr": params.head_lr or params.lr},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=params.lr)
+    steps_per_epoch = math.ceil(math.ceil(len(train) / params.batch_size) / params.grad_accum)
+    total = steps_per_epoch * params.epochs
+    warmup = int(total * params.warmup_ratio)
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    weights = torch.tensor(_class_weights(train, labels, params.class_weights), dtype=torch.float32, device=device)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=params.label_smoothing)
+    dev_loss_fn = torch.nn.CrossEntropyLoss()
+
+    rng = random.Random(params.seed)
+    history: list[dict[str, Any]] = []
+    best: tuple[float, int, dict[str, Any], dict[str, Any]] | None = None  # (score, epoch, metrics, state)
+    for epoch in range(1, params.epochs + 1):
+        model.train()
+        batches = _length_batches([len(x) for x in train_ids], params.batch_size, rng)
+        running, seen = 0.0, 0
+        bar = tqdm(batches, desc=f"epoch {epoch}/{params.epochs}", disable=not params.progress)
+        for step, batch in enumerate(bar):
+            inputs = _collate([train_ids[i] for i in batch], pad_id, device)
+            target = torch.tensor([train_y[i] for i in batch], dtype=torch.long, device=device)
+            loss = loss_fn(model(**inputs).logits, target)
+            (loss / params.grad_accum).backward()
+            if (step + 1) % params.grad_accum == 0 or step + 1 == len(batches):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            running += float(loss.detach()) * len(batch)
+            seen += len(batch)
+            bar.set_postfix(loss=f"{running / seen:.4f}")
+        record: dict[str, Any] = {"epoch": epoch, "train_loss": running / seen, "elapsed_s": round(time.time() - started, 1)}
+        if dev:
+            logits = _logits(model, dev_ids, pad_id, params.eval_batch_size, device, params.progress)
+            metrics = classification_metrics(dev_y, logits.argmax(1).tolist(), labels)
+            metrics["loss"] = float(dev_loss_fn(torch.from_numpy(logits), torch.tensor(dev_y)))
+            record["dev"] = metrics
+            score = -metrics["loss"] if params.select_metric == "loss" else metrics[params.select_metric]
+        else:
+            metrics, score = {"train_loss": record["train_loss"]}, float(epoch)  # keep the last epoch
+        history.append(record)
+        if params.progress:
+            shown = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
+            print(f"epoch {epoch}: train_loss {record['train_loss']:.4f} dev {shown}", file=sys.stderr)
+        if best is None or score > best[0]:
+            state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best = (score, epoch, metrics, state)
+
+    assert best is not None
+    _, best_epoch, best_metrics, state = best
+    model.load_state_dict(state)
+    info = {
+        "labels": labels,
+        "base_model": str(base),
+        "params": dataclasses.asdict(params),
+        "special_tokens": list(special_tokens or []),
+        "best_epoch": best_epoch,
+        "history": history,
+        "data": {
+            "train": {"n": len(train), "sha256": examples_checksum(train), "labels": dict(Counter(e.label for e in train))},
+            "dev": {"n": len(dev or []), "sha256": examples_checksum(dev or []), "labels": dict(Counter(e.label for e in dev or []))},
+        },
+        "command": " ".join(sys.argv),
+        "train_seconds": round(time.time() - started, 1),
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "metadata": metadata or {},
+    }
+    _save(model, tokenizer, out, info, {**best_metrics, "epoch": best_epoch})
+    return {**best_metrics, "epoch": best_epoch}
+
+
+def _identity_pooler(model: Any) -> None:
+    import torch
+
+    dense = getattr(getattr(getattr(model, "base_model", None), "pooler", None), "dense", None)
+    if dense is None or dense.weight.shape[0] != dense.weight.shape[1]:
+        raise KbqaError("pooler_init='identity' needs a BERT-style model with a square pooler; use 'keep'")
+    with torch.no_grad():
+        dense.weight.copy_(torch.eye(dense.weight.shape[0]))
+        dense.bias.zero_()
+
+
+def _save(model: Any, tokenizer: Any, out: Path, info: dict, dev_metrics: dict) -> None:
+    """Write to a sibling temp folder, then swap it in: a crash never leaves a half-written model."""
+    import torch
+
+    tmp = out.with_name(out.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    model.to("cpu").to(torch.float16).save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    (tmp / TRAIN_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    (tmp / DEV_METRICS_FILE).write_text(json.dumps(dev_metrics, indent=2) + "\n")
+    for stray in ("training_args.bin",):
+        (tmp / stray).unlink(missing_ok=True)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+
+
+class SequenceClassifier:
+    """A fine-tuned classifier loaded from a folder written by :func:`train_classifier`."""
+
+    def __init__(self, model: Any, tokenizer: Any, labels: list[str], model_dir: Path, max_length: int) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.labels = labels
+        self.model_dir = model_dir
+        self.max_length = max_length
+
+    @classmethod
+    def load(cls, model_dir: str | Path, *, device: str = "auto", max_length: int | None = None) -> SequenceClassifier:
+        """Load and check a classifier folder; a missing file or inconsistent label map is a KbqaError.
+
+        ``max_length`` overrides the training length at inference (e.g. to read whole index chunks)."""
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        folder = Path(model_dir)
+        labels, trained_length = check_model_dir(folder)
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        model = AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=torch.float32)
+        model.to(_device(device)).eval()
+        return cls(model, tokenizer, labels, folder, max_length or trained_length)
+
+    def predict_logits(
+        self, examples: Sequence[tuple[str, str | None]], batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
+        """Raw logits, shape (n, n_labels), columns in ``self.labels`` order."""
+        if not examples:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        ids = _tokenize(self.tokenizer, list(examples), self.max_length)
+        device = next(self.model.parameters()).device
+        return _logits(self.model, ids, self.tokenizer.pad_token_id or 0, batch_size, device, progress)
+
+    def predict_proba(
+        self, examples: Sequence[tuple[str, str | None]], batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
+        """Label probabilities, shape (n, n_labels), columns in ``self.labels`` order."""
+        return softmax(self.predict_logits(examples, batch_size=batch_size, progress=progress))
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def check_model_dir(folder: Path) -> tuple[list[str], int]:
+    """The folder's labels (in id order) and max_length, after checking files and the label map."""
+    if not folder.is_dir():
+        raise KbqaError(f"model folder {folder} does not exist; train one first")
+    missing = [name for name in ("config.json", TRAIN_FILE) if not (folder / name).is_file()]
+    if not any(folder.glob("*.safetensors")):
+        missing.append("model.safetensors")
+    if not ((folder / "tokenizer.json").is_file() or (folder / "vocab.txt").is_file()):
+        missing.append("tokenizer.json")
+    if missing:
+        raise KbqaError(f"model folder {folder} is incomplete: missing {missing}; retrain it or copy the whole folder")
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        info = json.loads((folder / TRAIN_FILE).read_text())
+    except json.JSONDecodeError as exc:
+        raise KbqaError(f"model folder {folder}: unreadable JSON ({exc})") from exc
+    id2label = {int(k): v for k, v in config.get("id2label", {}).items()}
+    label2id = {k: int(v) for k, v in config.get("label2id", {}).items()}
+    labels = [id2label[i] for i in sorted(id2label)]
+    expected = list(info.get("labels", []))
+    if (
+        sorted(id2label) != list(range(len(id2label)))
+        or {v: k for k, v in id2label.items()} != label2id
+        or labels != expected
+    ):
+        raise KbqaError(
+            f"model folder {folder}: inconsistent label map (config.json id2label {id2label}, label2id {label2id}, "
+            f"{TRAIN_FILE} labels {expected}); the folder was edited or mixed up: retrain it"
+        )
+    return labels, int(info.get("params", {}).get("max_length", 512))

@@ -1,0 +1,268 @@
+"""Reader: aggregation, calibration, abstention, data loading, and `ask`/`read` end to end on tiny models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kbqa.errors import InputError, KbqaError
+from kbqa.read import calibrate as cal
+from kbqa.read.aggregate import AggregationParams, aggregate, dedupe, group_by_document, question_type, sentences
+from kbqa.read.answer import answer_from_hits
+from kbqa.read.reader import Reader
+from kbqa.types import Hit
+
+DATA = Path(__file__).parent / "data" / "read"
+LABELS = ["yes", "no", "maybe"]
+
+
+class FakeClassifier:
+    """Logits chosen per passage text: a keyword decides, so tests control the reader exactly."""
+
+    labels = LABELS
+
+    def predict_logits(self, pairs, batch_size=32, progress=False):  # noqa: ANN001 - test double
+        rows = []
+        for _, text in pairs:
+            if "reduced" in text:
+                rows.append([3.0, 0.0, 0.0])
+            elif "did not" in text:
+                rows.append([0.0, 3.0, 0.0])
+            else:
+                rows.append([0.2, 0.0, 0.1])
+        return np.array(rows, dtype=np.float32)
+
+
+def _hit(cid: str, text: str, score: float, doc: str | None = None) -> Hit:
+    return Hit(chunk_id=cid, doc_id=doc or cid.split("#")[0], score=score, text=text, meta={"pmid": "1"})
+
+
+def _fake_reader(tmp_path: Path, threshold: float = 0.5) -> Reader:
+    return Reader(FakeClassifier(), cal.Calibration(temperature=1.0, threshold=threshold), tmp_path)  # type: ignore[arg-type]
+
+
+# ---- aggregation ------------------------------------------------------------------------
+def test_aggregate_weights_top_ranked_confident_passages() -> None:
+    probs = np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1]])
+    out = aggregate(probs, [0.80, 0.60, 0.59])
+    assert out.argmax() == 0 and out.sum() == pytest.approx(1.0)
+    # equal scores and no rank decay: two "no" passages outvote one "yes"
+    flat = aggregate(probs, [0.5, 0.5, 0.5], AggregationParams(rank_decay=1.0))
+    assert flat.argmax() == 1
+    with pytest.raises(KbqaError):
+        aggregate(probs, [0.5])
+
+
+def test_dedupe_and_grouping() -> None:
+    hits = [_hit("a#0", "Aspirin works.", 0.9), _hit("b#0", "aspirin  WORKS", 0.8), _hit("a#0", "x", 0.7),
+            _hit("c#0", "Other text.", 0.6), _hit("a#1", "More on aspirin.", 0.5)]
+    kept = dedupe(hits)
+    assert [h.chunk_id for h in kept] == ["a#0", "c#0", "a#1"]
+    assert group_by_document([0, 1, 2], [h.doc_id for h in kept]) == [0, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [("Does aspirin prevent stroke?", "yes_no"), ("Is laparoscopy safe in children?", "yes_no"),
+     ("Aspirin prevents stroke.", "yes_no"), ("Which drugs lower LDL?", "open"), ("How does metformin work?", "open"),
+     ("Statins in the elderly: what is the evidence?", "open"), ("Statins in the elderly: are they safe?", "yes_no")],
+)
+def test_question_type(question: str, kind: str) -> None:
+    assert question_type(question) == kind
+
+
+def test_sentence_spans_index_into_text() -> None:
+    text = "  First one. Second (p<0.05)! Third without end"
+    spans = sentences(text)
+    assert [text[a:b] for a, b in spans] == ["First one.", "Second (p<0.05)!", "Third without end"]
+
+
+# ---- calibration ------------------------------------------------------------------------
+def test_temperature_recovers_overconfidence() -> None:
+    rng = np.random.default_rng(0)
+    true = rng.normal(size=(400, 3))
+    gold = [int(rng.choice(3, p=np.exp(r) / np.exp(r).sum())) for r in true]
+    t = cal.fit_temperature(true * 4.0, gold)  # logits 4x too sharp
+    assert 3.0 < t < 5.3
+    assert cal.nll(true * 4.0, gold, t) < cal.nll(true * 4.0, gold)
+
+
+def test_threshold_and_calibration_file(tmp_path: Path) -> None:
+    conf = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    assert cal.threshold_for_coverage(conf, 0.6) == pytest.approx(0.7)
+    assert cal.threshold_for_coverage(conf, 1.0) == pytest.approx(0.5)
+    logits = np.array([[2.0, 0, 0], [0, 2.0, 0], [0, 0, 2.0], [2.0, 0, 0]])
+    c, report = cal.fit(logits, [0, 1, 2, 1], target_coverage=0.75)
+    assert report["coverage"] >= 0.75 and report["curve"]
+    cal.save_calibration(tmp_path, c, report)
+    assert cal.load_calibration(tmp_path) == c
+    assert cal.load_calibration(tmp_path / "none") == cal.Calibration()
+    (tmp_path / cal.CALIBRATION_FILE).write_text('{"temperature": -1, "threshold": 0.5}')
+    with pytest.raises(KbqaError, match="temperature must be > 0"):
+        cal.load_calibration(tmp_path)
+
+
+# ---- abstention, stances, highlights over fixed hits ------------------------------------------
+def test_answer_from_hits_verdict_stance_highlight(tmp_path: Path) -> None:
+    hits = [_hit("a#0", "Background here. Aspirin reduced stroke by half.", 0.9),
+            _hit("b#0", "Vitamin C did not prevent colds.", 0.7),
+            _hit("a#0", "duplicate chunk id", 0.6)]
+    ans = answer_from_hits("Does aspirin reduce stroke?", hits, _fake_reader(tmp_path, threshold=0.5))
+    assert ans.verdict == "yes" and not ans.abstained and ans.question_type == "yes_no"
+    assert [e.stance for e in ans.evidence] == ["supports", "contradicts"]
+    first = ans.evidence[0]
+    a, b = first.highlight
+    assert first.hit.text[a:b] == "Aspirin reduced stroke by half."
+    assert ans.provenance["reader_sha256"] and ans.provenance["threshold"] == 0.5
+
+
+def test_abstains_below_threshold_and_on_open_questions(tmp_path: Path) -> None:
+    hits = [_hit("a#0", "Nothing decisive here.", 0.9)]
+    low = answer_from_hits("Does X help?", hits, _fake_reader(tmp_path, threshold=0.6))
+    assert low.abstained and low.verdict in LABELS and low.confidence < 0.6
+    assert not answer_from_hits("Does X help?", hits, _fake_reader(tmp_path), threshold=0.2).abstained
+    hits = [_hit("a#0", "Aspirin reduced stroke.", 0.9)]
+    open_q = answer_from_hits("Which drug reduced stroke?", hits, _fake_reader(tmp_path, threshold=0.0))
+    assert open_q.abstained and open_q.question_type == "open" and open_q.evidence[0].stance == "neutral"
+    none = answer_from_hits("Does X help?", [], _fake_reader(tmp_path))
+    assert none.abstained and none.evidence == []
+
+
+def test_bad_questions(tmp_path: Path) -> None:
+    reader = _fake_reader(tmp_path)
+    with pytest.raises(KbqaError, match="empty"):
+        answer_from_hits("   ", [], reader)
+    with pytest.raises(KbqaError, match="characters long"):
+        answer_from_hits("Does it? " * 200, [], reader)
+
+
+def test_missing_reader_names_the_training_command(tmp_path: Path) -> None:
+    with pytest.raises(KbqaError, match="kbqa train reader"):
+        Reader.load(tmp_path / "absent")
+
+
+# ---- data -------------------------------------------------------------------------------------
+def test_jsonl_examples_report_bad_lines(tmp_path: Path) -> None:
+    from kbqa.read.data import load_jsonl_examples
+
+    good = load_jsonl_examples(DATA / "pairs_labelled.jsonl")
+    assert [e.label for e in good] == ["yes", "no", "maybe"] and "Duration" in good[1].text_pair
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "context": "c", "label": "yes"}\n{"question": "q", "context": "c", "label": "Y"}\n')
+    with pytest.raises(InputError, match=r"bad.jsonl:2: label 'Y'"):
+        load_jsonl_examples(bad)
+
+
+def test_pubmedqa_split_and_modes(shared_data: Path) -> None:
+    from kbqa.read.data import load_pubmedqa, load_split, pubmedqa_examples, split_items
+
+    items = load_pubmedqa(shared_data / "pubmedqa" / "pqal_traindev.json")
+    split = load_split()
+    train, dev = split_items(items, split["train"]), split_items(items, split["dev"])
+    assert len(train) == 400 and len(dev) == 100 and not {i.pmid for i in train} & {i.pmid for i in dev}
+    ex = pubmedqa_examples(dev[:1], "reasoning")[0]
+    assert dev[0].long_answer not in ex.text_pair  # no conclusion in the reasoning-required setting
+    assert pubmedqa_examples(dev[:1], "conclusion")[0].text_pair == dev[0].long_answer
+
+
+# ---- end to end on a tiny index and a tiny trained reader ----------------------------------
+@pytest.fixture(scope="module")
+def tiny_reader_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from kbqa.read.data import load_jsonl_examples
+    from kbqa.read.train import TrainParams, train_classifier
+
+    out = tmp_path_factory.mktemp("reader") / "reader"
+    ex = load_jsonl_examples(DATA / "pairs_labelled.jsonl")
+    train_classifier(ex, ex, LABELS, tiny_bert_dir, out, TrainParams(epochs=1, max_length=64, progress=False))
+    cal.calibrate_reader_dir(out, ex, target_coverage=1.0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_kb(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from kbqa.config import Config
+    from kbqa.pipeline import KnowledgeBase
+
+    cfg = Config().replace(embed={"model": str(tiny_encoder_dir)})
+    return KnowledgeBase.build([DATA / "docs.jsonl"], tmp_path_factory.mktemp("kb") / "idx", cfg, progress=False)
+
+
+def test_kb_ask_end_to_end(tiny_kb, tiny_reader_dir: Path) -> None:  # noqa: ANN001
+    ans = tiny_kb.ask("Does aspirin reduce recurrent stroke?", k=4, reader=Reader.load(tiny_reader_dir))
+    assert ans.verdict in LABELS and 0 < ans.confidence <= 1
+    assert sum(ans.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+    texts = [e.hit.text for e in ans.evidence]
+    assert len(texts) == len(set(texts)) == 3  # the copied abstract was removed
+    docs = [e.hit.doc_id for e in ans.evidence]
+    assert docs == sorted(docs, key=docs.index)  # grouped by document
+    for e in ans.evidence[:5]:
+        a, b = e.highlight
+        assert 0 <= a < b <= len(e.hit.text)
+    assert ans.provenance["index_fingerprint"] == tiny_kb.fingerprint
+
+
+def test_cli_ask_and_read(tiny_kb, tiny_reader_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:  # noqa: ANN001
+    from kbqa.cli import main
+
+    idx, rd = str(tiny_kb.index_dir), str(tiny_reader_dir)
+    assert main(["ask", "--index", idx, "--reader", rd, "Does aspirin reduce stroke?", "-k", "3", "--json"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert set(obj) >= {"question", "verdict", "abstained", "confidence", "probabilities", "evidence", "question_type", "provenance"}
+    assert obj["evidence"][0]["highlight"] is not None
+    assert main(["ask", "--index", idx, "--reader", rd, "Does aspirin reduce stroke?"]) == 0
+    assert "not a diagnosis" in capsys.readouterr().out
+    out = tmp_path / "answers.jsonl"
+    assert main(["ask", "--index", idx, "--reader", rd, "--input", str(DATA / "questions.jsonl"), "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["q1", "q2"] and rows[1]["question_type"] == "open" and rows[1]["abstained"]
+    preds = tmp_path / "preds.jsonl"
+    assert main(["read", "--reader", rd, "--input", str(DATA / "pairs.jsonl"), "--out", str(preds)]) == 0
+    rows = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["p1", "p2"] and set(rows[0]["probabilities"]) == set(LABELS)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "1", "question": "Q?", "context": "c"}\n{"id": "2", "context": "c"}\n')
+    assert main(["read", "--reader", rd, "--input", str(bad)]) == 2
+    assert "bad.jsonl:2: missing field(s) ['question']" in capsys.readouterr().err
+
+
+def test_precomputed_probabilities_match_and_are_checked(tmp_path: Path) -> None:
+    reader = _fake_reader(tmp_path)
+    hits = [_hit("a#0", "Aspirin reduced stroke.", 0.9), _hit("b#0", "It did not help.", 0.8)]
+    direct = answer_from_hits("Does aspirin help?", hits, reader)
+    probs = reader.predict_proba([("Does aspirin help?", h.text) for h in hits])
+    assert answer_from_hits("Does aspirin help?", hits, reader, probs=probs).probabilities == direct.probabilities
+    with pytest.raises(KbqaError, match="2 distinct passages"):
+        answer_from_hits("Does aspirin help?", hits, reader, probs=probs[:1])
+
+
+def test_cli_train_reader_on_jsonl(tiny_bert_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from kbqa.cli import main
+
+    out = tmp_path / "reader"
+    args = ["train", "reader", "--data", str(DATA / "pairs_labelled.jsonl"), "--out", str(out), "--base", str(tiny_bert_dir),
+            "--epochs", "1", "--max-length", "32", "--phase1-epochs", "0"]
+    assert main(args) == 0
+    assert "reader saved to" in capsys.readouterr().out
+    assert Reader.load(out).labels == LABELS
+    info = json.loads((out / "kbqa_train.json").read_text())
+    assert info["metadata"]["data_files"][0]["sha256"] and info["params"]["pooler_init"] == "identity"
+    assert main(["train", "reader", "--data", str(tmp_path / "missing.jsonl"), "--out", str(out)]) == 2
+    only_first = tmp_path / "reader1"  # --epochs 0: the earlier phase's model is the reader
+    assert main(args[:5] + [str(only_first)] + args[6:-1] + ["1", "--epochs", "0"]) == 0
+    assert json.loads((only_first / "kbqa_train.json").read_text())["metadata"]["phase"] == "earlier"
+    assert not (tmp_path / "reader1.phase1").exists()
+
+
+@pytest.mark.slow
+def test_committed_reader_loads_and_is_calibrated() -> None:
+    folder = Path(__file__).resolve().parents[1] / "models" / "reader"
+    if not (folder / "model.safetensors").is_file():
+        pytest.skip("no committed reader in models/reader")
+    reader = Reader.load(folder)
+    assert reader.labels == LABELS and reader.calibration.temperature > 0
+    p = reader.passage_probabilities("Does aspirin reduce stroke?", ["Aspirin reduced stroke by 20% (p<0.01)."])
+    assert p.shape == (1, 3) and p.sum() == pytest.approx(1.0, abs=1e-5)
+    assert "MODEL_CARD.md" in {f.name for f in folder.iterdir()}
