@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from kbqa.errors import InputError, KbqaError
@@ -84,23 +83,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _iter_jsonl(path: str, required: tuple[str, ...]) -> Any:
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("file not found", path=path)
-    with p.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON ({exc.msg})", path=path, line=n) from exc
-            if not isinstance(rec, dict):
-                raise InputError("expected a JSON object", path=path, line=n)
-            missing = [k for k in required if k not in rec]
-            if missing:
-                raise InputError(f"missing field(s) {missing}; each line needs {list(required)}", path=path, line=n)
-            yield n, rec
+    from kbqa.jsonlines import iter_jsonl
+
+    return iter_jsonl(path, required)
 
 
 def _writer(out: str | None) -> Any:

@@ -109,29 +109,17 @@ def pubmedqa_examples(items: list[PubmedqaItem], mode: str = "reasoning") -> lis
 
 def load_jsonl_examples(path: str | Path, labels: list[str] = READER_LABELS) -> list[Example]:
     """Lines ``{"question", "context", "label"}`` (context: a string or a list of strings)."""
+    from kbqa.jsonlines import iter_jsonl
+
     p = Path(path)
-    if not p.is_file():
-        raise InputError("file not found", path=str(p))
     out = []
-    with p.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON ({exc.msg})", path=str(p), line=n) from exc
-            if not isinstance(rec, dict):
-                raise InputError("expected a JSON object", path=str(p), line=n)
-            missing = [k for k in ("question", "context", "label") if k not in rec]
-            if missing:
-                raise InputError(f"missing field(s) {missing}; need question, context, label", path=str(p), line=n)
-            context = rec["context"]
-            if isinstance(context, list):
-                context = " ".join(str(c) for c in context)
-            if rec["label"] not in labels:
-                raise InputError(f"label {rec['label']!r} is not one of {labels}", path=str(p), line=n)
-            if not str(rec["question"]).strip():
-                raise InputError("empty question", path=str(p), line=n)
-            out.append(Example(str(rec["question"]), str(context), rec["label"]))
+    for n, rec in iter_jsonl(p, ("question", "context", "label")):
+        context = rec["context"]
+        if isinstance(context, list):
+            context = " ".join(str(c) for c in context)
+        if rec["label"] not in labels:
+            raise InputError(f"label {rec['label']!r} is not one of {labels}", path=str(p), line=n)
+        if not str(rec["question"]).strip():
+            raise InputError("empty question", path=str(p), line=n)
+        out.append(Example(str(rec["question"]), str(context), rec["label"]))
     return out
