@@ -70,7 +70,8 @@ def main() -> int:
             print(f"      {text[:220]}{'…' if len(text) > 220 else ''}")
 
     print("\n=== ask: verdicts with evidence ===")
-    if not (Path(args.reader) / "config.json").is_file():
+    has_reader = (Path(args.reader) / "config.json").is_file()
+    if not has_reader:
         print(f"(no reader at {args.reader}; train one with `kbqa train reader --data ../shared/data/pubmedqa/pqal_traindev.json --out {args.reader}`)")
     else:
         from kbqa.read import Reader
@@ -80,7 +81,9 @@ def main() -> int:
         for question in QUESTIONS:
             print()
             print(format_answer(kb.ask(question, k=10, reader=reader)))
-    print(f"\n{DISCLAIMER}\n(demo finished in {time.perf_counter() - started:.0f} s)")
+    if not has_reader:  # every printed answer already carries it
+        print(f"\n{DISCLAIMER}")
+    print(f"(demo finished in {time.perf_counter() - started:.0f} s)")
     return 0
 
 
