@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,8 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+
+from kbqa.server import launch
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "eval" / "benchmarks" / "pubmedqa-dev" / "questions.jsonl"
@@ -61,61 +62,15 @@ def smoke_reader(out: Path) -> str:
     return str(out)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(args: argparse.Namespace, batch_max: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "kbqa",
-        "serve",
-        "--index",
-        args.index,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--rate-limit",
-        "0",
-        "--batch-max",
-        str(batch_max),
-        "--log-level",
-        "warning",
-    ]
+    serve = ["--index", args.index, "--rate-limit", "0", "--batch-max", str(batch_max), "--log-level", "warning"]
     if args.reader:
-        cmd += ["--reader", args.reader]
+        serve += ["--reader", args.reader]
     if args.torch_threads is not None:
-        cmd += ["--torch-threads", str(args.torch_threads)]
+        serve += ["--torch-threads", str(args.torch_threads)]
     if args.api_key_file:
-        cmd += ["--api-key-file", args.api_key_file]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + args.start_timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited while starting:\n{proc.stderr.read() if proc.stderr else ''}")
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.terminate()
-    raise SystemExit(f"the server did not answer /health within {args.start_timeout} s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        serve += ["--api-key-file", args.api_key_file]
+    return launch.start(serve, cwd=ROOT, timeout_s=args.start_timeout)
 
 
 async def drive(
@@ -195,7 +150,7 @@ def run_config(args: argparse.Namespace, url: str | None, batch_max: int | None,
         return rows
     finally:
         if proc is not None:
-            stop_server(proc)
+            launch.stop(proc)
 
 
 def format_row(r: dict) -> str:

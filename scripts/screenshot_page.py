@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -122,49 +119,15 @@ def shrink_png(path: Path, colors: int) -> None:
     small.save(path, optimize=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(
     index: str, reader: str | None, key_file: Path, timeout_s: float = 180.0
 ) -> tuple[subprocess.Popen, str]:
-    import httpx
+    from kbqa.server import launch
 
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "kbqa",
-        "serve",
-        "--index",
-        index,
-        "--port",
-        str(port),
-        "--api-key-file",
-        str(key_file),
-        "--log-level",
-        "warning",
-    ]
+    serve = ["--index", index, "--api-key-file", str(key_file), "--log-level", "warning"]
     if reader:
-        cmd += ["--reader", reader]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited while starting:\n{proc.stderr.read() if proc.stderr else ''}")
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.terminate()
-    raise SystemExit(f"the server did not answer /health within {timeout_s} s")
+        serve += ["--reader", reader]
+    return launch.start(serve, cwd=ROOT, timeout_s=timeout_s)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         finally:
             if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=30)
+                from kbqa.server import launch
+
+                launch.stop(proc)
     if args.colors:
         shrink_png(Path(args.out), args.colors)
     print(json.dumps(shown, indent=2, ensure_ascii=False))
