@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from kbqa.cli.common import read_jsonl_input
 from kbqa.errors import InputError, KbqaError
 
 
@@ -82,12 +83,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _iter_jsonl(path: str, required: tuple[str, ...]) -> Any:
-    from kbqa.jsonlines import iter_jsonl
-
-    return iter_jsonl(path, required)
-
-
 def _writer(out: str | None) -> Any:
     return open(out, "w", encoding="utf-8") if out else sys.stdout
 
@@ -102,7 +97,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise KbqaError("give either a question or --input questions.jsonl")
     if args.input:  # validate every line before the slow part
         rows = []
-        for n, rec in _iter_jsonl(args.input, ("id", "question")):
+        for n, rec in read_jsonl_input(args.input, ("id", "question")):
             try:
                 check_question(rec["question"])
             except KbqaError as exc:
@@ -163,7 +158,7 @@ def cmd_read(args: argparse.Namespace) -> int:
     from kbqa.read.reader import Reader, check_question
 
     items = []
-    for n, rec in _iter_jsonl(args.input, ("id", "question", "context")):
+    for n, rec in read_jsonl_input(args.input, ("id", "question", "context")):
         ctx = rec["context"]
         if isinstance(ctx, list) and all(isinstance(c, str) for c in ctx):
             ctx = " ".join(ctx)
