@@ -66,15 +66,28 @@ class IndexConfig:
     """Vector index backend. ``faiss`` when installed; ``exact`` is the numpy reference."""
 
     backend: str = "faiss"  # "faiss" | "exact"
-    factory: str = "Flat"  # a FAISS index_factory string; Flat is exact inner product
+    # a FAISS index_factory string (Flat is exact inner product) or a preset: flat, hnsw, ivf-flat,
+    # ivf-sq8, ivf-pq, opq-ivf-pq, sq8 (kbqa/index/kinds.py; docs/scaling.md compares them)
+    factory: str = "Flat"
     use_gpu: str = "auto"  # "auto" | "never" | "always"
     lexical: bool = True  # also store a BM25 (bm25s) index of the same chunks, for hybrid search
+    nlist: int = 0  # IVF lists; 0 = about 4*sqrt(vectors), fixed when the index is trained
+    train_size: int = 0  # vectors sampled to train IVF/PQ/SQ kinds; 0 = 50 per list (at least the minimum)
+    nprobe: int = 0  # query time: IVF lists scanned; 0 = the preset's default
+    ef_search: int = 0  # query time: HNSW search beam; 0 = the preset's default
+    refine: int = 0  # query time: re-score refine*k candidates against stored vectors; 0 = preset's, 1 = off
+    rebuild_fraction: float = 0.1  # HNSW: rebuild once removed (tombstoned) vectors exceed this fraction
+    gpu_shard: bool = False  # several GPUs: shard the index (memory) instead of replicating it (speed)
 
     def __post_init__(self) -> None:
         if self.backend not in ("faiss", "exact"):
             raise KbqaError(f"index.backend must be 'faiss' or 'exact', got {self.backend!r}")
         if self.use_gpu not in ("auto", "never", "always"):
             raise KbqaError(f"index.use_gpu must be auto/never/always, got {self.use_gpu!r}")
+        if min(self.nlist, self.train_size, self.nprobe, self.ef_search, self.refine) < 0:
+            raise KbqaError("index.nlist, train_size, nprobe, ef_search and refine must be >= 0 (0 = automatic)")
+        if not 0 < self.rebuild_fraction <= 1:
+            raise KbqaError(f"index.rebuild_fraction must be in (0, 1], got {self.rebuild_fraction}")
 
 
 @dataclass(frozen=True)
