@@ -168,6 +168,35 @@ def test_pubmedqa_split_and_modes(shared_data: Path) -> None:
     assert pubmedqa_examples(dev[:1], "conclusion")[0].text_pair == dev[0].long_answer
 
 
+def test_pubmedqa_chunk_examples_match_the_index_text(shared_data: Path, tiny_bert_dir: Path) -> None:
+    """'chunks' examples are the abstract split exactly as an index stores it (conclusion included)."""
+    from transformers import AutoTokenizer
+
+    from kbqa.chunk import Chunker
+    from kbqa.config import ChunkConfig
+    from kbqa.corpus.base import IdRegistry, LoadStats
+    from kbqa.corpus.pubmedqa import iter_file
+    from kbqa.read.data import load_pubmedqa, pubmedqa_examples
+
+    path = shared_data / "pubmedqa" / "pqal_traindev.json"
+    items = load_pubmedqa(path)[:5]
+    docs = {d.doc_id: d for d in iter_file(path, stats=LoadStats(), ids=IdRegistry())}
+    chunker = Chunker(ChunkConfig(size=64, overlap=8), AutoTokenizer.from_pretrained(str(tiny_bert_dir)), 126)
+    ex = pubmedqa_examples(items, "chunks", chunker=chunker)
+    expected = [c.text for it in items for c in chunker.split(docs[it.pmid])]
+    assert [e.text_pair for e in ex] == expected and len(ex) > len(items)  # abstracts span several chunks
+    assert {(e.text, e.label) for e in ex} == {(it.question, it.label) for it in items}
+    assert any(items[0].long_answer[-40:] in e.text_pair for e in ex)  # the conclusion is in the last chunk
+    with pytest.raises(KbqaError, match="needs a chunker"):
+        pubmedqa_examples(items, "chunks")
+    with pytest.raises(KbqaError, match="unknown PubMedQA example mode"):
+        pubmedqa_examples(items, "titles")
+    from kbqa.read.recipe import ReaderRecipe
+
+    with pytest.raises(KbqaError, match="main inputs 'reasoning,titles'"):
+        ReaderRecipe(main_inputs="reasoning,titles")
+
+
 # ---- end to end on a tiny index and a tiny trained reader ----------------------------------
 @pytest.fixture(scope="module")
 def tiny_reader_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -37,6 +37,9 @@ def register(sub: Any, train_sub: Any) -> None:
     t.add_argument("--no-conclusion-phase", action="store_true", help="leave PubMedQA conclusions out of phase 1")
     t.add_argument("--abstracts-in-main", action="store_true",
                    help="also train on question + whole abstract (with conclusion) in the main phase")
+    t.add_argument("--main-inputs", default=d.main_inputs, metavar="MODES",
+                   help="comma list of what the main phase reads with each question: reasoning (abstract without "
+                        "its conclusion), chunks (the abstract split as an index splits it), abstract, conclusion")
     t.add_argument("--coverage", type=float, default=d.target_coverage,
                    help="share of dev questions answered at the fitted abstention threshold")
     t.set_defaults(func=cmd_train)
@@ -69,7 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         class_weights=args.class_weights, phase1_epochs=args.phase1_epochs, phase1_lr=args.phase1_lr,
         phase1_max_length=args.phase1_max_length, conclusion_phase=not args.no_conclusion_phase,
         abstracts_in_main=args.abstracts_in_main, target_coverage=args.coverage, head_lr=args.head_lr,
-        pooler_init=args.pooler_init,
+        pooler_init=args.pooler_init, main_inputs=args.main_inputs,
     )
     result = train_reader(args.data, args.out, base_model=args.base, recipe=recipe,
                           split_file=args.split or rdata.DEFAULT_SPLIT)

@@ -47,6 +47,18 @@ def _str_list(record: dict[str, Any], key: str, *, fail: Any) -> list[str]:
     return value
 
 
+def document_text(contexts: list[str], labels: list[str], conclusion: str) -> str:
+    """The indexed text of one abstract: "SECTION: context" paragraphs in order, then the conclusion."""
+    paragraphs = [
+        f"{label}: {ctx.strip()}" if label else ctx.strip()
+        for label, ctx in zip(labels or [""] * len(contexts), contexts, strict=True)
+        if ctx.strip()
+    ]
+    if conclusion.strip():
+        paragraphs.append(conclusion.strip())
+    return "\n\n".join(paragraphs)
+
+
 def iter_file(
     path: Path, *, stats: LoadStats, ids: IdRegistry, columns: Mapping[str, str] | None = None
 ) -> Iterator[Document]:
@@ -79,15 +91,9 @@ def iter_file(
         conclusion = record.get("LONG_ANSWER", "")
         if not isinstance(conclusion, str):
             raise fail("LONG_ANSWER must be a string")
-        paragraphs = [
-            f"{label}: {ctx.strip()}" if label else ctx.strip()
-            for label, ctx in zip(labels or [""] * len(contexts), contexts, strict=True)
-            if ctx.strip()
-        ]
-        if conclusion.strip():
-            paragraphs.append(conclusion.strip())
+        text = document_text(contexts, labels, conclusion)
         ids.add(pmid, path, None)
-        if not paragraphs:
+        if not text:
             stats.skipped_empty += 1
             continue
         meta: dict[str, Any] = {"source": "pubmedqa", "pmid": pmid,
@@ -98,4 +104,4 @@ def iter_file(
                 raise fail(f"YEAR must be a 4-digit year, got {year!r}")
             meta["year"] = int(year)
         meta["mesh"] = _str_list(record, "MESHES", fail=fail)
-        yield Document(doc_id=pmid, text="\n\n".join(paragraphs), title="", meta=meta)
+        yield Document(doc_id=pmid, text=text, title="", meta=meta)

@@ -35,6 +35,13 @@ class PubmedqaItem:
         rest = [c for c, s in zip(self.contexts, self.sections) if not any(f in s.upper() for f in _FINDINGS)]
         return " ".join(first + rest)
 
+    def document_text(self) -> str:
+        """The abstract as an index stores it (kbqa.corpus.pubmedqa): sections in order, conclusion last."""
+        from kbqa.corpus.pubmedqa import document_text
+
+        labels = self.sections if len(self.sections) == len(self.contexts) else []
+        return document_text(self.contexts, labels, self.long_answer)
+
     def full_abstract(self) -> str:
         """The whole abstract, conclusion first so that truncation keeps it (then findings, then the rest)."""
         return " ".join([self.long_answer, self.reasoning_context()])
@@ -96,15 +103,31 @@ def split_items(items: list[PubmedqaItem], pmids: list[str], *, source: str = "P
     return [by_id[p] for p in pmids]
 
 
-def pubmedqa_examples(items: list[PubmedqaItem], mode: str = "reasoning") -> list[Example]:
-    """(question, passage) examples: ``reasoning`` (contexts, no conclusion), ``conclusion`` or ``abstract``."""
+EXAMPLE_MODES = ("reasoning", "conclusion", "abstract", "chunks")
+
+
+def pubmedqa_examples(items: list[PubmedqaItem], mode: str = "reasoning", *, chunker: Any = None) -> list[Example]:
+    """(question, passage) examples: ``reasoning`` (contexts, no conclusion), ``conclusion``, ``abstract``
+    (conclusion first), or ``chunks``: one example per index chunk of the abstract (``chunker``, a
+    kbqa.chunk.Chunker, splits it as an index would), each with the item's label, so the reader learns
+    to answer from passages as retrieval returns them."""
+    if mode == "chunks":
+        if chunker is None:
+            raise KbqaError("mode 'chunks' needs a chunker (kbqa.chunk.Chunker)")
+        from kbqa.types import Document
+
+        out = []
+        for it in items:
+            doc = Document(doc_id=it.pmid, text=it.document_text(), title="", meta={})
+            out += [Example(it.question, c.text, it.label) for c in chunker.split(doc)]
+        return out
     if mode == "reasoning":
         return [Example(it.question, it.reasoning_context(), it.label) for it in items]
     if mode == "conclusion":
         return [Example(it.question, it.long_answer, it.label) for it in items]
     if mode == "abstract":
         return [Example(it.question, it.full_abstract(), it.label) for it in items]
-    raise KbqaError(f"unknown PubMedQA example mode {mode!r}; use reasoning, conclusion or abstract")
+    raise KbqaError(f"unknown PubMedQA example mode {mode!r}; use one of {', '.join(EXAMPLE_MODES)}")
 
 
 def load_jsonl_examples(path: str | Path, labels: list[str] = READER_LABELS) -> list[Example]:

@@ -48,7 +48,14 @@ class ReaderRecipe:
     pooler_init: str = "identity"  # restart MiniLM's near-zero pooler (first phase only)
     conclusion_phase: bool = True  # PubMedQA question + LONG_ANSWER in phase 1
     abstracts_in_main: bool = False  # also train on question + full abstract (with conclusion) in phase 2
+    main_inputs: str = "reasoning"  # comma list of PubMedQA example modes in phase 2 (kbqa.read.data.EXAMPLE_MODES)
     target_coverage: float = 0.8  # abstention threshold keeps this share of dev questions answered
+
+    def __post_init__(self) -> None:
+        modes = [m.strip() for m in self.main_inputs.split(",") if m.strip()]
+        unknown = [m for m in modes if m not in rdata.EXAMPLE_MODES]
+        if unknown or not modes:
+            raise KbqaError(f"main inputs {self.main_inputs!r}: use a comma list of {', '.join(rdata.EXAMPLE_MODES)}")
 
 
 def gather(sources: list[str | Path], split_file: str | Path = rdata.DEFAULT_SPLIT) -> dict[str, Any]:
@@ -73,6 +80,17 @@ def gather(sources: list[str | Path], split_file: str | Path = rdata.DEFAULT_SPL
         raise KbqaError("no training examples in the given --data sources")
     return {"train_items": train_items, "dev_items": dev_items, "extra": extra, "files": files,
             "split": {"path": str(split_file), "sha256": _sha256(Path(split_file))}}
+
+
+def _index_chunker(base: str) -> Any:
+    """A chunker splitting like a default index built with the base model's tokenizer (256-token encoder)."""
+    from transformers import AutoTokenizer
+
+    from kbqa.chunk import Chunker
+    from kbqa.config import ChunkConfig
+
+    tok = AutoTokenizer.from_pretrained(base)
+    return Chunker(ChunkConfig(), tok, 254)
 
 
 def _sha256(path: Path) -> str:
@@ -114,9 +132,11 @@ def train_reader(
     phase1 = list(got["extra"])
     if recipe.conclusion_phase:
         phase1 += rdata.pubmedqa_examples(got["train_items"], "conclusion")
-    main = rdata.pubmedqa_examples(got["train_items"], "reasoning")
-    if recipe.abstracts_in_main:
-        main += rdata.pubmedqa_examples(got["train_items"], "abstract")
+    modes = [m.strip() for m in recipe.main_inputs.split(",") if m.strip()]
+    if recipe.abstracts_in_main and "abstract" not in modes:
+        modes.append("abstract")
+    chunker = _index_chunker(base) if "chunks" in modes else None
+    main = [e for m in modes for e in rdata.pubmedqa_examples(got["train_items"], m, chunker=chunker)]
     if not main and recipe.epochs > 0:  # only generic data: train one phase on it
         main, phase1 = phase1, []
 
