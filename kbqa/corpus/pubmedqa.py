@@ -91,9 +91,9 @@ def iter_file(
         conclusion = record.get("LONG_ANSWER", "")
         if not isinstance(conclusion, str):
             raise fail("LONG_ANSWER must be a string")
-        text = document_text(contexts, labels, conclusion)
+        body = document_text(contexts, labels, conclusion)
         ids.add(pmid, path, None)
-        if not text:
+        if not body:
             stats.skipped_empty += 1
             continue
         meta: dict[str, Any] = {"source": "pubmedqa", "pmid": pmid,
@@ -104,4 +104,4 @@ def iter_file(
                 raise fail(f"YEAR must be a 4-digit year, got {year!r}")
             meta["year"] = int(year)
         meta["mesh"] = _str_list(record, "MESHES", fail=fail)
-        yield Document(doc_id=pmid, text=text, title="", meta=meta)
+        yield Document(doc_id=pmid, text=body, title="", meta=meta)
