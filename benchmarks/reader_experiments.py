@@ -2,10 +2,14 @@
 
     nice -n 5 python benchmarks/reader_experiments.py --name conc2_main4 --out /tmp/reader_exp \
         --data ../shared/data/pubmedqa/pqal_traindev.json [--data ../shared/data/claims/check_covid/train.jsonl] \
-        [--epochs 4 --lr 5e-5 --phase1-epochs 2 --no-conclusion-phase --max-length 256 --seed 0]
+        [--epochs 4 --lr 5e-5 --phase1-epochs 2 --no-conclusion-phase --max-length 256 --seed 0] [--cv]
 
 Each run trains with kbqa.read.recipe.train_reader (the same code as `kbqa train reader`) and
 appends {name, recipe, dev metrics per epoch, calibration, seconds} to OUT/results.jsonl.
+
+``--cv`` compares recipes without touching the dev set: it trains once per fold of the committed
+split's ``folds`` (5 stratified folds of the 400 train PMIDs), each time on the other four folds,
+selecting and scoring on the held-out fold, and reports the mean and spread over folds.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -27,6 +32,8 @@ def main() -> None:
     ap.add_argument("--name", required=True)
     ap.add_argument("--out", default="/tmp/reader_exp")
     ap.add_argument("--data", action="append", required=True)
+    ap.add_argument("--base", default=None, help="encoder folder to start from (default: bundled MiniLM)")
+    ap.add_argument("--cv", action="store_true", help="5-fold cross-validation on the train part (dev untouched)")
     for f in dataclasses.fields(ReaderRecipe):
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
@@ -37,8 +44,11 @@ def main() -> None:
     recipe = ReaderRecipe(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ReaderRecipe)})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.cv:
+        cross_validate(args, recipe, out)
+        return
     model_dir = out / args.name
-    result = train_reader(args.data, model_dir, recipe=recipe)
+    result = train_reader(args.data, model_dir, base_model=args.base, recipe=recipe)
     info = json.loads((model_dir / "kbqa_train.json").read_text())
     row = {"name": args.name, "recipe": dataclasses.asdict(recipe), "data": args.data, "result": result,
            "history": [{"epoch": h["epoch"], "train_loss": h["train_loss"],
@@ -49,6 +59,37 @@ def main() -> None:
         f.write(json.dumps(row) + "\n")
     print(json.dumps({k: row[k] for k in ("name", "history")}, indent=1))
     print(json.dumps(result["calibration"], indent=1))
+
+
+def cross_validate(args: argparse.Namespace, recipe: object, out: Path) -> None:
+    """One training per fold of the committed split (train part only); mean and spread of the kept epochs."""
+    import statistics
+
+    from kbqa.read import data as rdata
+    from kbqa.read.recipe import train_reader
+
+    split = rdata.load_split()
+    folds = split.get("folds")
+    if not folds:
+        raise SystemExit("the split file has no 'folds'")
+    rows = []
+    for n, held in enumerate(folds):
+        rest = [p for f in folds[:n] + folds[n + 1:] for p in f]
+        split_file = out / f"{args.name}.fold{n}.split.json"
+        split_file.write_text(json.dumps({"train": rest, "dev": held}))
+        result = train_reader(args.data, out / f"{args.name}.fold{n}", base_model=args.base, recipe=recipe,
+                              split_file=split_file, progress=False)
+        shutil.rmtree(out / f"{args.name}.fold{n}", ignore_errors=True)  # only the scores are kept
+        dev = result["dev"]
+        rows.append({"fold": n, "accuracy": dev["accuracy"], "macro_f1": dev["macro_f1"], "epoch": dev.get("epoch")})
+        print(json.dumps(rows[-1]), flush=True)
+    summary = {"name": args.name, "cv": rows, "recipe": dataclasses.asdict(recipe), "data": args.data,
+               **{f"{k}_mean": round(statistics.mean(r[k] for r in rows), 4) for k in ("accuracy", "macro_f1")},
+               **{f"{k}_sd": round(statistics.stdev(r[k] for r in rows), 4) for k in ("accuracy", "macro_f1")},
+               "machine": f"{os.cpu_count()}-core CPU, shared, no GPU"}
+    with (out / "results.jsonl").open("a") as f:
+        f.write(json.dumps(summary) + "\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "recipe"}, indent=1))
 
 
 if __name__ == "__main__":
