@@ -1,6 +1,7 @@
 """DDI 2013 dev benchmark: the fine-tuned model next to a TF-IDF + logistic-regression baseline.
 
-Both see the same blinded sentences (DRUG1/DRUG2/DRUGN) of the same split (eval/splits/ddi2013.json,
+Both see the same pairs (the model as it was trained: blinded or entity markers; the baseline the
+blinded sentences, DRUG1/DRUG2/DRUGN) of the same split (eval/splits/ddi2013.json,
 by document) and are scored with the same DDIExtraction 2013 measure (micro-F1 over mechanism /
 effect / advise / int; filtered pairs count as predicted ``none``). Also reports inference speed.
 
@@ -32,7 +33,7 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args()
 
-    from kbqa.ddi.blind import crop, pair_examples
+    from kbqa.ddi.blind import crop, pair_examples, pair_marks
     from kbqa.ddi.corpus import NEGATIVE, read_corpus
     from kbqa.ddi.evaluate import score
     from kbqa.ddi.model import DDIModel, reweight_none
@@ -53,8 +54,12 @@ def main() -> None:
     model = DDIModel.load(args.model)
     import torch
 
+    # the model sees the pairs as it was trained (blinded or marked); the baseline always blinded
+    shown = pair_examples(dev_docs, style=model.entity_style)
+    marks = pair_marks(model.entity_style)
     started = time.perf_counter()
-    raw = model.classifier.predict_proba([(crop(dev[i].text, model.max_words), None) for i in keep], batch_size=64)
+    raw = model.classifier.predict_proba([(crop(shown[i].text, model.max_words, marks=marks), None) for i in keep],
+                                         batch_size=64)
     seconds = time.perf_counter() - started
     speed = {"pairs": len(keep), "seconds": round(seconds, 1), "pairs_per_second": round(len(keep) / seconds, 1),
              "torch_threads": torch.get_num_threads()}

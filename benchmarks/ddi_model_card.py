@@ -37,8 +37,11 @@ def main() -> None:
         "# DDI classifier (kbqa)",
         "",
         "Classifies a candidate pair of drug mentions in one sentence as `none`, `mechanism`, `effect`,",
-        "`advise` or `int` (DDI Extraction 2013 scheme). Input: the sentence with the pair blinded as",
-        "DRUG1/DRUG2 and other drug mentions as DRUGN (kbqa.ddi.blind). Used by `kbqa interactions`.",
+        "`advise` or `int` (DDI Extraction 2013 scheme). Input: " + (
+            "the sentence with the pair blinded as DRUG1/DRUG2 and other drug mentions as DRUGN"
+            if meta.get("entity_style", "blind") == "blind"
+            else "the sentence with the pair marked as `<< first >>` and `[[ second ]]` (names kept)"
+        ) + " (kbqa.ddi.blind). Used by `kbqa interactions`.",
         "Decision support only: a missed interaction is possible, and 'no evidence' is not 'no interaction'.",
         "",
         "## Training",
@@ -55,16 +58,24 @@ def main() -> None:
         "",
         "Training stages (a later stage continues from the earlier model):",
         "",
-        "| stage | command | train pairs | labels | epochs | lr | max_length | seconds |",
-        "|---|---|---:|---|---:|---:|---:|---:|",
+        "| stage | command | train pairs | labels | epochs | lr | head lr | pooler | class weights | max_length | kept epoch | seconds |",
+        "|---|---|---:|---|---:|---:|---:|---|---|---:|---:|---:|",
     ]
     for i, st in enumerate(stages, 1):
         p = st["params"]
         command = "kbqa " + st["command"].split(" ", 1)[1]  # argv[0] is a local path to kbqa/__main__.py
         lines.append(
             f"| {i} | `{command}` | {st['data']['train']['n']} | {json.dumps(st['data']['train']['labels'])} "
-            f"| {p['epochs']} | {p['lr']:g} | {p['max_length']} | {st['train_seconds']:.0f} |"
+            f"| {p['epochs']} | {p['lr']:g} | {p.get('head_lr') or p['lr']:g} | {p.get('pooler_init', 'keep')} "
+            f"| {p['class_weights']} | {p['max_length']} | {st.get('best_epoch', '')} | {st['train_seconds']:.0f} |"
         )
+    dev_epochs = [h for h in info.get("history", []) if "micro_f1" in h.get("dev", {})]
+    if dev_epochs:
+        lines += ["", "Dev micro-F1 per epoch during training (kept: the best, with the prior correction):", "",
+                  "| epoch | train loss | dev micro-F1 | P | R | seconds so far |", "|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {h['epoch']} | {h['train_loss']:.4f} | {_pct(h['dev']['micro_f1'])} | "
+                  f"{_pct(h['dev']['micro_precision'])} | {_pct(h['dev']['micro_recall'])} | {h['elapsed_s']:.0f} |"
+                  for h in dev_epochs]
     lines += [
         "",
         "Machine: 2-core shared CPU, no GPU, torch with 1 thread (OMP_NUM_THREADS=1: 2 threads on a loaded",

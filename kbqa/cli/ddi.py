@@ -22,10 +22,16 @@ def register(subparsers: argparse._SubParsersAction, train_subparsers: argparse.
     t.add_argument("--lr", type=float, default=5e-5)
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--max-length", type=int, default=96, help="tokens per blinded sentence")
-    t.add_argument("--class-weights", choices=["none", "balanced"], default="none")
+    t.add_argument("--class-weights", choices=["none", "sqrt", "balanced"], default="none",
+                   help="loss weights per type: sqrt = square root of balanced (inverse frequency)")
+    t.add_argument("--head-lr", type=float, default=None, help="learning rate of the new classification head (default: --lr)")
+    t.add_argument("--pooler-init", choices=["keep", "identity"], default="keep",
+                   help="restart the base model's pooler as identity (MiniLM ships a near-zero one)")
     t.add_argument("--neg-keep", type=float, default=0.3,
                    help="fraction of negative pairs kept for training (P(none) is reweighted by 1/neg-keep)")
     t.add_argument("--no-filter", action="store_true", help="keep same-name / overlapping pairs")
+    t.add_argument("--entity-style", choices=["blind", "markers"], default="blind",
+                   help="blind: the pair as DRUG1/DRUG2, other drugs DRUGN; markers: names kept, pair as << a >> / [[ b ]]")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=_train)
 
@@ -64,9 +70,11 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_length=args.max_length,
         class_weights=args.class_weights,
+        head_lr=args.head_lr,
+        pooler_init=args.pooler_init,
         seed=args.seed,
     )
-    settings = DDISettings(filter_pairs=not args.no_filter, neg_keep=args.neg_keep)
+    settings = DDISettings(filter_pairs=not args.no_filter, neg_keep=args.neg_keep, entity_style=args.entity_style)
     split = None if args.split == "none" else args.split
     metrics = train_ddi(args.data, args.out, _base_model(args.base), split=split, settings=settings, params=params)
     shown = {k: v for k, v in metrics.items() if k != "confusion"}

@@ -77,7 +77,7 @@ def evaluate(model_dir: str | Path, data: str | Path, *, split: str | Path | Non
     if split:
         _, docs = split_docs(docs, load_split(split))
     model = DDIModel.load(model_dir)
-    examples = pair_examples(docs, filter_pairs=model.filter_pairs)
+    examples = pair_examples(docs, filter_pairs=model.filter_pairs, style=model.entity_style)
     started = time.perf_counter()
     pred = model.predict_examples(examples)
     seconds = time.perf_counter() - started

@@ -205,8 +205,10 @@ def check(
                     found.append(((a, b), h, (s0, s1)))
     ddi = _model(model) if found else None
     lexicon = getattr(ddi, "other_drugs", None)
-    # blinded as in training; several pairings when a drug is named more than once
-    cands = [(pair, h, span, _blinded(h.text[span[0] : span[1]], patterns, *pair, lexicon)) for pair, h, span in found]
+    style = getattr(ddi, "entity_style", "blind")
+    # blinded (or marked) as in training; several pairings when a drug is named more than once
+    cands = [(pair, h, span, _blinded(h.text[span[0] : span[1]], patterns, *pair, lexicon, style))
+             for pair, h, span in found]
 
     evidence: dict[tuple[str, str], list[InteractionEvidence]] = {p: [] for p in pairs}
     if cands:
@@ -238,9 +240,14 @@ def check(
 
 
 def _blinded(
-    sentence: str, patterns: dict[str, re.Pattern[str]], a: str, b: str, lexicon: Callable[[str], list] | None = None
+    sentence: str,
+    patterns: dict[str, re.Pattern[str]],
+    a: str,
+    b: str,
+    lexicon: Callable[[str], list] | None = None,
+    style: str = "blind",
 ) -> list[str]:
-    """Blinded variants of ``sentence`` for the pair (a, b); [] when it does not name both."""
+    """Blinded (or marked, per ``style``) variants of ``sentence`` for the pair (a, b); [] when it does not name both."""
     ma = [m.span() for m in patterns[a].finditer(sentence)]
     mb = [m.span() for m in patterns[b].finditer(sentence)]
     mb = [s for s in mb if not any(s[0] < y and x < s[1] for x, y in ma)]
@@ -252,7 +259,7 @@ def _blinded(
     for sa, sb in itertools.islice(itertools.product(ma, mb), MAX_COMBOS):
         first, second = sorted([sa, sb])  # DRUG1 is the earlier mention, as in the corpus
         rest = [s for s in ma + mb if s not in (sa, sb)] + others
-        out.append(blind(sentence, [first], [second], rest))
+        out.append(blind(sentence, [first], [second], rest, style))
     return out
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from kbqa.ddi.blind import PairExample, crop
+from kbqa.ddi.blind import PairExample, check_style, crop, pair_marks
 from kbqa.ddi.corpus import LABELS, NEGATIVE
 from kbqa.errors import KbqaError
 
@@ -33,7 +33,8 @@ def reweight_none(proba: np.ndarray, labels: list[str], none_weight: float) -> n
 
 @dataclass
 class DDIModel:
-    """Load with :meth:`load`; :meth:`predict_proba` takes blinded sentences (DRUG1/DRUG2/DRUGN)."""
+    """Load with :meth:`load`; :meth:`predict_proba` takes sentences made by kbqa.ddi.blind.blind with
+    :attr:`entity_style` (blinded DRUG1/DRUG2/DRUGN, or the pair marked)."""
 
     classifier: Any  # kbqa.read.train.SequenceClassifier
     filter_pairs: bool
@@ -41,6 +42,7 @@ class DDIModel:
     model_dir: Path
     none_weight: float = 1.0  # multiplies P(none) before renormalising (prior correction for neg_keep < 1)
     drug_names: tuple[str, ...] = ()  # names seen as drugs in training; blinded as DRUGN beside a pair
+    entity_style: str = "blind"  # how training showed the pair (kbqa.ddi.blind.STYLES)
     _names_pattern: Any = None
 
     def other_drugs(self, sentence: str) -> list[tuple[int, int]]:
@@ -81,11 +83,17 @@ class DDIModel:
         names_file = folder / DRUG_NAMES_FILE
         names = tuple(names_file.read_text(encoding="utf-8").split("\n")) if names_file.is_file() else ()
         names = tuple(sorted({n.strip() for n in names if n.strip()}, key=lambda n: (-len(n), n)))
-        return cls(clf, bool(meta.get("filter_pairs", True)), int(meta.get("max_words", 80)), folder, none_weight, names)
+        try:
+            style = check_style(str(meta.get("entity_style", "blind")))
+        except KbqaError as exc:
+            raise KbqaError(f"{folder / TRAIN_FILE}: {exc}; retrain the model with this kbqa version") from None
+        return cls(clf, bool(meta.get("filter_pairs", True)), int(meta.get("max_words", 80)), folder, none_weight, names,
+                   style)
 
     def predict_proba(self, blinded: list[str], batch_size: int = 64) -> np.ndarray:
         """Probabilities, shape (n, 5), columns in :attr:`labels` order."""
-        texts = [(crop(t, self.max_words), None) for t in blinded]
+        marks = pair_marks(self.entity_style)
+        texts = [(crop(t, self.max_words, marks=marks), None) for t in blinded]
         return reweight_none(self.classifier.predict_proba(texts, batch_size=batch_size), self.labels, self.none_weight)
 
     def predict_examples(self, examples: list[PairExample]) -> list[str]:

@@ -8,6 +8,7 @@ settings in the model folder (``kbqa_train.json`` -> ``metadata``), which predic
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kbqa.ddi.blind import PairExample, crop, pair_examples
+from kbqa.ddi.blind import PairExample, check_style, crop, pair_examples, pair_marks
 from kbqa.ddi.corpus import LABELS, NEGATIVE, DDIDocument, read_corpus
 from kbqa.errors import KbqaError
 
@@ -29,9 +30,14 @@ class DDISettings:
     filter_pairs: bool = True
     max_words: int = 80
     neg_keep: float = 0.3  # fraction of (unfiltered) training negatives kept, drawn with the seed
+    entity_style: str = "blind"  # "blind" (DRUG1/DRUG2/DRUGN) | "markers" (<< a >> ... [[ b ]]); see kbqa.ddi.blind
+
+    def __post_init__(self) -> None:
+        check_style(self.entity_style)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task": "ddi", "filter_pairs": self.filter_pairs, "max_words": self.max_words, "neg_keep": self.neg_keep}
+        return {"task": "ddi", "filter_pairs": self.filter_pairs, "max_words": self.max_words, "neg_keep": self.neg_keep,
+                "entity_style": self.entity_style}
 
 
 def load_split(path: str | Path) -> dict[str, list[str]]:
@@ -70,7 +76,7 @@ def data_checksum(folder: str | Path) -> dict[str, Any]:
 
 
 def model_inputs(examples: list[PairExample], settings: DDISettings) -> list[str]:
-    return [crop(e.text, settings.max_words) for e in examples]
+    return [crop(e.text, settings.max_words, marks=pair_marks(settings.entity_style)) for e in examples]
 
 
 def train_ddi(
@@ -92,12 +98,17 @@ def train_ddi(
     params = params or TrainParams(epochs=1, lr=5e-5, batch_size=16, max_length=96, class_weights="none")
     if not 0 < settings.neg_keep <= 1:
         raise KbqaError(f"neg_keep must be in (0, 1], got {settings.neg_keep}")
+    # the kept epoch is the best by the DDI measure, with the prior correction used at prediction
+    params = dataclasses.replace(
+        params, select_metric="micro_f1", negative_label=NEGATIVE, negative_weight=1.0 / settings.neg_keep
+    )
     docs = read_corpus(data)
     train_docs, dev_docs = split_docs(docs, load_split(split)) if split else (docs, [])
-    train_ex = [e for e in pair_examples(train_docs, filter_pairs=settings.filter_pairs) if not e.filtered]
+    style = settings.entity_style
+    train_ex = [e for e in pair_examples(train_docs, filter_pairs=settings.filter_pairs, style=style) if not e.filtered]
     rng = random.Random(params.seed)
     train_ex = [e for e in train_ex if e.label != NEGATIVE or rng.random() < settings.neg_keep]
-    dev_ex = [e for e in pair_examples(dev_docs, filter_pairs=settings.filter_pairs) if not e.filtered]
+    dev_ex = [e for e in pair_examples(dev_docs, filter_pairs=settings.filter_pairs, style=style) if not e.filtered]
     train = [Example(t, None, e.label) for t, e in zip(model_inputs(train_ex, settings), train_ex)]
     dev = [Example(t, None, e.label) for t, e in zip(model_inputs(dev_ex, settings), dev_ex)]
     metadata = {
@@ -106,7 +117,10 @@ def train_ddi(
         "split": str(split) if split else None,
         "licence": "DDI corpus: CC BY-NC 4.0 (non-commercial)",
     }
-    metrics = train_classifier(train, dev or None, list(LABELS), base_model, out_dir, params, metadata=metadata)
+    # an interrupted run started again with the same command resumes after its last finished epoch
+    checkpoint = Path(out_dir).with_name(Path(out_dir).name + ".ckpt")
+    metrics = train_classifier(train, dev or None, list(LABELS), base_model, out_dir, params, metadata=metadata,
+                               checkpoint_dir=checkpoint)
     write_drug_names(train_docs, out_dir)
     write_settings(out_dir, none_weight=1.0 / settings.neg_keep)
     return metrics

@@ -28,7 +28,8 @@ from kbqa.errors import KbqaError
 
 TRAIN_FILE = "kbqa_train.json"
 DEV_METRICS_FILE = "dev_metrics.json"
-SELECT_METRICS = ("macro_f1", "accuracy", "loss")
+SELECT_METRICS = ("macro_f1", "micro_f1", "accuracy", "loss")
+CLASS_WEIGHTS = ("balanced", "sqrt", "none")
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,15 @@ class TrainParams:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     seed: int = 0
-    class_weights: str = "balanced"  # "balanced" | "none"
+    class_weights: str = "balanced"  # "balanced" (n / (k * count)) | "sqrt" (its square root) | "none"
     grad_accum: int = 1
-    select_metric: str = "macro_f1"  # "macro_f1" | "accuracy" | "loss" (dev)
+    select_metric: str = "macro_f1"  # "macro_f1" | "micro_f1" | "accuracy" | "loss" (dev)
+    # The label that means "no relation": micro_f1 is then micro-averaged over the other labels only
+    # (precision/recall of the positive classes, the DDIExtraction 2013 measure); needed for "micro_f1".
+    negative_label: str | None = None
+    # Dev predictions multiply P(negative_label) by this (prior correction when training saw only a
+    # fraction of the negatives: 1 / kept fraction), so the kept epoch is chosen as it will be used.
+    negative_weight: float = 1.0
     max_grad_norm: float = 1.0
     head_lr: float | None = None  # learning rate of the freshly initialised head; None: same as lr
     label_smoothing: float = 0.0
@@ -71,12 +78,16 @@ class TrainParams:
             raise KbqaError(f"lr must be in (0, 1), got {self.lr}")
         if not 8 <= self.max_length <= 4096:
             raise KbqaError(f"max_length must be in [8, 4096], got {self.max_length}")
-        if self.class_weights not in ("balanced", "none"):
-            raise KbqaError(f"class_weights must be 'balanced' or 'none', got {self.class_weights!r}")
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise KbqaError(f"class_weights must be one of {CLASS_WEIGHTS}, got {self.class_weights!r}")
         if self.select_metric not in SELECT_METRICS:
             raise KbqaError(f"select_metric must be one of {SELECT_METRICS}, got {self.select_metric!r}")
+        if self.select_metric == "micro_f1" and not self.negative_label:
+            raise KbqaError("select_metric 'micro_f1' (over the positive labels) needs negative_label, e.g. 'none'")
         if self.pooler_init not in ("keep", "identity"):
             raise KbqaError(f"pooler_init must be 'keep' or 'identity', got {self.pooler_init!r}")
+        if self.negative_weight <= 0:
+            raise KbqaError(f"negative_weight must be > 0, got {self.negative_weight}")
         if not 0 <= self.warmup_ratio < 1:
             raise KbqaError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
 
@@ -166,27 +177,45 @@ def _logits(model: Any, ids: list[list[int]], pad_id: int, batch_size: int, devi
     return out
 
 
-def classification_metrics(gold: Sequence[int], pred: Sequence[int], labels: list[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1 and per-label F1 (scikit-learn)."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+def classification_metrics(
+    gold: Sequence[int], pred: Sequence[int], labels: list[str], negative_label: str | None = None
+) -> dict[str, Any]:
+    """Accuracy, macro-F1 and per-label F1 (scikit-learn).
+
+    With ``negative_label`` also ``micro_f1``/``micro_precision``/``micro_recall`` over the other
+    labels: a positive predicted as another positive counts as both a false positive and a false negative.
+    """
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
     idx = list(range(len(labels)))
     per = f1_score(gold, pred, labels=idx, average=None, zero_division=0)
-    return {
+    out: dict[str, Any] = {
         "n": len(gold),
         "accuracy": float(accuracy_score(gold, pred)),
         "macro_f1": float(f1_score(gold, pred, labels=idx, average="macro", zero_division=0)),
         "f1": {lab: float(v) for lab, v in zip(labels, per)},
         "confusion": confusion_matrix(gold, pred, labels=idx).tolist(),
     }
+    if negative_label is not None:
+        if negative_label not in labels:
+            raise KbqaError(f"negative_label {negative_label!r} is not one of the labels {labels}")
+        positive = [i for i, lab in enumerate(labels) if lab != negative_label]
+        p, r, f, _ = precision_recall_fscore_support(gold, pred, labels=positive, average="micro", zero_division=0)
+        out.update(micro_f1=float(f), micro_precision=float(p), micro_recall=float(r))
+    return out
 
 
-def _class_weights(train: Sequence[Example], labels: list[str], mode: str) -> list[float]:
+def class_weights(train: Sequence[Example], labels: list[str], mode: str) -> list[float]:
+    """Loss weight per label: "balanced" n / (k * count) (sklearn's), "sqrt" its square root (milder:
+    rare labels gain recall without flooding precision), "none" all 1. An absent label gets 1."""
+    if mode not in CLASS_WEIGHTS:
+        raise KbqaError(f"class weights must be one of {CLASS_WEIGHTS}, got {mode!r}")
     if mode == "none":
         return [1.0] * len(labels)
     counts = Counter(ex.label for ex in train)
     n = len(train)
-    return [n / (len(labels) * counts[lab]) if counts[lab] else 1.0 for lab in labels]
+    balanced = [n / (len(labels) * counts[lab]) if counts[lab] else 1.0 for lab in labels]
+    return [math.sqrt(w) for w in balanced] if mode == "sqrt" else balanced
 
 
 def train_classifier(
@@ -199,11 +228,14 @@ def train_classifier(
     *,
     special_tokens: list[str] | None = None,
     metadata: dict | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> dict:
     """Fine-tune ``base_model`` on ``train``; keep the best epoch on ``dev`` by ``params.select_metric``.
 
     Returns the dev metrics of the kept epoch (the last epoch's training loss when ``dev`` is None).
     ``base_model`` is any local encoder folder (a classifier with the same labels continues training).
+    ``checkpoint_dir``: the state after each epoch is kept there (safetensors + JSON), and a run with the
+    same data and params started again resumes after the last finished epoch; removed once the model is saved.
     """
     import torch
     from tqdm.auto import tqdm
@@ -216,6 +248,8 @@ def train_classifier(
     _check_examples(train, labels, "train")
     if dev:
         _check_examples(dev, labels, "dev")
+    if params.negative_label is not None and params.negative_label not in labels:
+        raise KbqaError(f"negative_label {params.negative_label!r} is not one of the labels {labels}")
     base = Path(base_model)
     if not (base / "config.json").is_file():
         raise KbqaError(f"base model {base} has no config.json; pass a local Hugging Face model folder")
@@ -268,14 +302,26 @@ def train_classifier(
         return max(0.0, (total - step) / max(1, total - warmup))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    weights = torch.tensor(_class_weights(train, labels, params.class_weights), dtype=torch.float32, device=device)
+    weights = torch.tensor(class_weights(train, labels, params.class_weights), dtype=torch.float32, device=device)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=params.label_smoothing)
     dev_loss_fn = torch.nn.CrossEntropyLoss()
 
     rng = random.Random(params.seed)
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict[str, Any], dict[str, Any]] | None = None  # (score, epoch, metrics, state)
-    for epoch in range(1, params.epochs + 1):
+    ckpt = Path(checkpoint_dir) if checkpoint_dir else None
+    run_key = {"params": dataclasses.asdict(params), "base_model": str(base), "labels": labels,
+               "train": examples_checksum(train), "dev": examples_checksum(dev or [])}
+    first_epoch = 1
+    if ckpt is not None and (ckpt / "checkpoint.json").is_file():
+        from kbqa.read.checkpoint import load_checkpoint
+
+        resumed = load_checkpoint(ckpt, run_key, model, optimizer, scheduler, rng)
+        if resumed is not None:
+            first_epoch, history, best = resumed["epoch"] + 1, resumed["history"], resumed["best"]
+            started -= resumed["elapsed_s"]
+            print(f"resumed from {ckpt} after epoch {resumed['epoch']}", file=sys.stderr)
+    for epoch in range(first_epoch, params.epochs + 1):
         model.train()
         batches = _length_batches([len(x) for x in train_ids], params.batch_size, rng)
         running, seen = 0.0, 0
@@ -296,7 +342,10 @@ def train_classifier(
         record: dict[str, Any] = {"epoch": epoch, "train_loss": running / seen, "elapsed_s": round(time.time() - started, 1)}
         if dev:
             logits = _logits(model, dev_ids, pad_id, params.eval_batch_size, device, params.progress)
-            metrics = classification_metrics(dev_y, logits.argmax(1).tolist(), labels)
+            shifted = logits.copy()
+            if params.negative_label is not None:
+                shifted[:, label2id[params.negative_label]] += math.log(params.negative_weight)
+            metrics = classification_metrics(dev_y, shifted.argmax(1).tolist(), labels, params.negative_label)
             metrics["loss"] = float(dev_loss_fn(torch.from_numpy(logits), torch.tensor(dev_y)))
             record["dev"] = metrics
             score = -metrics["loss"] if params.select_metric == "loss" else metrics[params.select_metric]
@@ -309,6 +358,10 @@ def train_classifier(
         if best is None or score > best[0]:
             state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             best = (score, epoch, metrics, state)
+        if ckpt is not None:
+            from kbqa.read.checkpoint import save_checkpoint
+
+            save_checkpoint(ckpt, run_key, epoch, time.time() - started, history, best, model, optimizer, scheduler, rng)
 
     assert best is not None
     _, best_epoch, best_metrics, state = best
@@ -331,6 +384,8 @@ def train_classifier(
         "metadata": metadata or {},
     }
     _save(model, tokenizer, out, info, {**best_metrics, "epoch": best_epoch})
+    if ckpt is not None:
+        shutil.rmtree(ckpt, ignore_errors=True)
     return {**best_metrics, "epoch": best_epoch}
 
 

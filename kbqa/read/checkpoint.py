@@ -1,0 +1,87 @@
+"""Per-epoch training checkpoints for kbqa.read.train, pickle-free: tensors in safetensors, the rest in JSON.
+
+A checkpoint holds the model, optimizer and scheduler state, the batch-order and torch random states,
+the history and the best epoch so far. It is only resumed by a run with the same params and data
+(``run_key``); another run starts afresh. Written to a temp folder and swapped in, so an interrupted
+write leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+CHECKPOINT_JSON = "checkpoint.json"
+TENSORS = "state.safetensors"
+
+
+def save_checkpoint(
+    folder: Path, run_key: dict, epoch: int, elapsed_s: float, history: list, best: tuple,
+    model: Any, optimizer: Any, scheduler: Any, rng: random.Random,
+) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    score, best_epoch, metrics, best_state = best
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": v.contiguous() for k, v in best_state.items()})
+    opt = optimizer.state_dict()
+    for idx, state in opt["state"].items():
+        for name, value in state.items():
+            tensors[f"opt.{idx}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    tensors["torch_rng"] = torch.get_rng_state()
+    version, internal, gauss = rng.getstate()
+    meta = {
+        "run_key": run_key,
+        "epoch": epoch,
+        "elapsed_s": elapsed_s,
+        "history": history,
+        "best": {"score": score, "epoch": best_epoch, "metrics": metrics},
+        "param_groups": opt["param_groups"],
+        "opt_keys": {str(i): sorted(st) for i, st in opt["state"].items()},
+        "scheduler": scheduler.state_dict(),
+        "rng": [version, list(internal), gauss],
+    }
+    tmp = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(tensors, str(tmp / TENSORS))
+    (tmp / CHECKPOINT_JSON).write_text(json.dumps(meta) + "\n")
+    if folder.exists():
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+
+
+def load_checkpoint(
+    folder: Path, run_key: dict, model: Any, optimizer: Any, scheduler: Any, rng: random.Random
+) -> dict | None:
+    """Restore the states in place; returns epoch/history/best/elapsed_s, or None (with a note) when the
+    checkpoint belongs to another run or cannot be read."""
+    from safetensors.torch import load_file
+
+    try:
+        meta = json.loads((folder / CHECKPOINT_JSON).read_text())
+        tensors = load_file(str(folder / TENSORS))
+    except (OSError, ValueError) as exc:
+        print(f"ignoring unreadable checkpoint {folder} ({exc}); starting afresh", file=sys.stderr)
+        return None
+    if meta.get("run_key") != json.loads(json.dumps(run_key)):
+        print(f"ignoring checkpoint {folder}: it was made with other params or data; starting afresh", file=sys.stderr)
+        return None
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state = {int(i): {n: tensors[f"opt.{i}.{n}"] for n in names} for i, names in meta["opt_keys"].items()}
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    scheduler.load_state_dict(meta["scheduler"])
+    import torch
+
+    torch.set_rng_state(tensors["torch_rng"])
+    version, internal, gauss = meta["rng"]
+    rng.setstate((version, tuple(internal), gauss))
+    b = meta["best"]
+    best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+    return {"epoch": meta["epoch"], "elapsed_s": meta["elapsed_s"], "history": meta["history"],
+            "best": (b["score"], b["epoch"], b["metrics"], best_state)}
