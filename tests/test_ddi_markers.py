@@ -87,3 +87,15 @@ def test_train_with_markers_saves_the_style(tiny_bert_dir: Path, tmp_path: Path)
     (out / "kbqa_train.json").write_text(json.dumps(info))
     with pytest.raises(KbqaError, match="kbqa_train.json"):
         DDIModel.load(out)
+
+
+def test_none_weight_option_is_saved_and_used(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    rc = kbqa_main(["train", "ddi", "--data", str(DATA), "--out", str(out), "--base", str(tiny_bert_dir),
+                    "--split", "none", "--epochs", "1", "--max-length", "32", "--neg-keep", "0.5",
+                    "--none-weight", "6"])
+    assert rc == 0
+    assert DDIModel.load(out).none_weight == 6.0
+    assert json.loads((out / "kbqa_train.json").read_text())["params"]["negative_weight"] == 6.0
+    assert kbqa_main(["train", "ddi", "--data", str(DATA), "--out", str(out), "--base", str(tiny_bert_dir),
+                      "--split", "none", "--none-weight", "0"]) == 2

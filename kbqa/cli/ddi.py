@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction, train_subparsers: argparse.
                    help="restart the base model's pooler as identity (MiniLM ships a near-zero one)")
     t.add_argument("--neg-keep", type=float, default=0.3,
                    help="fraction of negative pairs kept for training (P(none) is reweighted by 1/neg-keep)")
+    t.add_argument("--none-weight", type=float, default=None,
+                   help="P(none) multiplier at prediction, saved in ddi.json (default 1/neg-keep: prior correction)")
     t.add_argument("--no-filter", action="store_true", help="keep same-name / overlapping pairs")
     t.add_argument("--entity-style", choices=["blind", "markers"], default="blind",
                    help="blind: the pair as DRUG1/DRUG2, other drugs DRUGN; markers: names kept, pair as << a >> / [[ b ]]")
@@ -76,7 +78,8 @@ def _train(args: argparse.Namespace) -> int:
     )
     settings = DDISettings(filter_pairs=not args.no_filter, neg_keep=args.neg_keep, entity_style=args.entity_style)
     split = None if args.split == "none" else args.split
-    metrics = train_ddi(args.data, args.out, _base_model(args.base), split=split, settings=settings, params=params)
+    metrics = train_ddi(args.data, args.out, _base_model(args.base), split=split, settings=settings, params=params,
+                        none_weight=args.none_weight)
     shown = {k: v for k, v in metrics.items() if k != "confusion"}
     print(json.dumps(shown, indent=2))
     print(f"model written to {args.out}")

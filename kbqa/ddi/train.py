@@ -87,9 +87,12 @@ def train_ddi(
     split: str | Path | None = DEFAULT_SPLIT,
     settings: DDISettings | None = None,
     params: Any = None,
+    none_weight: float | None = None,
 ) -> dict:
     """Fine-tune ``base_model`` on the training documents of ``split`` (all of ``data`` when None).
 
+    ``none_weight`` (saved in ddi.json, also used to pick the epoch): P(none) is multiplied by it at
+    prediction; None: ``1 / neg_keep``, the prior correction for the subsampled negatives.
     Returns the dev metrics of the kept epoch (see kbqa.read.train.train_classifier).
     """
     from kbqa.read.train import Example, TrainParams, train_classifier
@@ -98,10 +101,11 @@ def train_ddi(
     params = params or TrainParams(epochs=1, lr=5e-5, batch_size=16, max_length=96, class_weights="none")
     if not 0 < settings.neg_keep <= 1:
         raise KbqaError(f"neg_keep must be in (0, 1], got {settings.neg_keep}")
-    # the kept epoch is the best by the DDI measure, with the prior correction used at prediction
-    params = dataclasses.replace(
-        params, select_metric="micro_f1", negative_label=NEGATIVE, negative_weight=1.0 / settings.neg_keep
-    )
+    none_weight = 1.0 / settings.neg_keep if none_weight is None else none_weight
+    if none_weight <= 0:
+        raise KbqaError(f"none_weight must be > 0, got {none_weight}")
+    # the kept epoch is the best by the DDI measure, with the P(none) weighting used at prediction
+    params = dataclasses.replace(params, select_metric="micro_f1", negative_label=NEGATIVE, negative_weight=none_weight)
     docs = read_corpus(data)
     train_docs, dev_docs = split_docs(docs, load_split(split)) if split else (docs, [])
     style = settings.entity_style
@@ -122,7 +126,7 @@ def train_ddi(
     metrics = train_classifier(train, dev or None, list(LABELS), base_model, out_dir, params, metadata=metadata,
                                checkpoint_dir=checkpoint)
     write_drug_names(train_docs, out_dir)
-    write_settings(out_dir, none_weight=1.0 / settings.neg_keep)
+    write_settings(out_dir, none_weight=none_weight)
     return metrics
 
 
