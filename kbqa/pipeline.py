@@ -137,6 +137,7 @@ class KnowledgeBase:
         settings; an embedder other than the one that built the index is refused."""
         from kbqa.config import from_dict
         from kbqa.embed import load_encoder
+        from kbqa.index.kinds import load_overrides
 
         folder = IndexFolder(index_dir)
         name = version or folder.current()
@@ -155,6 +156,7 @@ class KnowledgeBase:
                     "use_gpu": config.index.use_gpu,
                     # any version can be opened with the exact numpy reference (vectors.npy is always there)
                     "backend": "exact" if config.index.backend == "exact" else built.index.backend,
+                    **load_overrides(config.index),  # nprobe / ef_search / refine; another kind is refused
                 },
                 search=config.search,
             )

@@ -24,6 +24,13 @@ def register(sub: Any, train_sub: Any) -> None:
     build.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN",
                        help="CSV/TSV/JSONL field mapping, e.g. --column id=case_id --column text=abstract")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.add_argument("--factory", metavar="KIND",
+                       help="index kind: flat (default), hnsw, ivf-flat, ivf-sq8, ivf-pq, opq-ivf-pq, sq8, "
+                            "or a FAISS factory string such as 'IVF4096,PQ48' (see docs/scaling.md)")
+    build.add_argument("--nlist", type=int, help="IVF lists (default: about 4*sqrt(vectors))")
+    build.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="ray: read, chunk and embed as a Ray Data pipeline (pip install 'kbqa[dist]')")
+    build.add_argument("--address", help="with --engine ray: the Ray cluster to join (default: a local instance)")
     build.set_defaults(func=cmd_build)
 
     info = isub.add_parser("info", help="describe an index folder")
@@ -48,19 +55,18 @@ def _columns(items: list[str]) -> dict[str, str] | None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from kbqa.pipeline import KnowledgeBase
-
     config = load_config_arg(args)
-    kb = KnowledgeBase.build(
-        args.sources,
-        args.index,
-        config,
-        format=args.format,
-        overwrite=args.overwrite,
-        mirror=args.mirror,
-        progress=not args.quiet,
-        columns=_columns(args.column),
-    )
+    index_over = {k: v for k, v in (("factory", args.factory), ("nlist", args.nlist)) if v is not None}
+    if index_over:
+        config = config.replace(index=index_over)
+    if args.engine == "ray":
+        from kbqa.dist.build import ray_build
+
+        kb = ray_build(args.sources, args.index, config, address=args.address, format=args.format,
+                       overwrite=args.overwrite, mirror=args.mirror, progress=not args.quiet,
+                       columns=_columns(args.column))
+    else:
+        kb = _local_build(args, config)
     c = kb.manifest["counts"]
     print(
         f"indexed {c['documents']} documents as {c['chunks']} chunks into {kb.index_dir} ({kb.version}) "
@@ -71,6 +77,21 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_build(args: argparse.Namespace, config: Any) -> Any:
+    from kbqa.pipeline import KnowledgeBase
+
+    return KnowledgeBase.build(
+        args.sources,
+        args.index,
+        config,
+        format=args.format,
+        overwrite=args.overwrite,
+        mirror=args.mirror,
+        progress=not args.quiet,
+        columns=_columns(args.column),
+    )
+
+
 def summary(manifest: dict[str, Any]) -> dict[str, Any]:
     keys = ("version", "created", "kbqa_version", "format_version", "fingerprint", "counts", "sources", "build_seconds")
     out = {k: manifest.get(k) for k in keys}
@@ -79,6 +100,29 @@ def summary(manifest: dict[str, Any]) -> dict[str, Any]:
     out["chunker"] = manifest["chunker"]
     out["index"] = manifest["index"]
     return out
+
+
+def _kind_line(index: dict[str, Any]) -> str:
+    if "resolved_factory" not in index:
+        return str(index["factory"])
+    extra = ", ".join(f"{k} {index[k]}" for k in ("nlist", "trained_on", "nprobe", "ef_search", "refine", "tombstones")
+                      if index.get(k))
+    return f"{index['factory']} = {index['resolved_factory']}" + (f" ({extra})" if extra else "")
+
+
+def advise(index: dict[str, Any], vectors: int) -> str | None:
+    """A suggestion when an exact index has grown past the size where approximate kinds pay off."""
+    from kbqa.index.faiss_backend import is_flat
+    from kbqa.index.kinds import ADVISE_APPROXIMATE_ABOVE
+
+    if vectors <= ADVISE_APPROXIMATE_ABOVE or not is_flat(str(index.get("factory", "Flat"))):
+        return None
+    gb = vectors * 384 * 4 / 1e9 if index.get("backend") == "faiss" else None
+    return (
+        f"{vectors} vectors in an exact (flat) index{f' (~{gb:.1f} GB at 384-d)' if gb else ''}: consider "
+        "rebuilding with `--factory ivf-pq` (compressed, re-scored against memory-mapped vectors) or "
+        "`--factory hnsw`; docs/scaling.md has the measured trade-offs"
+    )
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -99,7 +143,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"documents  {c['documents']}   chunks {c['chunks']}   skipped empty {c.get('skipped_empty', 0)}")
     print(f"embedder   {info['embedder']['name']} ({info['embedder']['dim']}-d, max {info['embedder']['max_seq_length']} tokens)")
     print(f"chunker    {info['chunker']['size']} tokens, overlap {info['chunker']['overlap']}")
-    print(f"backend    {info['index']['backend']} {info['index']['factory']}")
+    print(f"backend    {info['index']['backend']} {_kind_line(info['index'])}")
+    advice = advise(info["index"], c.get("vectors", c["chunks"]))
+    if advice:
+        print(f"advice     {advice}")
     print(f"sources    {', '.join(s['source'] + ' (' + str(s['format']) + ')' for s in info['sources'])}")
     print(f"fingerprint {info['fingerprint']}")
     return 0

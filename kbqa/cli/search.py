@@ -20,6 +20,9 @@ def register(sub: Any, train_sub: Any) -> None:
     p.add_argument("--input", help="JSON lines file of {\"id\", \"query\"}: writes one JSON line per query")
     p.add_argument("--out", help="with --input: output file (default stdout)")
     p.add_argument("--config", help="TOML config (search/device settings)")
+    p.add_argument("--nprobe", type=int, help="IVF kinds: inverted lists scanned per query (more: better recall, slower)")
+    p.add_argument("--ef-search", type=int, help="HNSW: search beam width (more: better recall, slower)")
+    p.add_argument("--refine", type=int, help="compressed kinds: re-score REFINE*k candidates against stored vectors")
     p.set_defaults(func=cmd_search)
 
 
@@ -37,6 +40,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         from kbqa.config import load_config
 
         config = load_config(args.config)
+    config = query_time(args, args.index, config)
     kb = KnowledgeBase.load(args.index, config)
     if args.input:
         rows = list(read_jsonl_input(args.input, ("id", "query")))
@@ -57,3 +61,20 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"[{rank}] {hit.score:.3f}  {citation(hit.meta, hit.doc_id, hit.title)}")
         print(f"    {shorten(hit.text)}")
     return 0
+
+
+def query_time(args: argparse.Namespace, index_dir: str, config: Any) -> Any:
+    """``config`` with --nprobe / --ef-search / --refine applied (starting from the index's own settings)."""
+    over = {k: getattr(args, k) for k in ("nprobe", "ef_search", "refine") if getattr(args, k, None) is not None}
+    if not over:
+        return config
+    if any(v < 1 for v in over.values()):
+        raise KbqaError("--nprobe, --ef-search and --refine must be at least 1")
+    if config is None:
+        from kbqa.config import from_dict
+        from kbqa.index.manifest import read_manifest
+        from kbqa.index.store import IndexFolder
+
+        folder = IndexFolder(index_dir)
+        config = from_dict(read_manifest(folder.version_dir(folder.current()))["config"])
+    return config.replace(index=over)

@@ -82,11 +82,14 @@ def background(items: Iterator[T], depth: int = 2) -> Iterator[T]:
 class VersionWriter:
     """Accumulates one version in a staging folder; ``commit`` makes it current."""
 
-    def __init__(self, folder: IndexFolder, staging: Path, config: Config, dim: int) -> None:
+    def __init__(self, folder: IndexFolder, staging: Path, config: Config, dim: int, index: Any = None) -> None:
         self.folder = folder
         self.staging = staging
         self.config = config
-        self.index = create_index(config.index, dim)
+        # ``index``: a trained index that already holds the leading chunks (an in-place update);
+        # chunks it holds are written to the version files but not added again
+        self.index = create_index(config.index, dim) if index is None else index
+        self._seeded = index is not None
         self.checksums: dict[str, str] = {}
         self.n_chunks = 0
         self.n_retracted = 0
@@ -102,7 +105,12 @@ class VersionWriter:
             self._docs.write(_dumps(row))
 
     def add_chunks(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        self.index.add([c.chunk_id for c in chunks], vectors)
+        if self._seeded:
+            new = [i for i, c in enumerate(chunks) if c.chunk_id not in self.index.ids]
+            if new:
+                self.index.add([chunks[i].chunk_id for i in new], vectors[new])
+        else:
+            self.index.add([c.chunk_id for c in chunks], vectors)
         for c in chunks:
             self._chunks.write(_dumps(chunk_row(c)))
         if self.config.index.lexical:
@@ -126,7 +134,11 @@ class VersionWriter:
             "kbqa_version": _kbqa_version(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **manifest_extra,
-            "index": {"backend": self.config.index.backend, "factory": self.config.index.factory},
+            "index": {
+                "backend": self.config.index.backend,
+                "factory": self.config.index.factory,
+                **(self.index.describe() if hasattr(self.index, "describe") else {}),  # kind, nlist, nprobe...
+            },
             "config": self.config.to_dict(),
             "build_seconds": round(time.perf_counter() - started, 3),
         }

@@ -207,6 +207,9 @@ class _Checker:
         except RuntimeError as exc:
             self.fail(f"faiss.index cannot be read ({str(exc).splitlines()[0] if str(exc) else 'error'})")
             return
+        if (self.vdir / "index.json").is_file():  # an approximate kind: rows are mapped through labels.npy
+            self.kind_files(index, vectors)
+            return
         if index.ntotal != len(vectors) or index.d != vectors.shape[1]:
             self.fail(f"faiss.index holds {index.ntotal} vectors of dimension {index.d}, vectors.npy {vectors.shape}")
             return
@@ -216,6 +219,23 @@ class _Checker:
             return  # index kinds that cannot reconstruct: counts are all we can compare
         if len(stored) and float(np.max(np.abs(stored - vectors))) > 1e-3:
             self.fail("faiss.index and vectors.npy hold different vectors")
+
+    def kind_files(self, index: Any, vectors: np.ndarray) -> None:
+        """labels.npy: one increasing FAISS label per row; the index holds them (plus HNSW tombstones)."""
+        try:
+            meta = json.loads((self.vdir / "index.json").read_text(encoding="utf-8"))
+            labels = np.load(self.vdir / "labels.npy", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            self.fail(f"index.json / labels.npy cannot be read ({exc.__class__.__name__})")
+            return
+        if index.d != vectors.shape[1] or len(labels) != len(vectors):
+            self.fail(f"labels.npy has {len(labels)} rows and faiss.index dimension {index.d}, vectors.npy {vectors.shape}")
+            return
+        if len(labels) > 1 and not np.all(np.diff(labels) > 0):
+            self.fail("labels.npy is not strictly increasing")
+        graph = meta.get("structure") == "graph"
+        if index.ntotal < len(labels) or (not graph and index.ntotal != len(labels)):
+            self.fail(f"faiss.index holds {index.ntotal} vectors for {len(labels)} rows ({meta.get('factory')})")
 
     def lexical(self, manifest: dict[str, Any], chunk_ids: list[str]) -> None:
         if not manifest.get("config", {}).get("index", {}).get("lexical") or not chunk_ids:

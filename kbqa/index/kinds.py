@@ -3,7 +3,8 @@
 ``index.factory`` takes either a FAISS ``index_factory`` string (``"Flat"``, ``"IVF1024,PQ48"``, ...)
 or one of the presets below. Templates are filled in at training time, when the number of
 vectors is known: ``{nlist}`` (IVF lists, about 4*sqrt(n) rounded to a power of two unless
-``index.nlist`` is set) and ``{pq_m}`` (PQ sub-quantizers: one byte per 8 dimensions).
+``index.nlist`` is set) and ``{pq_m}`` (PQ sub-quantizers: one byte per 8 dimensions; ``np``: no polysemous training,
+which costs minutes and serves only Hamming-filtered search, unused here).
 
 Training needs a minimum sample, as FAISS's k-means does (it warns below 39 points per centroid):
 an IVF kind needs ``39 * nlist`` vectors, a PQ kind with 8-bit codes ``39 * 256 = 9984``. Below
@@ -31,6 +32,7 @@ from kbqa.errors import KbqaError
 
 MIN_POINTS_PER_CENTROID = 39  # FAISS's k-means warns below this many training points per centroid
 TRAIN_POINTS_PER_LIST = 50
+DEFAULT_TRAIN_SIZE = 65536  # kinds without lists (sq8, PQ): enough for codebooks and ranges
 ADVISE_APPROXIMATE_ABOVE = 1_000_000  # `kbqa index info` suggests a preset past this many vectors
 
 
@@ -48,9 +50,9 @@ PRESETS: dict[str, Preset] = {
     "hnsw": Preset("HNSW32", ef_search=128, about="graph; fast queries, +~256 B/vector of links, no training"),
     "ivf-flat": Preset("IVF{nlist},Flat", nprobe=32, about="inverted lists over float32 vectors"),
     "ivf-sq8": Preset("IVF{nlist},SQ8", nprobe=32, refine=4, about="inverted lists over 8-bit scalar codes (1 byte/dim)"),
-    "ivf-pq": Preset("IVF{nlist},PQ{pq_m}", nprobe=32, refine=8,
+    "ivf-pq": Preset("IVF{nlist},PQ{pq_m}np", nprobe=32, refine=8,
                      about="inverted lists over PQ codes (1 byte per 8 dims); re-scored against stored vectors"),
-    "opq-ivf-pq": Preset("OPQ{pq_m},IVF{nlist},PQ{pq_m}", nprobe=32, refine=8, about="ivf-pq with an OPQ rotation"),
+    "opq-ivf-pq": Preset("OPQ{pq_m},IVF{nlist},PQ{pq_m}np", nprobe=32, refine=8, about="ivf-pq with an OPQ rotation"),
     "sq8": Preset("SQ8", refine=4, about="exhaustive scan over 8-bit scalar codes (1 byte/dim)"),
 }
 
@@ -144,7 +146,7 @@ def train_size(cfg: IndexConfig, faiss: Any, index: Any, n: int) -> int:
             "use the 'flat' preset for a corpus this small, or set a smaller index.nlist"
         )
     ivf = _ivf(faiss, index)
-    auto = max(need, TRAIN_POINTS_PER_LIST * ivf.nlist if ivf is not None else need)
+    auto = max(need, TRAIN_POINTS_PER_LIST * ivf.nlist if ivf is not None else DEFAULT_TRAIN_SIZE)
     return min(n, max(cfg.train_size or auto, need))
 
 
@@ -158,3 +160,15 @@ def gpu_plan(cfg: IndexConfig, n_gpu: int, kind: str) -> str:
     if n_gpu == 0 or cfg.use_gpu == "never" or kind == "graph":
         return "cpu"
     return "shard" if cfg.gpu_shard and n_gpu > 1 else "replicate"
+
+
+QUERY_TIME = ("nprobe", "ef_search", "refine")
+
+
+def load_overrides(requested: IndexConfig) -> dict[str, Any]:
+    """What a config given when opening an index may change: the query-time settings it sets, and the
+    factory it names when that is not the default (a different kind is then refused at load)."""
+    out: dict[str, Any] = {k: getattr(requested, k) for k in QUERY_TIME if getattr(requested, k)}
+    if requested.factory != IndexConfig.factory:
+        out["factory"] = requested.factory
+    return out

@@ -230,7 +230,11 @@ def update_index(
         not_found = [d for d in scan.withdrawn if d not in base.docs]
         changed = [d for d in scan.fresh if d in base.docs]
         added = [d for d in scan.fresh if d not in base.docs]
-        order = [d for d in base.docs if d not in gone] + added
+        incremental = _incremental(config)
+        if incremental:  # the index is patched in place: kept rows first, re-embedded ones appended
+            order = [d for d in base.docs if d not in gone and d not in scan.fresh] + changed + added
+        else:  # flat: the same rows, in the same order, as a fresh build of the final corpus
+            order = [d for d in base.docs if d not in gone] + added
         retracted = [d for d, (doc, _) in scan.fresh.items() if doc.meta.get("retracted")]
 
         def report(version: str, embedded: int, reused: int, pruned: list[str]) -> UpdateReport:
@@ -252,7 +256,8 @@ def update_index(
         fresh_rows, fresh_chunks, fresh_vectors = _embed_fresh(scan.fresh, base, config, encoder, progress)
         dim = int(base.manifest["embedder"]["dim"])
         with folder.staging() as staging:
-            writer = VersionWriter(folder, staging, config, dim)
+            seed = _patched_index(base, config, dim, removed + changed) if incremental else None
+            writer = VersionWriter(folder, staging, config, dim, index=seed)
             try:
                 reused = _write(writer, order, base, fresh_rows, fresh_chunks, fresh_vectors, block=4 * BLOCK)
                 update_info = {
@@ -274,6 +279,22 @@ def update_index(
                 writer.close()
         pruned = folder.prune(keep)
         return report(name, len(fresh_vectors), reused, pruned)
+
+
+def _incremental(config: Config) -> bool:
+    """Approximate kinds are updated in place (no retraining, HNSW tombstones); Flat is rewritten."""
+    from kbqa.index.faiss_backend import is_flat
+
+    return config.index.backend == "faiss" and not is_flat(config.index.factory)
+
+
+def _patched_index(base: _Base, config: Config, dim: int, drop_docs: list[str]) -> Any:
+    """The base version's trained index with the chunks of removed and changed documents taken out."""
+    from kbqa.index.base import load_index
+
+    index = load_index(base.path, config.index, dim)
+    index.remove({c["chunk_id"] for d in drop_docs for c in base.chunks.get(d, ())})
+    return index
 
 
 def _embed_fresh(

@@ -1,0 +1,1 @@
+"""Distributed building on Ray (optional extra: ``pip install 'kbqa[dist]'``)."""
