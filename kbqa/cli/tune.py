@@ -1,0 +1,65 @@
+"""``kbqa train embedder``: fine-tune the bi-encoder on in-domain pairs (train splits only)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from kbqa.errors import KbqaError
+
+
+def register(sub: Any, train_sub: Any) -> None:
+    from kbqa.tune.embedder import EmbedderRecipe
+
+    d = EmbedderRecipe()
+    t = train_sub.add_parser(
+        "embedder",
+        help="fine-tune the bi-encoder on MedQuAD/PubMedQA/claims train pairs with hard negatives",
+        description="Mines (question, passage, hard negative) triplets from the train parts of "
+        "eval/splits/*.json and ../shared/data/claims/*/train.jsonl, then fine-tunes the embedder "
+        "(MultipleNegativesRankingLoss). Rerun the same command to resume after an interruption.",
+    )
+    t.add_argument("--out", required=True, help="output folder (sentence-transformers model, fp16)")
+    t.add_argument("--base", default="all-MiniLM-L6-v2", help="model to start from (default: bundled MiniLM)")
+    t.add_argument("--data", action="append", default=[], metavar="NAME=PATH",
+                   help="data location per source: medquad=DIR, pubmedqa=ori_pqal.json, claims=DIR (repeatable)")
+    t.add_argument("--sources", default=",".join(d.sources), help="comma-separated: medquad,pubmedqa,claims")
+    t.add_argument("--max-pairs", type=int, default=d.max_pairs, help="training triplets in all (subsampled)")
+    t.add_argument("--epochs", type=int, default=d.epochs)
+    t.add_argument("--batch-size", type=int, default=d.batch_size)
+    t.add_argument("--lr", type=float, default=d.lr)
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--mine-index", action="append", default=[], metavar="NAME=INDEX",
+                   help="an index of a source's corpus built by the base model (e.g. medquad=indexes/medquad-dev): "
+                   "its stored vectors of train passages are reused for dense negative mining (repeatable)")
+    t.add_argument("--checkpoint-every", type=int, default=25, help="steps between resumable checkpoints")
+    t.set_defaults(func=cmd_train_embedder)
+
+
+def _data(items: list[str], flag: str = "--data") -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not path:
+            raise KbqaError(f"{flag} {item!r}: expected NAME=PATH, e.g. {flag} medquad=PATH")
+        out[name] = path
+    return out
+
+
+def cmd_train_embedder(args: argparse.Namespace) -> int:
+    from kbqa.tune.embedder import EmbedderRecipe, train_embedder
+
+    if args.max_pairs < 1 or args.epochs < 1 or args.batch_size < 2:
+        raise KbqaError("--max-pairs and --epochs must be >= 1 and --batch-size >= 2")
+    recipe = EmbedderRecipe(
+        max_pairs=args.max_pairs, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()),
+    )
+    summary = train_embedder(
+        args.out, recipe=recipe, base_model=args.base, data=_data(args.data), mine_index=_data(args.mine_index, "--mine-index"),
+        checkpoint_every=args.checkpoint_every,
+    )
+    print(json.dumps({k: summary[k] for k in ("triplets", "steps", "train_seconds", "loss_first_20", "loss_last_20")}))
+    print(f"embedder saved to {args.out}; use it with [embed] model = \"{args.out}\"")
+    return 0

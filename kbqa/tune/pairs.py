@@ -1,0 +1,307 @@
+"""Training triplets (query, positive passage, hard negative) for the retrieval models.
+
+Only train parts are used: MedQuAD pairs of ``eval/splits/medquad.json`` (split by focus, so
+sibling questions of a dev topic never appear), PubMedQA questions of ``eval/splits/pubmedqa.json``,
+and the claims data's ``train.jsonl`` (claim -> evidence sentence, labels yes/no), leaving out any
+evidence text that also occurs in that dataset's dev or test files.
+
+Passages are what an index stores: documents chunked by :class:`kbqa.chunk.Chunker` with the
+default :class:`~kbqa.config.ChunkConfig`, embedded as ``title + "\\n\\n" + chunk``. The positive is
+the first chunk of the answer (answers open with their definition or main statement). Negatives
+come from the same source's train passages, ranked by BM25 and by the base dense model, alternating
+between the two lists; chunks of any document that answers the query (for MedQuAD: same focus and
+the same answer text or question type) and passages with the positive's text are excluded, and one
+of the top ``NEG_DEPTH`` is drawn per query with the seed. Other answers on the same topic (its
+symptoms when the question asks for its cause) stay: they are the hardest useful negatives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kbqa.errors import KbqaError
+
+NEG_DEPTH = 8  # negatives are drawn among the top of the merged BM25/dense candidates
+CANDIDATES = 30  # per retriever
+DEFAULT_DATA = {
+    "medquad": "../shared/data/medquad",
+    "pubmedqa": "../shared/data/pubmedqa/pqal_traindev.json",
+    "claims": "../shared/data/claims",
+}
+DEFAULT_SPLITS = {"medquad": "eval/splits/medquad.json", "pubmedqa": "eval/splits/pubmedqa.json"}
+# share of --max-pairs per source; what a source cannot fill goes to the others in this order
+MIX = {"medquad": 0.7, "claims": 0.2, "pubmedqa": 0.1}
+
+
+@dataclass
+class Source:
+    """One dataset's train queries and the passage pool its negatives are drawn from."""
+
+    name: str
+    passages: dict[str, str] = field(default_factory=dict)  # chunk id -> text as embedded
+    passage_doc: dict[str, str] = field(default_factory=dict)  # chunk id -> document id
+    # (query id, query, positive chunk id, ids of every document that answers the query)
+    queries: list[tuple[str, str, str, frozenset[str]]] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # data file -> sha256
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _split(path: str | Path, part: str) -> list[str]:
+    p = Path(path)
+    if not p.is_file():
+        raise KbqaError(f"split file not found: {p}; run from the repository root or pass the split path")
+    return list(json.loads(p.read_text(encoding="utf-8"))[part])
+
+
+def _add_documents(src: Source, docs: Sequence[Any], chunker: Any) -> dict[str, str]:
+    """Chunk ``docs`` into the source's pool; returns document id -> first chunk id."""
+    from kbqa.chunk import embed_text
+
+    first: dict[str, str] = {}
+    for doc in docs:
+        for chunk in chunker.split(doc):
+            src.passages[chunk.chunk_id] = embed_text(chunk, chunker.cfg)
+            src.passage_doc[chunk.chunk_id] = doc.doc_id
+            first.setdefault(doc.doc_id, chunk.chunk_id)
+    return first
+
+
+def medquad_source(chunker: Any, data: str | Path, split: str | Path) -> Source:
+    from kbqa.evaluate.export import focus_key, medquad_pairs
+    from kbqa.types import Document
+
+    pairs = medquad_pairs(data)
+    train = set(_split(split, "train"))
+    dev = set(_split(split, "dev"))
+    if train & dev:
+        raise KbqaError(f"{split}: train and dev share {len(train & dev)} ids")
+    # a pair answers another pair's question if it is on the same focus and has the same answer
+    # text or the same question type (another collection's "What causes X?" is no negative for it)
+    by_answer: dict[tuple[str, str], set[str]] = {}
+    for d in pairs:
+        by_answer.setdefault((focus_key(d), " ".join(d.text.split())), set()).add(d.doc_id)
+        by_answer.setdefault((focus_key(d), "qtype:" + str(d.meta.get("qtype", ""))), set()).add(d.doc_id)
+    docs = [d for d in pairs if d.doc_id in train]
+    # as the benchmark corpus stores them: title = the topic, never the question
+    passages = [Document(d.doc_id, d.text, str(d.meta.get("focus", "")), d.meta) for d in docs]
+    src = Source("medquad", files={str(split): sha256_file(split)})
+    first = _add_documents(src, passages, chunker)
+    for d in docs:
+        answering = frozenset(
+            by_answer[(focus_key(d), " ".join(d.text.split()))]
+            | by_answer[(focus_key(d), "qtype:" + str(d.meta.get("qtype", "")))]
+        )
+        src.queries.append((d.doc_id, d.title, first[d.doc_id], answering))
+    return src
+
+
+def pubmedqa_source(chunker: Any, data: str | Path, split: str | Path) -> Source:
+    from kbqa.corpus import iter_documents
+
+    raw = json.loads(Path(data).read_text(encoding="utf-8"))
+    train = _split(split, "train")
+    keep = set(train)
+    docs = [d for d in iter_documents(Path(data), "pubmedqa") if d.doc_id in keep]
+    src = Source("pubmedqa", files={str(data): sha256_file(data), str(split): sha256_file(split)})
+    first = _add_documents(src, docs, chunker)
+    for pmid in train:
+        if pmid in first:
+            src.queries.append((pmid, raw[pmid]["QUESTION"], first[pmid], frozenset([pmid])))
+    return src
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    from kbqa.jsonlines import iter_jsonl
+
+    return [row for _, row in iter_jsonl(path, required=("question", "context"))]
+
+
+def claims_source(chunker: Any, root: str | Path) -> Source:
+    """Claim -> evidence sentence (label yes/no) of every ``<dataset>/train.jsonl`` under ``root``."""
+    from kbqa.types import Document
+
+    src = Source("claims")
+    datasets = sorted(p.parent for p in Path(root).glob("*/train.jsonl"))
+    if not datasets:
+        raise KbqaError(f"{root}: no <dataset>/train.jsonl files; pass the claims folder (../shared/data/claims)")
+    docs: dict[str, Document] = {}
+    answering: dict[tuple[str, str], set[str]] = {}
+    claim_rows: list[tuple[str, str, str]] = []
+    for ds in datasets:
+        held_out: set[str] = set()
+        for part in ("dev.jsonl", "test.jsonl"):
+            if (ds / part).is_file():
+                src.files[str(ds / part)] = sha256_file(ds / part)
+                held_out |= {" ".join(str(r["context"]).split()) for r in _read_jsonl(ds / part)}
+        src.files[str(ds / "train.jsonl")] = sha256_file(ds / "train.jsonl")
+        for row in _read_jsonl(ds / "train.jsonl"):
+            context = " ".join(str(row.get("context", "")).split())
+            claim = str(row.get("question", "")).strip()
+            if not context or not claim or context in held_out:
+                continue
+            doc_id = f"{ds.name}:{hashlib.sha1(context.encode()).hexdigest()[:12]}"
+            docs.setdefault(doc_id, Document(doc_id, context))
+            if row.get("label") in ("yes", "no"):  # "maybe" rows pair a claim with unrelated text
+                answering.setdefault((ds.name, claim), set()).add(doc_id)
+                claim_rows.append((ds.name, claim, doc_id))
+    _add_documents(src, list(docs.values()), chunker)
+    first = {}
+    for cid, did in src.passage_doc.items():
+        first.setdefault(did, cid)
+    seen = set()
+    for ds_name, claim, doc_id in claim_rows:
+        if (claim, doc_id) in seen:
+            continue
+        seen.add((claim, doc_id))
+        qid = f"{doc_id}:{hashlib.sha1(claim.encode()).hexdigest()[:8]}"
+        src.queries.append((qid, claim, first[doc_id], frozenset(answering[(ds_name, claim)])))
+    return src
+
+
+def allocate(sizes: dict[str, int], max_pairs: int) -> dict[str, int]:
+    """Pairs taken per source: ``MIX`` shares of ``max_pairs``, leftovers passed on in MIX order."""
+    quota = {name: min(sizes.get(name, 0), int(round(max_pairs * share))) for name, share in MIX.items()}
+    spare = max_pairs - sum(quota.values())
+    for name in MIX:
+        extra = min(spare, sizes.get(name, 0) - quota[name])
+        quota[name] += max(0, extra)
+        spare -= max(0, extra)
+    return {k: v for k, v in quota.items() if k in sizes}
+
+
+def dense_pool_vectors(encoder: Any, src: Source, reuse_index: str | Path | None) -> tuple[list[str], np.ndarray]:
+    """Vectors of the source's pool by the base encoder, reusing an index's stored vectors where
+    the index was built by the same weights and holds the same chunk (same id and text)."""
+    ids = list(src.passages)
+    vecs = np.zeros((len(ids), encoder.dim), dtype=np.float32)
+    todo = list(range(len(ids)))
+    if reuse_index is not None:
+        reused = _reuse_vectors(Path(reuse_index), encoder, ids, src)
+        for i, v in reused.items():
+            vecs[i] = v
+        todo = [i for i in range(len(ids)) if i not in reused]
+    if todo:
+        vecs[todo] = encoder.encode_passages([src.passages[ids[i]] for i in todo], progress=True)
+    return ids, vecs
+
+
+def _reuse_vectors(root: Path, encoder: Any, ids: list[str], src: Source) -> dict[int, np.ndarray]:
+    current = root / (root / "CURRENT").read_text().strip() if (root / "CURRENT").is_file() else root
+    manifest = json.loads((current / "manifest.json").read_text())
+    if manifest["embedder"].get("weights_sha256") != encoder.identity()["weights_sha256"]:
+        raise KbqaError(f"{root} was built by another embedder than the base model; drop --mine-index")
+    stored = json.loads((current / "ids.json").read_text())
+    row = {cid: i for i, cid in enumerate(stored)}
+    texts = {}
+    with open(current / "chunks.jsonl", encoding="utf-8") as f:
+        for line in f:
+            c = json.loads(line)
+            if c["chunk_id"] in src.passages:
+                texts[c["chunk_id"]] = c["text"]
+    matrix = np.load(current / "vectors.npy", mmap_mode="r", allow_pickle=False)
+    out = {}
+    for i, cid in enumerate(ids):
+        if cid in row and cid in texts and src.passages[cid].endswith(texts[cid]):
+            out[i] = np.asarray(matrix[row[cid]], dtype=np.float32)
+    return out
+
+
+def mine(
+    src: Source, encoder: Any, n_pairs: int, seed: int, *, reuse_index: str | Path | None = None
+) -> list[dict[str, Any]]:
+    """``n_pairs`` triplets of the source (drawn with ``seed``), one hard negative each."""
+    from kbqa.lexical import LexicalIndex
+
+    rng = random.Random(f"{seed}:{src.name}")
+    queries = sorted(src.queries)
+    rng.shuffle(queries)
+    queries = queries[:n_pairs]
+    if not queries:
+        return []
+    lexical = LexicalIndex.build(list(src.passages), list(src.passages.values()))
+    bm25 = lexical.search_many([q for _, q, _, _ in queries], CANDIDATES)
+    ids, pool = dense_pool_vectors(encoder, src, reuse_index)
+    qv = encoder.encode_queries([q for _, q, _, _ in queries])
+    depth = min(CANDIDATES, len(ids))
+    out = []
+    for row, (qid, query, pos_id, answering) in enumerate(queries):
+        sims = pool @ qv[row]
+        top = np.argpartition(-sims, depth - 1)[:depth] if depth < len(ids) else np.arange(len(ids))
+        dense = [ids[i] for i in top[np.argsort(-sims[top], kind="stable")]]
+        lex = [cid for cid, _ in bm25[row]]
+        merged: list[tuple[str, str]] = []
+        for pair in zip(lex + [""] * len(dense), dense + [""] * len(lex)):
+            for cid, by in zip(pair, ("bm25", "dense")):
+                if cid and cid not in {c for c, _ in merged}:
+                    merged.append((cid, by))
+        pos_text = src.passages[pos_id]
+        eligible = [
+            (cid, by) for cid, by in merged
+            if src.passage_doc[cid] not in answering and src.passages[cid] != pos_text
+        ][:NEG_DEPTH]
+        if not eligible:
+            continue
+        neg_id, by = eligible[rng.randrange(len(eligible))]
+        out.append({
+            "source": src.name, "qid": qid, "query": query, "positive": pos_text, "negative": src.passages[neg_id],
+            "pos_id": pos_id, "neg_id": neg_id, "neg_by": by,
+        })
+    return out
+
+
+def build_triplets(
+    encoder: Any,
+    chunker: Any,
+    *,
+    sources: Sequence[str] = ("medquad", "pubmedqa", "claims"),
+    data: dict[str, str] | None = None,
+    splits: dict[str, str] | None = None,
+    max_pairs: int = 12000,
+    seed: int = 0,
+    mine_index: dict[str, str] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Triplets of every requested source (``MIX`` shares of ``max_pairs``) and a description of them."""
+    data = {**DEFAULT_DATA, **(data or {})}
+    splits = {**DEFAULT_SPLITS, **(splits or {})}
+    unknown = sorted(set(sources) - set(MIX))
+    if unknown:
+        raise KbqaError(f"unknown training source(s) {unknown}; choose from {sorted(MIX)}")
+    built: dict[str, Source] = {}
+    for name in sources:
+        if not Path(data[name]).exists():
+            raise KbqaError(f"{name} data not found at {data[name]}; pass --data {name}=PATH")
+        if name == "medquad":
+            built[name] = medquad_source(chunker, data[name], splits[name])
+        elif name == "pubmedqa":
+            built[name] = pubmedqa_source(chunker, data[name], splits[name])
+        else:
+            built[name] = claims_source(chunker, data[name])
+    quota = allocate({n: len(s.queries) for n, s in built.items()}, max_pairs)
+    triplets: list[dict[str, Any]] = []
+    for name, src in built.items():
+        triplets += mine(src, encoder, quota[name], seed, reuse_index=(mine_index or {}).get(name))
+    info = {
+        "sources": {
+            n: {"train_queries": len(s.queries), "pool_passages": len(s.passages), "taken": quota[n],
+                "triplets": sum(t["source"] == n for t in triplets)}
+            for n, s in built.items()
+        },
+        "files": {f: h for s in built.values() for f, h in s.files.items()},
+        "negatives_by": {b: sum(t["neg_by"] == b for t in triplets) for b in ("bm25", "dense")},
+    }
+    return triplets, info

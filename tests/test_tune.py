@@ -1,0 +1,206 @@
+"""Embedder fine-tuning: triplet mining (no leakage, negatives never answer the query), batching,
+resumable training with a tiny random encoder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kbqa.errors import KbqaError
+from kbqa.tune.embedder import EmbedderRecipe, batches, train_embedder
+from kbqa.tune.pairs import Source, allocate, claims_source, mine
+
+DATA = Path(__file__).parent / "data"
+
+
+class HashEncoder:
+    """Bag-of-words vectors: deterministic, and texts sharing words are similar."""
+
+    dim = 64
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for w in text.lower().split():
+            v[sum(map(ord, w)) % self.dim] += 1
+        return v / (np.linalg.norm(v) or 1.0)
+
+    def encode_passages(self, texts, *, progress=False):
+        return np.stack([self._vec(t) for t in texts])
+
+    def encode_queries(self, texts):
+        return self.encode_passages(texts)
+
+
+class WordChunker:
+    """One chunk per document, embedded as title + text (what kbqa.chunk does for short texts)."""
+
+    class cfg:
+        include_title = True
+
+    def split(self, doc):
+        from kbqa.types import Chunk
+
+        return [Chunk(f"{doc.doc_id}#0", doc.doc_id, doc.text, 0, len(doc.text), doc.title)]
+
+
+def _source() -> Source:
+    src = Source("toy")
+    texts = {
+        "a": "aspirin prevents stroke in adults",
+        "a2": "aspirin prevents stroke in adults",  # same answer text stored twice (MedQuAD repeats files)
+        "b": "aspirin causes stomach bleeding",
+        "c": "statins lower cholesterol and stroke risk",
+        "d": "insulin treats diabetes",
+        "e": "metformin treats diabetes in adults",
+    }
+    for doc, text in texts.items():
+        src.passages[f"{doc}#0"] = text
+        src.passage_doc[f"{doc}#0"] = doc
+    src.queries = [
+        ("q1", "does aspirin prevent stroke", "a#0", frozenset({"a", "a2"})),
+        ("q2", "what treats diabetes", "d#0", frozenset({"d"})),
+    ]
+    return src
+
+
+def test_mined_negatives_never_answer_the_query():
+    triplets = mine(_source(), HashEncoder(), 10, seed=0)
+    assert {t["qid"] for t in triplets} == {"q1", "q2"}
+    for t in triplets:
+        assert t["neg_id"].split("#")[0] not in ({"a", "a2"} if t["qid"] == "q1" else {"d"})
+        assert t["negative"] != t["positive"]
+        assert t["neg_by"] in ("bm25", "dense")
+    assert mine(_source(), HashEncoder(), 10, seed=0) == triplets  # deterministic for a seed
+    assert len(mine(_source(), HashEncoder(), 1, seed=0)) == 1
+
+
+def test_allocate_shares_and_passes_leftovers_on():
+    assert allocate({"medquad": 10_000, "claims": 100, "pubmedqa": 50}, 1000) == {
+        "medquad": 850, "claims": 100, "pubmedqa": 50}
+    assert sum(allocate({"medquad": 10_000, "claims": 10_000, "pubmedqa": 10_000}, 1000).values()) == 1000
+    assert allocate({"claims": 30}, 1000) == {"claims": 30}
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _claims(root: Path) -> Path:
+    _write(root / "toy" / "train.jsonl", [
+        {"id": "1", "question": "Masks reduce transmission.", "context": "Masks cut spread by half.", "label": "yes"},
+        {"id": "2", "question": "Masks reduce transmission.", "context": "The weather was cold.", "label": "maybe"},
+        {"id": "3", "question": "Vitamin D cures covid.", "context": "Vitamin D had no effect.", "label": "no"},
+        {"id": "4", "question": "Zinc cures colds.", "context": "Zinc shortened colds in the dev set.", "label": "yes"},
+        {"id": "5", "question": "Rest helps.", "context": "Rest   helped patients recover.", "label": "yes"},
+    ])
+    _write(root / "toy" / "dev.jsonl", [
+        {"id": "d1", "question": "Zinc works.", "context": "Zinc shortened colds in the dev set.", "label": "yes"},
+    ])
+    return root
+
+
+def test_claims_source_keeps_dev_evidence_out_and_maybe_rows_unjudged(tmp_path):
+    src = claims_source(WordChunker(), _claims(tmp_path / "claims"))
+    texts = set(src.passages.values())
+    assert "Zinc shortened colds in the dev set." not in texts  # a dev context never trains
+    assert "Rest helped patients recover." in texts  # whitespace normalised, as the benchmark stores it
+    queries = {q for _, q, _, _ in src.queries}
+    assert queries == {"Masks reduce transmission.", "Vitamin D cures covid.", "Rest helps."}
+    masks = next(q for q in src.queries if q[1].startswith("Masks"))
+    assert src.passages[masks[2]] == "Masks cut spread by half."
+    assert any(src.passages[c] == "The weather was cold." for c in src.passages)  # still a negative candidate
+
+
+def test_claims_source_without_files_is_a_clear_error(tmp_path):
+    with pytest.raises(KbqaError, match="train.jsonl"):
+        claims_source(WordChunker(), tmp_path)
+
+
+def test_batches_cover_every_triplet_once_without_repeated_texts():
+    rows = [{"query": f"q{i % 7}", "positive": f"p{i % 5}", "negative": f"n{i}"} for i in range(40)]
+    plan = batches(rows, 4, seed=3, epoch=0)
+    assert sorted(i for b in plan for i in b) == list(range(40))
+    for b in plan:
+        assert len(b) <= 4
+        assert len({rows[i]["query"] for i in b}) == len(b)
+        assert len({rows[i]["positive"] for i in b}) == len(b)
+    assert batches(rows, 4, seed=3, epoch=0) == plan
+    assert batches(rows, 4, seed=3, epoch=1) != plan
+
+
+def _pubmedqa_split(tmp_path: Path) -> Path:
+    split = tmp_path / "pubmedqa.json"
+    split.write_text(json.dumps({"train": ["111", "222"], "dev": []}))
+    return split
+
+
+def test_train_embedder_saves_a_loadable_fp16_model_and_resumes(tmp_path, tiny_encoder_dir, monkeypatch):
+    import kbqa.tune.pairs as pairs
+
+    monkeypatch.setitem(pairs.DEFAULT_SPLITS, "pubmedqa", str(_pubmedqa_split(tmp_path)))
+    data = {"pubmedqa": str(DATA / "corpus" / "pubmedqa_sample.json"), "claims": str(_claims(tmp_path / "claims"))}
+    recipe = EmbedderRecipe(max_pairs=20, batch_size=2, sources=("pubmedqa", "claims"), lr=1e-3)
+    out = tmp_path / "emb"
+    summary = train_embedder(out, recipe=recipe, base_model=str(tiny_encoder_dir), data=data,
+                             checkpoint_every=1, progress=False)
+    assert summary["triplets"] >= 3 and summary["steps"] >= 2
+    assert summary["sources"]["pubmedqa"]["triplets"] == 2
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.float16"}
+
+    from kbqa.config import EmbedConfig
+    from kbqa.embed import load_encoder
+
+    enc = load_encoder(EmbedConfig(model=str(out)))
+    assert next(enc.model.parameters()).dtype.is_floating_point
+    assert str(next(enc.model.parameters()).dtype) == "torch.float32"  # fp16 file, fp32 in memory
+    assert enc.model.max_seq_length == 128  # the base model's window, not the training cut
+    assert enc.identity()["weights_sha256"]
+    vec = enc.encode_queries(["aspirin"])
+    assert vec.shape == (1, enc.dim) and np.isclose(np.linalg.norm(vec), 1.0, atol=1e-3)
+
+    # a second run from a checkpoint reaches the same weights as the uninterrupted one
+    out2 = tmp_path / "emb2"
+    train_embedder(out2, recipe=recipe, base_model=str(tiny_encoder_dir), data=data, checkpoint_every=1,
+                   progress=False)
+    state = json.loads((out2 / "work" / "checkpoint" / "state.json").read_text())
+    assert state["step"] == summary["steps"] - 1  # the last checkpoint before the end
+    (out2 / "model.safetensors").unlink()
+    again = train_embedder(out2, recipe=recipe, base_model=str(tiny_encoder_dir), data=data,
+                           checkpoint_every=1, progress=False)
+    assert again["loss_last_20"] == summary["loss_last_20"]
+    from safetensors.torch import load_file
+
+    a, b = load_file(str(out / "model.safetensors")), load_file(str(out2 / "model.safetensors"))
+    assert all(np.allclose(a[k].float().numpy(), b[k].float().numpy(), atol=1e-3) for k in a)
+
+
+def test_train_embedder_refuses_other_settings_in_the_same_folder(tmp_path, tiny_encoder_dir, monkeypatch):
+    import kbqa.tune.pairs as pairs
+
+    monkeypatch.setitem(pairs.DEFAULT_SPLITS, "pubmedqa", str(_pubmedqa_split(tmp_path)))
+    data = {"pubmedqa": str(DATA / "corpus" / "pubmedqa_sample.json")}
+    recipe = EmbedderRecipe(max_pairs=2, batch_size=2, sources=("pubmedqa",))
+    train_embedder(tmp_path / "e", recipe=recipe, base_model=str(tiny_encoder_dir), data=data, progress=False)
+    with pytest.raises(KbqaError, match="other settings"):
+        train_embedder(tmp_path / "e", recipe=EmbedderRecipe(max_pairs=3, batch_size=2, sources=("pubmedqa",)),
+                       base_model=str(tiny_encoder_dir), data=data, progress=False)
+
+
+def test_tuned_embedder_name_resolves_to_its_folder_or_says_how_to_get_it(tmp_path, tiny_encoder_dir, monkeypatch):
+    from kbqa.config import TUNED_EMBEDDER, EmbedConfig
+    from kbqa.embed import EMBEDDER_ENV, load_encoder, resolve_model
+
+    monkeypatch.setenv(EMBEDDER_ENV, str(tiny_encoder_dir))
+    assert resolve_model(TUNED_EMBEDDER) == str(tiny_encoder_dir.resolve())
+    enc = load_encoder(EmbedConfig(model=TUNED_EMBEDDER))
+    assert enc.identity()["name"] == TUNED_EMBEDDER and enc.identity()["weights_sha256"]
+    monkeypatch.setenv(EMBEDDER_ENV, str(tmp_path / "missing"))
+    with pytest.raises(KbqaError, match="all-MiniLM-L6-v2"):
+        resolve_model(TUNED_EMBEDDER)
