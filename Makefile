@@ -6,7 +6,7 @@ INDEX  ?= indexes/demo
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-slow bench clean-index
+.PHONY: install demo test test-slow test-dist bench clean-index
 
 # CPU torch first (from the local wheel store): asking pip for plain "torch" pulls a multi-GB CUDA build.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -28,6 +28,11 @@ test: install
 
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
+
+# the Ray Data build (optional extra kbqa[dist]) against the single-process build, on a local Ray instance
+test-dist: install
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dist]"
+	$(BIN)/python -m pytest -q tests/test_dist_ray.py
 
 bench: install
 	$(BIN)/python benchmarks/index_throughput.py

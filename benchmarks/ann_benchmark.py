@@ -34,16 +34,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SIGMA = 0.75
 N_CLUSTERS = 256
 N_QUERIES = 1000
-DEFAULT_KINDS = "flat,ivf-pq,ivf-flat,sq8,hnsw,ivf-sq8"
+DEFAULT_KINDS = "flat,ivf-pq,ivf-flat,ivf-sq8,sq8,hnsw"
+KNOWN_KINDS = ["flat", "ivf-flat", "ivf-sq8", "ivf-pq", "opq-ivf-pq", "sq8", "hnsw"]
 # query settings tried per kind (the preset's own default first)
 SWEEP = {
-    "ivf-pq": [{}, {"nprobe": 64, "refine": 16}, {"nprobe": 128, "refine": 16}, {"nprobe": 256, "refine": 16},
-               {"nprobe": 256, "refine": 32}],
-    "opq-ivf-pq": [{}, {"nprobe": 128, "refine": 16}],
-    "ivf-flat": [{}, {"nprobe": 64}, {"nprobe": 128}, {"nprobe": 256}],
-    "ivf-sq8": [{}, {"nprobe": 128}, {"nprobe": 256}],
+    "ivf-pq": [{}, {"nprobe": 64, "refine": 16}, {"nprobe": 256, "refine": 32}, {"nprobe": 128, "refine": 64},
+               {"nprobe": 128, "refine": 100}, {"nprobe": 256, "refine": 100}, {"nprobe": 512, "refine": 100}],
+    "opq-ivf-pq": [{}, {"nprobe": 512, "refine": 32}],
+    "ivf-flat": [{}, {"nprobe": 128}, {"nprobe": 256}, {"nprobe": 512}, {"nprobe": 1024}],
+    "ivf-sq8": [{}, {"nprobe": 256}, {"nprobe": 1024}],
     "sq8": [{}, {"refine": 1}],
-    "hnsw": [{}, {"ef_search": 64}, {"ef_search": 256}, {"ef_search": 512}],
+    "hnsw": [{}, {"ef_search": 256}, {"ef_search": 512}],
 }
 
 
@@ -227,14 +228,15 @@ def main() -> None:
                             "--workdir", str(args.workdir)], check=True, env=env)
         out = subprocess.run([sys.executable, __file__, "--child", "serve", "--kind", kind, "--n", str(args.n),
                               "--workdir", str(args.workdir)], check=True, env=env, capture_output=True, text=True)
+        (folder / "serve.jsonl").write_text(out.stdout)
         for raw in out.stdout.splitlines():
-            row = json.loads(raw)
-            if kind == "flat" and flat_row is None:
-                flat_row = row
-            line = _format(row, flat_row)
-            print(line, flush=True)
-            lines.append(line)
-            args.out.write_text("\n".join(lines) + "\n")
+            print(_format(json.loads(raw), flat_row), flush=True)
+        # the report: every kind measured so far in this workdir (a kind re-run alone replaces its own rows)
+        rows = [json.loads(r) for k in KNOWN_KINDS
+                if (args.workdir / f"{k}-{args.n}" / "serve.jsonl").exists()
+                for r in (args.workdir / f"{k}-{args.n}" / "serve.jsonl").read_text().splitlines()]
+        flat_row = next((r for r in rows if r["kind"] == "flat"), None)
+        args.out.write_text("\n".join(lines + [_format(r, flat_row) for r in rows]) + "\n")
 
 
 def _format(row: dict, flat: dict | None) -> str:

@@ -271,6 +271,24 @@ def test_kb_records_the_kind_and_updates_in_place(kb_cfg, tmp_path, factory):
         KnowledgeBase.load(idx, kb_cfg.replace(index={"factory": "ivf-flat"}))
 
 
+@pytest.mark.parametrize("factory,option", [("hnsw", "--ef-search"), ("sq8", "--refine")])
+def test_cli_builds_a_kind_and_takes_query_time_settings(kb_cfg, tmp_path, capsys, factory, option):
+    from kbqa.cli import main
+
+    cfg_file = tmp_path / "tiny.toml"
+    cfg_file.write_text(f'[embed]\nmodel = "{kb_cfg.embed.model}"\n[chunk]\nsize = 24\noverlap = 4\n')
+    idx = tmp_path / "idx"
+    assert main(["index", "build", str(KB_DOCS), "--index", str(idx), "--config", str(cfg_file),
+                 "--factory", factory, "--quiet"]) == 0
+    assert main(["index", "info", "--index", str(idx)]) == 0
+    out = capsys.readouterr().out
+    assert f"faiss {factory} = " in out and "advice" not in out
+    assert main(["search", "warfarin bleeding", "--index", str(idx), option, "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)
+    assert main(["search", "warfarin", "--index", str(idx), option, "0"]) != 0
+    assert "must be at least 1" in capsys.readouterr().err
+
+
 def test_kb_too_small_for_a_trained_kind_fails_cleanly(kb_cfg, tmp_path):
     from kbqa.pipeline import KnowledgeBase
 

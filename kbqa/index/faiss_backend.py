@@ -284,15 +284,13 @@ class FaissIndex:
         rows = np.searchsorted(self.labels, labels)
         rows = np.minimum(rows, len(self.labels) - 1)
         valid = (labels >= 0) & (self.labels[rows] == labels)
-        if q["refine"] > 1:
-            stored = self.stored()
-            flat_rows = np.unique(rows[valid])
-            exact = np.asarray(stored[flat_rows], dtype=np.float32)  # memory-mapped rows only
-            lookup = {int(r): i for i, r in enumerate(flat_rows)}
-            for i in range(len(queries)):
-                sel = rows[i][valid[i]]
-                if len(sel):
-                    scores[i][valid[i]] = exact[[lookup[int(r)] for r in sel]] @ queries[i]
+        if q["refine"] > 1 and valid.any():  # exact scores from the stored vectors (only these rows are read)
+            wanted = np.unique(rows[valid])
+            exact = np.asarray(self.stored()[wanted], dtype=np.float32)
+            pos = np.minimum(np.searchsorted(wanted, rows), len(wanted) - 1)  # invalid slots: masked below
+            for start in range(0, len(queries), 32):  # bounded (32, fetch, dim) temporaries
+                part = slice(start, start + 32)
+                scores[part] = np.einsum("qfd,qd->qf", exact[pos[part]], queries[part])
         out: SearchResult = []
         for i in range(len(queries)):
             r = rows[i][valid[i]]
