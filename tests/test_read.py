@@ -131,6 +131,69 @@ def test_abstains_below_threshold_and_on_open_questions(tmp_path: Path) -> None:
     assert none.abstained and none.evidence == []
 
 
+# ---- conclusion-sentence selection --------------------------------------------------------------
+def _selector():  # noqa: ANN202
+    from kbqa.read.select import SentenceSelector
+
+    pos = ["These results suggest that aspirin reduced stroke.", "In conclusion, the drug did not help.",
+           "Our findings suggest a benefit."] * 3
+    neg = ["We enrolled 200 patients in 2010.", "Patients were randomised to two arms.",
+           "Blood samples were taken at baseline."] * 3
+    return SentenceSelector.fit(pos, neg, min_df=1)
+
+
+def test_selector_learns_conclusion_sentences_and_round_trips(tmp_path: Path) -> None:
+    from kbqa.read.select import SELECTOR_FILE, load_selector
+
+    sel = _selector()
+    s = sel.score(["These findings suggest a benefit.", "We enrolled 50 patients."])
+    assert s[0] > 0.5 > s[1]
+    assert sel.pick(["We enrolled 5.", "In conclusion it works.", "Samples were taken.", "Results suggest so."], 2) == [1, 3]
+    assert load_selector(tmp_path) is None  # a reader folder without one reads whole passages
+    sel.save(tmp_path)
+    again = load_selector(tmp_path)
+    texts = ["In conclusion, aspirin works.", "Patients were randomised."]
+    assert np.allclose(again.score(texts), sel.score(texts), atol=1e-5)
+    (tmp_path / SELECTOR_FILE).write_text('{"format": "other"}')
+    with pytest.raises(KbqaError, match="format 'other'"):
+        load_selector(tmp_path)
+    with pytest.raises(KbqaError, match="both conclusion and other sentences"):
+        type(sel).fit([], ["x"])
+
+
+def test_verdict_read_from_conclusion_sentences_of_the_best_document(tmp_path: Path) -> None:
+    from kbqa.read.aggregate import AggregationParams
+
+    reader = _fake_reader(tmp_path)
+    reader.selector = _selector()
+    # the best document's passages are dominated by a "did not" background sentence; its conclusion says "reduced"
+    hits = [_hit("a#0", "Earlier trials did not include women. Patients were randomised to two arms.", 0.9, "a"),
+            _hit("a#1", "Trials that did not blind were excluded. These results suggest aspirin reduced stroke.", 0.85, "a"),
+            _hit("b#0", "Vitamin C did not prevent colds. Our findings suggest no benefit.", 0.5, "b")]
+    hits[1] = Hit(**{**hits[1].__dict__, "start": 80})
+    ans = answer_from_hits("Does aspirin reduce stroke?", hits, reader)
+    read = ans.provenance["verdict_read"]
+    assert [r["doc_id"] for r in read] == ["a"] and "reduced stroke" in read[0]["text"]
+    assert ans.verdict == "yes"
+    whole = answer_from_hits("Does aspirin reduce stroke?", hits, reader, params=AggregationParams(read_documents=0))
+    assert whole.verdict == "no" and "verdict_read" not in whole.provenance  # whole passages: the background wins
+    two = answer_from_hits("Does aspirin reduce stroke?", hits, reader, params=AggregationParams(read_documents=2))
+    assert [r["doc_id"] for r in two.provenance["verdict_read"]] == ["a", "b"]
+    with pytest.raises(KbqaError, match="read_documents"):
+        AggregationParams(read_documents=-1)
+
+
+def test_train_reader_on_pubmedqa_saves_the_selector(shared_data: Path, tiny_bert_dir: Path, tmp_path: Path) -> None:
+    from kbqa.read.recipe import ReaderRecipe, train_reader
+
+    out = tmp_path / "reader"
+    train_reader([shared_data / "pubmedqa" / "pqal_traindev.json"], out, base_model=tiny_bert_dir,
+                 recipe=ReaderRecipe(epochs=1, phase1_epochs=0, max_length=24, batch_size=64), progress=False)
+    reader = Reader.load(out)
+    assert reader.selector is not None and reader.selector.info["abstracts"] == 400  # train part only
+    assert reader.selector.score(["In conclusion, these data suggest a benefit."])[0] > 0.5
+
+
 def test_bad_questions(tmp_path: Path) -> None:
     reader = _fake_reader(tmp_path)
     with pytest.raises(KbqaError, match="empty"):

@@ -28,10 +28,16 @@ class AggregationParams:
     rank_decay: float = 0.7
     score_temperature: float = 0.05
     confidence_power: float = 1.0
+    # With a sentence selector in the reader folder, the verdict is read from the most conclusion-like
+    # sentences of the best documents instead of from whole passages (0 documents: whole passages).
+    read_documents: int = 1
+    selected_sentences: int = 2
 
     def __post_init__(self) -> None:
         if not 0 < self.rank_decay <= 1 or self.score_temperature <= 0 or self.confidence_power < 0:
             raise KbqaError(f"bad aggregation params {self}: need 0 < rank_decay <= 1, score_temperature > 0")
+        if self.read_documents < 0 or self.selected_sentences < 1:
+            raise KbqaError(f"bad aggregation params {self}: need read_documents >= 0 and selected_sentences >= 1")
 
 
 def question_type(question: str) -> str:
@@ -71,6 +77,14 @@ def aggregate(probs: np.ndarray, scores: Sequence[float], params: AggregationPar
     if w.sum() <= 0:
         w = np.ones(len(probs))
     return (w[:, None] * probs).sum(0) / w.sum()
+
+
+def document_weights(scores: Sequence[float], params: AggregationParams) -> np.ndarray:
+    """Weights of documents (best retrieval score each, in retrieval order): rank decay and score softmax."""
+    s = np.asarray(scores, dtype=np.float64)
+    if len(s) == 0:
+        return s
+    return params.rank_decay ** np.arange(len(s)) * np.exp((s - s.max()) / params.score_temperature)
 
 
 def stance(probabilities: dict[str, float]) -> tuple[str, float]:

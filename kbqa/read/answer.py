@@ -12,6 +12,7 @@ from kbqa.read.aggregate import (
     AggregationParams,
     aggregate,
     dedupe,
+    document_weights,
     group_by_document,
     passage_weights,
     question_type,
@@ -96,7 +97,16 @@ def answer_from_hits(
         probs = reader.predict_proba([(q, h.text) for h in kept])
     elif len(probs) != len(kept):
         raise KbqaError(f"got {len(probs)} probability rows for {len(kept)} distinct passages")
-    verdict_p = aggregate(probs, [h.score for h in kept], params)
+    selected = (select_sentences(kept, reader.selector, params)
+                if reader.selector is not None and params.read_documents > 0 and qtype == "yes_no" else [])
+    if selected:  # the verdict from the conclusion-like sentences of the best documents
+        sel_p = reader.predict_proba([(q, text) for _, text, _ in selected])
+        w = document_weights([score for _, _, score in selected], params)
+        verdict_p = (w[:, None] * sel_p).sum(0) / w.sum()
+        prov["verdict_read"] = [{"doc_id": d, "text": t, "probabilities": dict(zip(labels, map(float, p)))}
+                                for (d, t, _), p in zip(selected, sel_p)]
+    else:
+        verdict_p = aggregate(probs, [h.score for h in kept], params)
     verdict = labels[int(np.argmax(verdict_p))]
     confidence = float(verdict_p.max())
     abstained = qtype != "yes_no" or confidence < cut
@@ -123,6 +133,27 @@ def answer_from_hits(
         question_type=qtype,
         provenance=prov,
     )
+
+
+def select_sentences(hits: Sequence[Hit], selector: Any, params: AggregationParams) -> list[tuple[str, str, float]]:
+    """``(doc_id, text, best score)`` for the ``params.read_documents`` best documents among ``hits``: each
+    document's ``params.selected_sentences`` most conclusion-like sentences (from its retrieved passages,
+    in document order), joined."""
+    docs: dict[str, list[Hit]] = {}
+    for h in hits:  # retrieval order: the first documents seen are the best
+        docs.setdefault(h.doc_id, []).append(h)
+    out = []
+    for doc_id, group in list(docs.items())[: params.read_documents]:
+        seen: dict[str, tuple[int, int]] = {}
+        for h in sorted(group, key=lambda h: h.start):
+            for a, b in sentences(h.text):
+                text = h.text[a:b]
+                seen.setdefault(text, (h.start + a, len(seen)))
+        texts = sorted(seen, key=lambda t: seen[t])
+        picked = selector.pick(texts, params.selected_sentences)
+        if picked:
+            out.append((doc_id, " ".join(texts[i] for i in picked), max(h.score for h in group)))
+    return out
 
 
 def _highlights(

@@ -11,6 +11,7 @@ import numpy as np
 
 from kbqa.errors import KbqaError
 from kbqa.read.calibrate import MIN_INFERENCE_LENGTH, Calibration, load_calibration
+from kbqa.read.select import SentenceSelector, load_selector
 from kbqa.read.train import SequenceClassifier, softmax
 
 READER_ENV = "KBQA_READER"
@@ -41,10 +42,12 @@ def check_question(question: str) -> str:
 class Reader:
     """Calibrated label probabilities for (question, passage) pairs. Build with :meth:`load`."""
 
-    def __init__(self, classifier: SequenceClassifier, calibration: Calibration, model_dir: Path) -> None:
+    def __init__(self, classifier: SequenceClassifier, calibration: Calibration, model_dir: Path,
+                 selector: SentenceSelector | None = None) -> None:
         self.classifier = classifier
         self.calibration = calibration
         self.model_dir = model_dir
+        self.selector = selector  # picks conclusion-like sentences to read for the verdict (None: whole passages)
         self._checksum: str | None = None
 
     @classmethod
@@ -60,7 +63,7 @@ class Reader:
 
         trained = check_model_dir(folder)[1]
         clf = SequenceClassifier.load(folder, device=device, max_length=max(trained, MIN_INFERENCE_LENGTH))
-        return cls(clf, load_calibration(folder), folder)
+        return cls(clf, load_calibration(folder), folder, load_selector(folder))
 
     @property
     def labels(self) -> list[str]:

@@ -3,7 +3,8 @@
 Phase 1 (optional) teaches the label semantics on easy pairs: PubMedQA question + conclusion
 (LONG_ANSWER) and any generic JSONL sources (e.g. claims). Phase 2 continues from phase 1 on
 PubMedQA question + contexts (no conclusion), keeping the epoch with the best dev macro-F1.
-Finally a temperature and an abstention threshold are fitted on the dev set (calibration.json).
+Finally a temperature and an abstention threshold are fitted on the dev set (calibration.json),
+and the conclusion-sentence selector (kbqa.read.select) is fitted on the train abstracts (selector.json).
 """
 
 from __future__ import annotations
@@ -168,6 +169,10 @@ def train_reader(
             phase1_metrics, start_from = metrics, str(phase1_dir)
     if phase1_dir.exists():
         shutil.rmtree(phase1_dir)
+    if got["train_items"]:  # which sentences to read for a verdict over retrieved abstracts (kbqa.read.select)
+        from kbqa.read.select import fit_from_pubmedqa
+
+        fit_from_pubmedqa(got["train_items"]).save(out)
     calibration = calibrate_reader_dir(out, dev or [], target_coverage=recipe.target_coverage) if dev else None
     result = {"dev": metrics, "phase1_dev": phase1_metrics, "calibration": calibration,
               "train_seconds": round(time.time() - started, 1)}
