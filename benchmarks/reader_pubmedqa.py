@@ -6,7 +6,8 @@
 * reasoning-required: question + gold contexts (no conclusion) -> accuracy, macro-F1
 * open-book: all 500 PubMedQA abstracts (with conclusions) indexed with KnowledgeBase.build, each dev
   question asked over the index -> accuracy, macro-F1, gold-abstract hit rate in the top k;
-  plus ablations of the aggregation from the same reader outputs (top-1 passage, gold-free)
+  plus ablations from the same reader outputs (verdict from whole passages instead of the selected
+  conclusion-like sentences, top-1 passage, gold abstract's passages only)
 * coverage-accuracy of abstention at the reader's calibrated threshold and at fixed coverages
 """
 
@@ -49,7 +50,7 @@ def coverage_table(gold: list[str], pred: list[str], conf: np.ndarray, threshold
 
 def main() -> None:
     from kbqa.read import data as rdata
-    from kbqa.read.aggregate import aggregate, dedupe
+    from kbqa.read.aggregate import AggregationParams, aggregate, dedupe
     from kbqa.read.answer import answer_from_hits
     from kbqa.read.reader import Reader
 
@@ -99,6 +100,9 @@ def main() -> None:
         bounds = np.cumsum([0] + [len(hs) for hs in kept])
         answers = [answer_from_hits(it.question, h, reader, highlight_top=0, probs=flat[a:b])
                    for it, h, a, b in zip(dev, hits, bounds[:-1], bounds[1:])]
+        whole = [answer_from_hits(it.question, h, reader, highlight_top=0, probs=flat[a:b],
+                                  params=AggregationParams(read_documents=0))
+                 for it, h, a, b in zip(dev, hits, bounds[:-1], bounds[1:])]
         pred = [a.verdict for a in answers]
         conf = np.array([a.confidence for a in answers])
         hit_rate = float(np.mean([any(h.doc_id == it.pmid for h in hs) for it, hs in zip(dev, hits)]))
@@ -115,6 +119,8 @@ def main() -> None:
             **scores(gold, pred, labels), "k": args.k,
             "gold_abstract_hit_rate": round(hit_rate, 4), "gold_abstract_top1": round(top1_doc, 4),
             "chunks_indexed": len(kb), "build_seconds": round(build_s, 1), "answer_seconds": round(time.time() - t0, 1),
+            "verdict_from": "selected conclusion-like sentences" if reader.selector is not None else "whole passages",
+            "ablation_whole_passages": scores(gold, [a.verdict for a in whole], labels),
             "ablation_top1_passage": scores(gold, pred_top1, labels),
             "ablation_gold_abstract_passages_only": scores(gold, oracle, labels),
             "passages_read_mean": round(float(np.mean([len(h) for h in kept])), 2),
