@@ -35,12 +35,15 @@ SIGMA = 0.75
 N_CLUSTERS = 256
 N_QUERIES = 1000
 DEFAULT_KINDS = "flat,ivf-pq,ivf-flat,ivf-sq8,sq8,hnsw"
-KNOWN_KINDS = ["flat", "ivf-flat", "ivf-sq8", "ivf-pq", "opq-ivf-pq", "sq8", "hnsw"]
+KNOWN_KINDS = ["flat", "ivf-flat", "ivf-sq8", "ivf-pq", "ivf-pq-fine", "opq-ivf-pq", "sq8", "hnsw"]
 # query settings tried per kind (the preset's own default first)
 SWEEP = {
-    "ivf-pq": [{}, {"nprobe": 64, "refine": 16}, {"nprobe": 256, "refine": 32}, {"nprobe": 128, "refine": 64},
-               {"nprobe": 128, "refine": 100}, {"nprobe": 256, "refine": 100}, {"nprobe": 512, "refine": 100}],
+    "ivf-pq": [{}, {"nprobe": 64, "refine": 16}, {"nprobe": 256, "refine": 32}, {"nprobe": 128, "refine": 100},
+               {"nprobe": 256, "refine": 100}, {"nprobe": 512, "refine": 100}],
     "opq-ivf-pq": [{}, {"nprobe": 512, "refine": 32}],
+    # 96 one-byte codes per vector (4 dimensions each): better candidates, fewer to re-score
+    "ivf-pq-fine": [{"nprobe": 128, "refine": 16}, {"nprobe": 256, "refine": 16}, {"nprobe": 256, "refine": 32},
+                       {"nprobe": 256, "refine": 50}],
     "ivf-flat": [{}, {"nprobe": 128}, {"nprobe": 256}, {"nprobe": 512}, {"nprobe": 1024}],
     "ivf-sq8": [{}, {"nprobe": 256}, {"nprobe": 1024}],
     "sq8": [{}, {"refine": 1}],
@@ -196,6 +199,8 @@ def main() -> None:
     ap.add_argument("--kinds", default=DEFAULT_KINDS)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/kbqa-ann"))
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ann_benchmark.txt")
+    ap.add_argument("--report-only", action="store_true",
+                    help="only rewrite --out from the measurements already in --workdir")
     ap.add_argument("--child", choices=["build", "serve"])
     ap.add_argument("--kind")
     args = ap.parse_args()
@@ -212,10 +217,17 @@ def main() -> None:
         f"data: {args.n} x 384 float32; real MiniLM MedQuAD chunk vectors + perturbed copies "
         f"(sigma {SIGMA} x cluster residual std, {N_CLUSTERS} clusters); {N_QUERIES} held-out real chunk vectors as queries; "
         f"data + exact ground truth in {time.perf_counter() - t:.0f} s",
-        "memory: rss_anon = anonymous resident memory after loading + searching; rss_file = memory-mapped vectors.npy "
-        "pages touched by refinement (page cache, evictable)",
-        f"command: OMP_NUM_THREADS=1 python benchmarks/ann_benchmark.py --n {args.n} --kinds {args.kinds}",
+        "memory: anon = anonymous resident memory of the serving process after loading + searching (the vector index "
+        "only: ids are row numbers here, kbqa's id table and chunk texts come on top, see docs/scaling.md); "
+        "mmap = resident pages of the memory-mapped vectors.npy that re-scoring reads (page cache: shared, evictable); "
+        "file = size of faiss.index",
+        f"command: OMP_NUM_THREADS=1 python benchmarks/ann_benchmark.py --n {args.n} --kinds KIND[,KIND...] "
+        "(each kind builds and serves in its own processes; the rows below are each kind's latest run in the workdir)",
+        "columns: setting [nprobe/ef_search/refine], build time (train + add), memory per vector, QPS single query "
+        "(300 queries, 50 for flat/sq8) and batch (1000 queries in one call), recall@10 against exact search",
     ]
+    if args.report_only:
+        return _report(args, header)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     lines = list(header)
     args.out.write_text("\n".join(lines) + "\n")
@@ -231,12 +243,17 @@ def main() -> None:
         (folder / "serve.jsonl").write_text(out.stdout)
         for raw in out.stdout.splitlines():
             print(_format(json.loads(raw), flat_row), flush=True)
-        # the report: every kind measured so far in this workdir (a kind re-run alone replaces its own rows)
-        rows = [json.loads(r) for k in KNOWN_KINDS
-                if (args.workdir / f"{k}-{args.n}" / "serve.jsonl").exists()
-                for r in (args.workdir / f"{k}-{args.n}" / "serve.jsonl").read_text().splitlines()]
-        flat_row = next((r for r in rows if r["kind"] == "flat"), None)
-        args.out.write_text("\n".join(lines + [_format(r, flat_row) for r in rows]) + "\n")
+        flat_row = _report(args, lines) or flat_row
+
+
+def _report(args: argparse.Namespace, header: list[str]) -> dict | None:
+    """Write every kind measured so far in the workdir (a kind re-run alone replaces its own rows)."""
+    rows = [json.loads(r) for k in KNOWN_KINDS
+            if (args.workdir / f"{k}-{args.n}" / "serve.jsonl").exists()
+            for r in (args.workdir / f"{k}-{args.n}" / "serve.jsonl").read_text().splitlines()]
+    flat_row = next((r for r in rows if r["kind"] == "flat"), None)
+    args.out.write_text("\n".join(header + [_format(r, flat_row) for r in rows]) + "\n")
+    return flat_row
 
 
 def _format(row: dict, flat: dict | None) -> str:

@@ -70,7 +70,7 @@ class IndexConfig:
 
     backend: str = "faiss"  # "faiss" | "exact"
     # a FAISS index_factory string (Flat is exact inner product) or a preset: flat, hnsw, ivf-flat,
-    # ivf-sq8, ivf-pq, opq-ivf-pq, sq8 (kbqa/index/kinds.py; docs/scaling.md compares them)
+    # ivf-sq8, ivf-pq, ivf-pq-fine, opq-ivf-pq, sq8 (kbqa/index/kinds.py; docs/scaling.md compares them)
     factory: str = "Flat"
     use_gpu: str = "auto"  # "auto" | "never" | "always"
     lexical: bool = True  # also store a BM25 (bm25s) index of the same chunks, for hybrid search

@@ -25,7 +25,7 @@ def register(sub: Any, train_sub: Any) -> None:
                        help="CSV/TSV/JSONL field mapping, e.g. --column id=case_id --column text=abstract")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.add_argument("--factory", metavar="KIND",
-                       help="index kind: flat (default), hnsw, ivf-flat, ivf-sq8, ivf-pq, opq-ivf-pq, sq8, "
+                       help="index kind: flat (default), hnsw, ivf-flat, ivf-sq8, ivf-pq, ivf-pq-fine, opq-ivf-pq, sq8, "
                             "or a FAISS factory string such as 'IVF4096,PQ48' (see docs/scaling.md)")
     build.add_argument("--nlist", type=int, help="IVF lists (default: about 4*sqrt(vectors))")
     build.add_argument("--engine", choices=["local", "ray"], default="local",
@@ -120,7 +120,7 @@ def advise(index: dict[str, Any], vectors: int) -> str | None:
     gb = vectors * 384 * 4 / 1e9 if index.get("backend") == "faiss" else None
     return (
         f"{vectors} vectors in an exact (flat) index{f' (~{gb:.1f} GB at 384-d)' if gb else ''}: consider "
-        "rebuilding with `--factory ivf-pq` (compressed, re-scored against memory-mapped vectors) or "
+        "rebuilding with `--factory ivf-pq-fine` (compressed, re-scored against memory-mapped vectors) or "
         "`--factory hnsw`; docs/scaling.md has the measured trade-offs"
     )
 

@@ -48,11 +48,13 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "flat": Preset("Flat", about="exact inner product (default; 4 bytes/dim)"),
     "hnsw": Preset("HNSW32", ef_search=128, about="graph; fast queries, +~256 B/vector of links, no training"),
-    "ivf-flat": Preset("IVF{nlist},Flat", nprobe=32, about="inverted lists over float32 vectors"),
-    "ivf-sq8": Preset("IVF{nlist},SQ8", nprobe=32, refine=4, about="inverted lists over 8-bit scalar codes (1 byte/dim)"),
-    "ivf-pq": Preset("IVF{nlist},PQ{pq_m}np", nprobe=32, refine=8,
+    "ivf-flat": Preset("IVF{nlist},Flat", nprobe=128, about="inverted lists over float32 vectors"),
+    "ivf-sq8": Preset("IVF{nlist},SQ8", nprobe=128, refine=4, about="inverted lists over 8-bit scalar codes (1 byte/dim)"),
+    "ivf-pq": Preset("IVF{nlist},PQ{pq_m}np", nprobe=256, refine=100,
                      about="inverted lists over PQ codes (1 byte per 8 dims); re-scored against stored vectors"),
-    "opq-ivf-pq": Preset("OPQ{pq_m},IVF{nlist},PQ{pq_m}np", nprobe=32, refine=8, about="ivf-pq with an OPQ rotation"),
+    "ivf-pq-fine": Preset("IVF{nlist},PQ{pq_fine}np", nprobe=256, refine=32,
+                          about="ivf-pq with twice the code bytes (1 byte per 4 dims): fewer candidates to re-score"),
+    "opq-ivf-pq": Preset("OPQ{pq_m},IVF{nlist},PQ{pq_m}np", nprobe=256, refine=100, about="ivf-pq with an OPQ rotation"),
     "sq8": Preset("SQ8", refine=4, about="exhaustive scan over 8-bit scalar codes (1 byte/dim)"),
 }
 
@@ -73,10 +75,14 @@ def resolve_factory(cfg: IndexConfig, dim: int, n: int) -> str:
     """The concrete FAISS factory string for ``n`` vectors of ``dim`` dimensions."""
     name = preset_name(cfg.factory)
     template = PRESETS[name].template if name else cfg.factory
-    pq_m = max(1, dim // 8)
-    while dim % pq_m:  # PQ needs m to divide the dimension
-        pq_m -= 1
-    return template.format(nlist=cfg.nlist or auto_nlist(n), pq_m=pq_m)
+    return template.format(nlist=cfg.nlist or auto_nlist(n), pq_m=_pq_m(dim, 8), pq_fine=_pq_m(dim, 4))
+
+
+def _pq_m(dim: int, dims_per_code: int) -> int:
+    m = max(1, dim // dims_per_code)
+    while dim % m:  # PQ needs m to divide the dimension
+        m -= 1
+    return m
 
 
 def query_params(cfg: IndexConfig) -> dict[str, int]:

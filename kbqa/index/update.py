@@ -8,6 +8,9 @@ every other vector is copied from the current version. The result goes through t
 ``VersionWriter`` as a full build and is committed as a new version (staging folder, rename,
 atomic pointer switch), so documents.jsonl, chunks.jsonl, the vectors and the BM25 side equal those
 of a fresh build over the final corpus: changed documents keep their place, new ones are appended.
+Approximate index kinds (kbqa/index/kinds.py) are patched instead: the base version's trained index
+loses the chunks of removed and changed documents (IVF ``remove_ids``; HNSW tombstones) and gains
+the new ones, without retraining; their rows are the kept documents, then changed and new ones.
 
 Withdrawn documents come from PubMed ``<DeleteCitation>`` records met while reading the sources,
 from ``delete_ids``, or (``sync=True``) from everything the sources no longer hold.
