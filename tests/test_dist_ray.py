@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kbqa.cli import main
 from kbqa.config import Config
 from kbqa.pipeline import KnowledgeBase
 
@@ -18,15 +19,19 @@ QUERIES = ["warfarin bleeding", "statin muscle pain", "influenza vaccine", "metf
 @pytest.mark.slow
 def test_ray_build_equals_the_local_build(tiny_encoder_dir, tmp_path):
     ray = pytest.importorskip("ray", reason="the Ray path needs the extra: pip install 'kbqa[dist]'")
-    from kbqa.dist.build import ray_build
-
     cfg = Config().replace(embed={"model": str(tiny_encoder_dir)}, chunk={"size": 24, "overlap": 4})
     local = KnowledgeBase.build(SOURCES, tmp_path / "local", cfg, progress=False)
+    cfg_file = tmp_path / "tiny.toml"
+    cfg_file.write_text(f'[embed]\nmodel = "{tiny_encoder_dir}"\n[chunk]\nsize = 24\noverlap = 4\n')
+    # two CPUs: one for the embedding actor, one for the read tasks feeding it
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        dist = ray_build(SOURCES, tmp_path / "ray", cfg, progress=False, actors=1)
+        args = ["index", "build", *map(str, SOURCES), "--index", str(tmp_path / "ray"), "--config", str(cfg_file)]
+        assert main([*args, "--engine", "ray", "--quiet"]) == 0
+        assert main([*args, "--engine", "ray", "--quiet"]) != 0  # an existing index is refused, as locally
     finally:
         ray.shutdown()
+    dist = KnowledgeBase.load(tmp_path / "ray")
     a, b = tmp_path / "local" / local.version, tmp_path / "ray" / dist.version
     for name in ("documents.jsonl", "chunks.jsonl", "ids.json"):
         assert (a / name).read_text() == (b / name).read_text(), name
