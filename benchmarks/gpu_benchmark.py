@@ -70,8 +70,8 @@ def embed_figures(n: int, lines: list[str]) -> None:
 
 def index_figures(n: int, lines: list[str], workdir: Path) -> None:
     import faiss
-
     from ann_benchmark import make_data
+
     from kbqa.config import IndexConfig
     from kbqa.index.faiss_backend import FaissIndex
 

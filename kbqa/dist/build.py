@@ -34,7 +34,7 @@ SHARD_CHUNKS = 8192  # chunks per embedding shard on disk
 def import_ray() -> Any:
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError:
         raise missing_extra("ray[data]", "dist") from None
     return ray

@@ -25,7 +25,15 @@ from kbqa.config import IndexConfig
 from kbqa.errors import KbqaError, missing_extra
 from kbqa.index.base import SearchResult, check_vectors
 from kbqa.index.ids import IdTable
-from kbqa.index.kinds import PRESETS, gpu_plan, preset_name, query_params, resolve_factory, structure, train_size
+from kbqa.index.kinds import (
+    PRESETS,
+    gpu_plan,
+    preset_name,
+    query_params,
+    resolve_factory,
+    structure,
+    train_size,
+)
 
 TRAIN_SEED = 1234
 
@@ -145,9 +153,9 @@ class FaissIndex:
         self._stored = [np.asarray(stored[keep])]
         self.ids.remove_rows(rows)
         self._gpu = None
-        if self.meta["structure"] == "graph" and self.index is not None:
-            if self.tombstones() > self.cfg.rebuild_fraction * max(self.index.ntotal, 1):
-                self.rebuild()
+        graph = self.meta["structure"] == "graph" and self.index is not None
+        if graph and self.tombstones() > self.cfg.rebuild_fraction * max(self.index.ntotal, 1):
+            self.rebuild()
         return len(rows)
 
     def tombstones(self) -> int:
