@@ -98,7 +98,8 @@ def train_ddi(
     from kbqa.read.train import Example, TrainParams, train_classifier
 
     settings = settings or DDISettings()
-    params = params or TrainParams(epochs=1, lr=5e-5, batch_size=16, max_length=96, class_weights="none")
+    params = params or TrainParams(epochs=2, lr=1e-4, batch_size=16, max_length=128, class_weights="sqrt",
+                                   head_lr=1e-3, pooler_init="identity")
     if not 0 < settings.neg_keep <= 1:
         raise KbqaError(f"neg_keep must be in (0, 1], got {settings.neg_keep}")
     none_weight = 1.0 / settings.neg_keep if none_weight is None else none_weight
