@@ -52,7 +52,7 @@ def test_modes_share_one_result_shape(kb):
     assert lexical[0].doc_id == "d4" and all(h.score > 0 for h in lexical)  # only chunks sharing a term
     hybrid = kb.with_search(mode="hybrid").search("warfarin amiodarone", k=3)
     assert hybrid[0].doc_id == "d4" and len(hybrid) == 3  # the random tiny encoder alone would not know
-    assert kb.config.search.mode == "dense"  # with_search leaves the original alone
+    assert kb.config.search.mode == SearchConfig().mode != "lexical"  # with_search leaves the original alone
 
 
 def test_lexical_side_respects_filters(kb):
