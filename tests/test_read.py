@@ -358,3 +358,6 @@ def test_committed_reader_loads_and_is_calibrated() -> None:
     p = reader.passage_probabilities("Does aspirin reduce stroke?", ["Aspirin reduced stroke by 20% (p<0.01)."])
     assert p.shape == (1, 3) and p.sum() == pytest.approx(1.0, abs=1e-5)
     assert "MODEL_CARD.md" in {f.name for f in folder.iterdir()}
+    assert reader.selector is not None  # the verdict over an index is read from conclusion-like sentences
+    s = reader.selector.score(["In conclusion, aspirin reduced the risk of stroke.", "We enrolled 412 patients in 2004."])
+    assert s[0] > 0.5 > s[1]
