@@ -110,7 +110,8 @@ def get_recipe(name: str, recipes_dir: Path | None = None) -> Recipe | None:
     return list_recipes(recipes_dir).get(name)
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
+    """sha256 of a file, read in 1 MiB blocks (the one checksum helper every data record uses)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

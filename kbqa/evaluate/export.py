@@ -14,12 +14,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from kbqa.corpus.recipes import sha256_file
 from kbqa.errors import KbqaError
 from kbqa.evaluate.benchmark import Qrel, Question, write_benchmark
 from kbqa.types import Document
@@ -50,12 +50,8 @@ def _corpus_record(doc: Document, title: str | None = None) -> dict[str, Any]:
     return {"id": doc.doc_id, "title": doc.title if title is None else title, "text": doc.text, **doc.meta}
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _finish(out_dir: Path, counts: dict[str, int], info: dict[str, Any]) -> dict[str, Any]:
-    files = {name: _sha256(out_dir / name) for name in ("corpus.jsonl", "questions.jsonl", "qrels.tsv")}
+    files = {name: sha256_file(out_dir / name) for name in ("corpus.jsonl", "questions.jsonl", "qrels.tsv")}
     info = {**info, "counts": counts, "sha256": files}
     (out_dir / "info.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     return info

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kbqa.corpus.recipes import sha256_file
 from kbqa.errors import KbqaError
 from kbqa.read import data as rdata
 from kbqa.read.train import Example, TrainParams, train_classifier
@@ -73,7 +74,7 @@ def gather(sources: list[str | Path], split_file: str | Path = rdata.DEFAULT_SPL
         path = Path(src)
         if not path.is_file():
             raise KbqaError(f"training data {path} not found")
-        files.append({"path": str(src), "sha256": _sha256(path)})
+        files.append({"path": str(src), "sha256": sha256_file(path)})
         if rdata.is_pubmedqa(path):
             items = rdata.load_pubmedqa(path)
             train_items += rdata.split_items(items, split["train"], source=str(path))
@@ -83,7 +84,7 @@ def gather(sources: list[str | Path], split_file: str | Path = rdata.DEFAULT_SPL
     if not train_items and not extra:
         raise KbqaError("no training examples in the given --data sources")
     return {"train_items": train_items, "dev_items": dev_items, "extra": extra, "files": files,
-            "split": {"path": str(split_file), "sha256": _sha256(Path(split_file))}}
+            "split": {"path": str(split_file), "sha256": sha256_file(Path(split_file))}}
 
 
 def _index_chunker(base: str) -> Any:
@@ -95,16 +96,6 @@ def _index_chunker(base: str) -> Any:
 
     tok = AutoTokenizer.from_pretrained(base)
     return Chunker(ChunkConfig(), tok, 254)
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def train_reader(

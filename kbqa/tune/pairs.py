@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from kbqa.corpus.recipes import sha256_file
 from kbqa.errors import KbqaError
 
 NEG_DEPTH = 8  # negatives are drawn among the top of the merged BM25/dense candidates
@@ -51,14 +52,6 @@ class Source:
     # (query id, query, positive chunk id, ids of every document that answers the query)
     queries: list[tuple[str, str, str, frozenset[str]]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # data file -> sha256
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _split(path: str | Path, part: str) -> list[str]:
