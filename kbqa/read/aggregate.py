@@ -56,14 +56,10 @@ def question_type(question: str) -> str:
 
 def passage_weights(scores: Sequence[float], probs: np.ndarray, params: AggregationParams) -> np.ndarray:
     """One non-negative weight per passage (retrieval rank and score, reader confidence)."""
-    n = len(scores)
-    if n == 0:
+    if len(scores) == 0:
         return np.zeros(0)
-    s = np.asarray(scores, dtype=np.float64)
-    rank = params.rank_decay ** np.arange(n)
-    score = np.exp((s - s.max()) / params.score_temperature)
     conf = np.asarray(probs, dtype=np.float64).max(1) ** params.confidence_power
-    return rank * score * conf
+    return document_weights(scores, params) * conf
 
 
 def aggregate(probs: np.ndarray, scores: Sequence[float], params: AggregationParams = AggregationParams()) -> np.ndarray:
@@ -80,7 +76,7 @@ def aggregate(probs: np.ndarray, scores: Sequence[float], params: AggregationPar
 
 
 def document_weights(scores: Sequence[float], params: AggregationParams) -> np.ndarray:
-    """Weights of documents (best retrieval score each, in retrieval order): rank decay and score softmax."""
+    """Weights by retrieval rank and score alone (items in retrieval order): ``rank_decay**rank * exp((score - best)/T)``."""
     s = np.asarray(scores, dtype=np.float64)
     if len(s) == 0:
         return s

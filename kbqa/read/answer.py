@@ -144,12 +144,11 @@ def select_sentences(hits: Sequence[Hit], selector: Any, params: AggregationPara
         docs.setdefault(h.doc_id, []).append(h)
     out = []
     for doc_id, group in list(docs.items())[: params.read_documents]:
-        seen: dict[str, tuple[int, int]] = {}
+        at: dict[str, int] = {}  # sentence -> its offset in the document (overlapping passages repeat some)
         for h in sorted(group, key=lambda h: h.start):
             for a, b in sentences(h.text):
-                text = h.text[a:b]
-                seen.setdefault(text, (h.start + a, len(seen)))
-        texts = sorted(seen, key=lambda t: seen[t])
+                at.setdefault(h.text[a:b], h.start + a)
+        texts = sorted(at, key=at.__getitem__)
         picked = selector.pick(texts, params.selected_sentences)
         if picked:
             out.append((doc_id, " ".join(texts[i] for i in picked), max(h.score for h in group)))

@@ -62,6 +62,12 @@ class ReaderRecipe:
         if unknown or not modes:
             raise KbqaError(f"main inputs {self.main_inputs!r}: use a comma list of {', '.join(rdata.EXAMPLE_MODES)}")
 
+    @property
+    def main_modes(self) -> list[str]:
+        """The PubMedQA example modes of the main phase (``main_inputs``, plus ``abstract`` for ``abstracts_in_main``)."""
+        modes = [m.strip() for m in self.main_inputs.split(",") if m.strip()]
+        return modes + ["abstract"] if self.abstracts_in_main and "abstract" not in modes else modes
+
 
 def gather(sources: list[str | Path], split_file: str | Path = rdata.DEFAULT_SPLIT) -> dict[str, Any]:
     """Load every source: PubMedQA train/dev items by the split, and generic JSONL examples."""
@@ -127,9 +133,7 @@ def train_reader(
     phase1 = list(got["extra"])
     if recipe.conclusion_phase:
         phase1 += rdata.pubmedqa_examples(got["train_items"], "conclusion")
-    modes = [m.strip() for m in recipe.main_inputs.split(",") if m.strip()]
-    if recipe.abstracts_in_main and "abstract" not in modes:
-        modes.append("abstract")
+    modes = recipe.main_modes
     chunker = _index_chunker(base) if "chunks" in modes else None
     main = [e for m in modes for e in rdata.pubmedqa_examples(got["train_items"], m, chunker=chunker)]
     if not main and recipe.epochs > 0:  # only generic data: train one phase on it
