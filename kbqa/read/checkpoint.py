@@ -19,6 +19,26 @@ CHECKPOINT_JSON = "checkpoint.json"
 TENSORS = "state.safetensors"
 
 
+def optimizer_tensors(optimizer: Any, prefix: str = "") -> tuple[dict[str, Any], list[dict]]:
+    """An optimizer's state as safetensors-ready tensors (``{prefix}{param}.{name}``) and its param groups (JSON)."""
+    import torch
+
+    opt = optimizer.state_dict()
+    tensors = {f"{prefix}{idx}.{name}": torch.as_tensor(value).detach().cpu().contiguous()
+               for idx, state in opt["state"].items() for name, value in state.items()}
+    return tensors, opt["param_groups"]
+
+
+def restore_optimizer(optimizer: Any, tensors: dict[str, Any], param_groups: list[dict], prefix: str = "") -> None:
+    """The inverse of :func:`optimizer_tensors` (other keys in ``tensors`` are ignored)."""
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith(prefix):
+            idx, name = key[len(prefix):].split(".", 1)
+            state.setdefault(int(idx), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+
+
 def save_checkpoint(
     folder: Path, run_key: dict, epoch: int, elapsed_s: float, history: list, best: tuple,
     model: Any, optimizer: Any, scheduler: Any, rng: random.Random,
@@ -29,10 +49,8 @@ def save_checkpoint(
     score, best_epoch, metrics, best_state = best
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update({f"best.{k}": v.contiguous() for k, v in best_state.items()})
-    opt = optimizer.state_dict()
-    for idx, state in opt["state"].items():
-        for name, value in state.items():
-            tensors[f"opt.{idx}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    opt_tensors, param_groups = optimizer_tensors(optimizer, "opt.")
+    tensors.update(opt_tensors)
     tensors["torch_rng"] = torch.get_rng_state()
     version, internal, gauss = rng.getstate()
     meta = {
@@ -41,8 +59,7 @@ def save_checkpoint(
         "elapsed_s": elapsed_s,
         "history": history,
         "best": {"score": score, "epoch": best_epoch, "metrics": metrics},
-        "param_groups": opt["param_groups"],
-        "opt_keys": {str(i): sorted(st) for i, st in opt["state"].items()},
+        "param_groups": param_groups,
         "scheduler": scheduler.state_dict(),
         "rng": [version, list(internal), gauss],
     }
@@ -73,8 +90,7 @@ def load_checkpoint(
         print(f"ignoring checkpoint {folder}: it was made with other params or data; starting afresh", file=sys.stderr)
         return None
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    state = {int(i): {n: tensors[f"opt.{i}.{n}"] for n in names} for i, names in meta["opt_keys"].items()}
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    restore_optimizer(optimizer, tensors, meta["param_groups"], "opt.")
     scheduler.load_state_dict(meta["scheduler"])
     import torch
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.errors import KbqaError
+from kbqa.read.checkpoint import optimizer_tensors, restore_optimizer
 
 
 @dataclass(frozen=True)
@@ -76,14 +77,9 @@ def _save_checkpoint(work: Path, model: Any, optimizer: Any, state: dict[str, An
     tmp = work / "checkpoint.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save(str(tmp / "model"))
-    tensors, meta = {}, {"param_groups": [], "state_keys": []}
-    opt_state = optimizer.state_dict()
-    for pid, values in opt_state["state"].items():
-        for key, value in values.items():
-            tensors[f"{pid}.{key}"] = value.detach().clone().contiguous()
-    meta["param_groups"] = opt_state["param_groups"]
+    tensors, param_groups = optimizer_tensors(optimizer)
     save_file(tensors, str(tmp / "optimizer.safetensors"))
-    (tmp / "state.json").write_text(json.dumps({**state, "optimizer": meta}, indent=1))
+    (tmp / "state.json").write_text(json.dumps({**state, "optimizer": {"param_groups": param_groups}}, indent=1))
     final, old = work / "checkpoint", work / "checkpoint.old"
     if final.exists():
         os.replace(final, old)
@@ -101,12 +97,7 @@ def _load_checkpoint(work: Path) -> Path | None:
 def _restore_optimizer(optimizer: Any, ckpt: Path, state: dict[str, Any]) -> None:
     from safetensors.torch import load_file
 
-    tensors = load_file(str(ckpt / "optimizer.safetensors"))
-    per_param: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        pid, name = key.split(".", 1)
-        per_param.setdefault(int(pid), {})[name] = value
-    optimizer.load_state_dict({"state": per_param, "param_groups": state["optimizer"]["param_groups"]})
+    restore_optimizer(optimizer, load_file(str(ckpt / "optimizer.safetensors")), state["optimizer"]["param_groups"])
 
 
 def _prepare(out: Path, recipe: EmbedderRecipe, base_model: str, data: dict[str, str], mine_index: dict[str, str] | None,
