@@ -27,6 +27,7 @@ from kbqa.index.base import SearchResult, check_vectors
 from kbqa.index.ids import IdTable
 from kbqa.index.kinds import (
     PRESETS,
+    extract_ivf,
     gpu_plan,
     preset_name,
     query_params,
@@ -191,7 +192,7 @@ class FaissIndex:
         self.meta.update(factory=factory, structure=structure(faiss, index))
         self.plan = gpu_plan(self.cfg, gpu_count(faiss), self.meta["structure"])
         self.on_gpu = self.plan != "cpu"
-        ivf = _extract_ivf(faiss, index)
+        ivf = extract_ivf(faiss, index)
         if ivf is not None:
             self.meta["nlist"] = int(ivf.nlist)
         vectors = self.stored()
@@ -391,13 +392,6 @@ def _factory(faiss: Any, dim: int, factory: str, requested: str) -> Any:
         return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as exc:
         raise KbqaError(f"index.factory {requested!r} is not a valid FAISS factory string: {exc}") from None
-
-
-def _extract_ivf(faiss: Any, index: Any) -> Any:
-    try:
-        return faiss.extract_index_ivf(index)
-    except (RuntimeError, AttributeError):
-        return None
 
 
 def _random_access(array: np.ndarray) -> None:

@@ -98,14 +98,15 @@ def query_params(cfg: IndexConfig) -> dict[str, int]:
 
 def structure(faiss: Any, index: Any) -> str:
     """'compact' (rows renumbered on removal), 'ivf' (explicit labels) or 'graph' (no removal)."""
-    if _ivf(faiss, index) is not None:
+    if extract_ivf(faiss, index) is not None:
         return "ivf"
     if any("HNSW" in type(part).__name__ for part in _parts(faiss, index)):
         return "graph"
     return "compact"
 
 
-def _ivf(faiss: Any, index: Any) -> Any:
+def extract_ivf(faiss: Any, index: Any) -> Any:
+    """The IVF layer inside ``index`` (through pre-transforms and refine wrappers), or None."""
     try:
         return faiss.extract_index_ivf(index)
     except (RuntimeError, AttributeError):
@@ -117,7 +118,7 @@ def min_training_size(faiss: Any, index: Any) -> int:
     if index.is_trained:
         return 0
     need = 1
-    ivf = _ivf(faiss, index)
+    ivf = extract_ivf(faiss, index)
     if ivf is not None:
         need = max(need, MIN_POINTS_PER_CENTROID * ivf.nlist)
     ksub = _pq_centroids(faiss, index)
@@ -151,7 +152,7 @@ def train_size(cfg: IndexConfig, faiss: Any, index: Any, n: int) -> int:
             f"(FAISS k-means wants {MIN_POINTS_PER_CENTROID} per centroid), but there are only {n}; "
             "use the 'flat' preset for a corpus this small, or set a smaller index.nlist"
         )
-    ivf = _ivf(faiss, index)
+    ivf = extract_ivf(faiss, index)
     auto = max(need, TRAIN_POINTS_PER_LIST * ivf.nlist if ivf is not None else DEFAULT_TRAIN_SIZE)
     return min(n, max(cfg.train_size or auto, need))
 
