@@ -110,16 +110,16 @@ def _kind_line(index: dict[str, Any]) -> str:
     return f"{index['factory']} = {index['resolved_factory']}" + (f" ({extra})" if extra else "")
 
 
-def advise(index: dict[str, Any], vectors: int) -> str | None:
+def advise(index: dict[str, Any], vectors: int, dim: int = 384) -> str | None:
     """A suggestion when an exact index has grown past the size where approximate kinds pay off."""
     from kbqa.index.faiss_backend import is_flat
     from kbqa.index.kinds import ADVISE_APPROXIMATE_ABOVE
 
     if vectors <= ADVISE_APPROXIMATE_ABOVE or not is_flat(str(index.get("factory", "Flat"))):
         return None
-    gb = vectors * 384 * 4 / 1e9 if index.get("backend") == "faiss" else None
+    gb = vectors * dim * 4 / 1e9 if index.get("backend") == "faiss" else None
     return (
-        f"{vectors} vectors in an exact (flat) index{f' (~{gb:.1f} GB at 384-d)' if gb else ''}: consider "
+        f"{vectors} vectors in an exact (flat) index{f' (~{gb:.1f} GB at {dim}-d)' if gb else ''}: consider "
         "rebuilding with `--factory ivf-pq-fine` (compressed, re-scored against memory-mapped vectors) or "
         "`--factory hnsw`; docs/scaling.md has the measured trade-offs"
     )
@@ -144,7 +144,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"embedder   {info['embedder']['name']} ({info['embedder']['dim']}-d, max {info['embedder']['max_seq_length']} tokens)")
     print(f"chunker    {info['chunker']['size']} tokens, overlap {info['chunker']['overlap']}")
     print(f"backend    {info['index']['backend']} {_kind_line(info['index'])}")
-    advice = advise(info["index"], c.get("vectors", c["chunks"]))
+    advice = advise(info["index"], c.get("vectors", c["chunks"]), info["embedder"]["dim"])
     if advice:
         print(f"advice     {advice}")
     print(f"sources    {', '.join(s['source'] + ' (' + str(s['format']) + ')' for s in info['sources'])}")
