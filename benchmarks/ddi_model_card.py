@@ -69,13 +69,17 @@ def main() -> None:
             f"| {p['epochs']} | {p['lr']:g} | {p.get('head_lr') or p['lr']:g} | {p.get('pooler_init', 'keep')} "
             f"| {p['class_weights']} | {p['max_length']} | {st.get('best_epoch', '')} | {st['train_seconds']:.0f} |"
         )
-    dev_epochs = [h for h in info.get("history", []) if "micro_f1" in h.get("dev", {})]
+    dev_epochs = [(i, st["params"], h) for i, st in enumerate(stages, 1) for h in st.get("history", [])
+                  if "micro_f1" in h.get("dev", {})]
     if dev_epochs:
-        lines += ["", "Dev micro-F1 per epoch during training (kept: the best, with the prior correction):", "",
-                  "| epoch | train loss | dev micro-F1 | P | R | seconds so far |", "|---:|---:|---:|---:|---:|---:|"]
-        lines += [f"| {h['epoch']} | {h['train_loss']:.4f} | {_pct(h['dev']['micro_f1'])} | "
-                  f"{_pct(h['dev']['micro_precision'])} | {_pct(h['dev']['micro_recall'])} | {h['elapsed_s']:.0f} |"
-                  for h in dev_epochs]
+        lines += ["", "Dev micro-F1 per epoch during training (kept: the best of each stage, with that stage's "
+                  "P(none) weight; seconds counted per stage):", "",
+                  "| stage | epoch | train loss | none weight | dev micro-F1 | P | R | seconds so far |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {i} | {h['epoch']} | {h['train_loss']:.4f} | {p.get('negative_weight', 1.0):.4g} | "
+                  f"{_pct(h['dev']['micro_f1'])} | {_pct(h['dev']['micro_precision'])} | "
+                  f"{_pct(h['dev']['micro_recall'])} | {h['elapsed_s']:.0f} |"
+                  for i, p, h in dev_epochs]
     lines += [
         "",
         "Machine: 2-core shared CPU, no GPU, torch with 1 thread (OMP_NUM_THREADS=1: 2 threads on a loaded",

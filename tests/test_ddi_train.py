@@ -134,3 +134,62 @@ def test_negative_subsampling_sets_the_prior_correction(tiny_bert_dir: Path, tmp
     assert json.loads((out / "ddi.json").read_text()) == {"none_weight": 2.0}
     assert DDIModel.load(out).none_weight == 2.0
     assert kbqa_main(args + ["--neg-keep", "0"]) == 2
+
+
+def test_continue_from_a_ddi_model_keeps_its_labels_head_and_pooler(ddi_model: Path, split_file: Path,
+                                                                     tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    from kbqa.corpus.recipes import sha256_file
+
+    out = tmp_path / "stage2"
+    # a learning rate too small to move fp16 weights: the continued model must equal its base
+    rc = kbqa_main(["train", "ddi", "--data", str(DATA), "--out", str(out), "--base", str(ddi_model),
+                    "--split", str(split_file), "--epochs", "1", "--batch-size", "2", "--max-length", "32",
+                    "--lr", "1e-12", "--head-lr", "1e-12", "--neg-keep", "0.5", "--seed", "1"])
+    assert rc == 0
+    info = json.loads((out / "kbqa_train.json").read_text())
+    assert info["labels"] == list(LABELS) and info["params"]["pooler_init"] == "keep"  # keep is the default here
+    config = json.loads((out / "config.json").read_text())
+    assert config["id2label"] == {str(i): lab for i, lab in enumerate(LABELS)}
+    continues = info["metadata"]["continues"]
+    assert continues["path"] == str(ddi_model) and continues["neg_keep"] == 1.0
+    assert continues["weights_sha256"] == {"model.safetensors": sha256_file(ddi_model / "model.safetensors")}
+    assert json.loads((out / "ddi.json").read_text()) == {"none_weight": 2.0}  # this stage's prior correction
+    before, after = load_file(ddi_model / "model.safetensors"), load_file(out / "model.safetensors")
+    assert before.keys() == after.keys() and any(k.startswith("classifier") for k in after)
+    for name in before:
+        np.testing.assert_allclose(after[name].astype(np.float32), before[name].astype(np.float32), atol=1e-3,
+                                   err_msg=name)
+
+
+def test_continue_rejects_a_pooler_reset_and_other_classifiers(ddi_model: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from kbqa.ddi.train import base_ddi_model
+
+    args = ["train", "ddi", "--data", str(DATA), "--out", str(tmp_path / "m"), "--split", "none", "--epochs", "1",
+            "--max-length", "32"]
+    assert kbqa_main(args + ["--base", str(ddi_model), "--pooler-init", "identity"]) == 2
+    assert "pooler_init 'keep'" in capsys.readouterr().err
+    assert kbqa_main(args + ["--base", str(ddi_model), "--entity-style", "markers"]) == 2
+    assert "entity_style 'blind'" in capsys.readouterr().err
+    other = tmp_path / "reader"
+    shutil.copytree(ddi_model, other)
+    info = json.loads((other / "kbqa_train.json").read_text())
+    info["metadata"]["task"] = "reader"
+    (other / "kbqa_train.json").write_text(json.dumps(info))
+    with pytest.raises(KbqaError, match="not a DDI model"):
+        base_ddi_model(other)
+    # the same labels in another order would mix up the classes
+    info["metadata"]["task"] = "ddi"
+    info["labels"] = list(reversed(LABELS))
+    (other / "kbqa_train.json").write_text(json.dumps(info))
+    config = json.loads((other / "config.json").read_text())
+    config["id2label"] = {str(i): lab for i, lab in enumerate(reversed(LABELS))}
+    config["label2id"] = {lab: i for i, lab in enumerate(reversed(LABELS))}
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(KbqaError, match="in this order"):
+        base_ddi_model(other)
+    assert not (tmp_path / "m").exists()

@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction, train_subparsers: argparse.
     t = train_subparsers.add_parser("ddi", help="fine-tune the drug–drug interaction classifier on DDI 2013")
     t.add_argument("--data", required=True, help="DDI 2013 folder (searched recursively for *.xml)")
     t.add_argument("--out", default=DEFAULT_MODEL, help=f"model folder to write (default {DEFAULT_MODEL})")
-    t.add_argument("--base", default=None, help="local base encoder folder (default: the bundled MiniLM)")
+    t.add_argument("--base", default=None, help="local base encoder folder (default: the bundled MiniLM), or a DDI "
+                   "model folder to continue training from (a later stage: its encoder, pooler and head are kept)")
     t.add_argument("--split", default="eval/splits/ddi2013.json", help="train/dev split by document; 'none' trains on all")
     # defaults: the recipe of the committed models/ddi (dev micro-F1 72.9; see its MODEL_CARD.md)
     t.add_argument("--epochs", type=int, default=2)
@@ -25,8 +26,9 @@ def register(subparsers: argparse._SubParsersAction, train_subparsers: argparse.
     t.add_argument("--class-weights", choices=["none", "sqrt", "balanced"], default="sqrt",
                    help="loss weights per type: sqrt = square root of balanced (inverse frequency)")
     t.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the new classification head")
-    t.add_argument("--pooler-init", choices=["keep", "identity"], default="identity",
-                   help="restart the base model's pooler as identity (MiniLM ships a near-zero one)")
+    t.add_argument("--pooler-init", choices=["keep", "identity"], default=None,
+                   help="restart the base model's pooler as identity (MiniLM ships a near-zero one); default "
+                   "identity, keep when --base is a DDI model (continuing)")
     t.add_argument("--neg-keep", type=float, default=0.3,
                    help="fraction of negative pairs kept for training (P(none) is reweighted by 1/neg-keep)")
     t.add_argument("--none-weight", type=float, default=None,
@@ -63,8 +65,11 @@ def _base_model(base: str | None) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from kbqa.ddi.train import DDISettings, train_ddi
+    from kbqa.ddi.train import DDISettings, base_ddi_model, train_ddi
     from kbqa.read.train import TrainParams
+
+    base = _base_model(args.base)
+    pooler_init = args.pooler_init or ("identity" if base_ddi_model(base) is None else "keep")
 
     params = TrainParams(
         epochs=args.epochs,
@@ -73,12 +78,12 @@ def _train(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         class_weights=args.class_weights,
         head_lr=args.head_lr,
-        pooler_init=args.pooler_init,
+        pooler_init=pooler_init,
         seed=args.seed,
     )
     settings = DDISettings(filter_pairs=not args.no_filter, neg_keep=args.neg_keep, entity_style=args.entity_style)
     split = None if args.split == "none" else args.split
-    metrics = train_ddi(args.data, args.out, _base_model(args.base), split=split, settings=settings, params=params,
+    metrics = train_ddi(args.data, args.out, base, split=split, settings=settings, params=params,
                         none_weight=args.none_weight)
     shown = {k: v for k, v in metrics.items() if k != "confusion"}
     print(json.dumps(shown, indent=2))

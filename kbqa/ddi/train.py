@@ -91,6 +91,10 @@ def train_ddi(
 ) -> dict:
     """Fine-tune ``base_model`` on the training documents of ``split`` (all of ``data`` when None).
 
+    ``base_model`` is a plain encoder folder, or a DDI model folder written here: training then continues
+    from it (a later stage, e.g. on a larger draw of negatives; see :func:`base_ddi_model`), recorded in
+    the metadata as ``continues``.
+
     ``none_weight`` (saved in ddi.json, also used to pick the epoch): P(none) is multiplied by it at
     prediction; None: ``1 / neg_keep``, the prior correction for the subsampled negatives.
     Returns the dev metrics of the kept epoch (see kbqa.read.train.train_classifier).
@@ -98,8 +102,16 @@ def train_ddi(
     from kbqa.read.train import Example, TrainParams, train_classifier
 
     settings = settings or DDISettings()
+    continues = base_ddi_model(base_model)  # None: a plain encoder
     params = params or TrainParams(epochs=2, lr=1e-4, batch_size=16, max_length=128, class_weights="sqrt",
-                                   head_lr=1e-3, pooler_init="identity")
+                                   head_lr=1e-3, pooler_init="identity" if continues is None else "keep")
+    if continues is not None:
+        if params.pooler_init != "keep":
+            raise KbqaError(f"{base_model} is a trained DDI model: continuing from it needs pooler_init 'keep' "
+                            f"(got {params.pooler_init!r}, which would reset its trained pooler)")
+        if continues["entity_style"] != settings.entity_style:
+            raise KbqaError(f"{base_model} was trained with entity_style {continues['entity_style']!r}; "
+                            f"continue with the same style, not {settings.entity_style!r}")
     if not 0 < settings.neg_keep <= 1:
         raise KbqaError(f"neg_keep must be in (0, 1], got {settings.neg_keep}")
     none_weight = 1.0 / settings.neg_keep if none_weight is None else none_weight
@@ -122,6 +134,8 @@ def train_ddi(
         "split": str(split) if split else None,
         "licence": "DDI corpus: CC BY-NC 4.0 (non-commercial)",
     }
+    if continues is not None:
+        metadata["continues"] = continues
     # an interrupted run started again with the same command resumes after its last finished epoch
     checkpoint = Path(out_dir).with_name(Path(out_dir).name + ".ckpt")
     metrics = train_classifier(train, dev or None, list(LABELS), base_model, out_dir, params, metadata=metadata,
@@ -129,6 +143,41 @@ def train_ddi(
     write_drug_names(train_docs, out_dir)
     write_settings(out_dir, none_weight=none_weight)
     return metrics
+
+
+def base_ddi_model(base_model: str | Path) -> dict[str, Any] | None:
+    """What ``base_model`` is, when it is a DDI model folder written by :func:`train_ddi` (training then
+    continues from it: its encoder, pooler and classification head); None for a plain encoder folder.
+
+    A kbqa classifier folder for another task or with another label map is a KbqaError: its head would be
+    silently re-initialised or its labels mixed up.
+    """
+    from kbqa.corpus.recipes import sha256_file
+    from kbqa.read.train import TRAIN_FILE, check_model_dir
+
+    folder = Path(base_model)
+    if not (folder / TRAIN_FILE).is_file():
+        return None
+    labels, _ = check_model_dir(folder)
+    try:
+        info = json.loads((folder / TRAIN_FILE).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise KbqaError(f"{folder / TRAIN_FILE}: not valid JSON ({exc})") from None
+    meta = info.get("metadata") or {}
+    if meta.get("task") != "ddi":
+        raise KbqaError(f"{folder} is a kbqa classifier for task {meta.get('task')!r}, not a DDI model; "
+                        "pass a DDI model folder or a plain encoder as the base")
+    if labels != list(LABELS):
+        raise KbqaError(f"{folder} has labels {labels}, expected {list(LABELS)} in this order; it cannot be continued")
+    weights = sorted(folder.glob("*.safetensors"))
+    return {
+        "path": str(folder),
+        "weights_sha256": {w.name: sha256_file(w) for w in weights},
+        "command": info.get("command"),
+        "neg_keep": meta.get("neg_keep"),
+        "entity_style": meta.get("entity_style", "blind"),
+        "best_epoch": info.get("best_epoch"),
+    }
 
 
 def write_settings(out_dir: str | Path, *, none_weight: float) -> Path:
