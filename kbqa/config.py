@@ -108,6 +108,12 @@ class SearchConfig:
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
     candidates: int = 100  # per side, before fusion
+    # cross-encoder reranking of the first rerank_depth candidates (kbqa.rerank): "" = off,
+    # "kbqa-medical-reranker" = the committed models/reranker, or a CrossEncoder folder / name
+    rerank: str = ""
+    rerank_depth: int = 20
+    rerank_precision: str = "fp32"  # "fp32" or "bf16" (autocast)
+    rerank_max_length: int = 0  # tokens of query + passage; 0 = the reranker's own
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -118,6 +124,10 @@ class SearchConfig:
             raise KbqaError(f"search.fusion must be 'rrf' or 'score', got {self.fusion!r}")
         if self.candidates < 1 or self.rrf_k < 0:
             raise KbqaError("search.candidates must be >= 1 and search.rrf_k >= 0")
+        if self.rerank_depth < 1 or self.rerank_max_length < 0:
+            raise KbqaError("search.rerank_depth must be >= 1 and search.rerank_max_length >= 0")
+        if self.rerank_precision not in ("fp32", "bf16"):
+            raise KbqaError(f"search.rerank_precision must be 'fp32' or 'bf16', got {self.rerank_precision!r}")
 
 
 @dataclass(frozen=True)

@@ -289,11 +289,31 @@ class KnowledgeBase:
             return []
         from kbqa.retrieve import retrieve
 
+        cfg = self.config.search
         allowed = self._allowed(self._filters(filters))
+        fetch = max(k, cfg.rerank_depth) if cfg.rerank else k
         results = retrieve(
-            queries, k, cfg=self.config.search, encoder=self.encoder, index=self.index, lexical=self.lexical, allowed=allowed
+            queries, fetch, cfg=cfg, encoder=self.encoder, index=self.index, lexical=self.lexical, allowed=allowed
         )
+        if cfg.rerank:
+            from kbqa.chunk import embed_text
+
+            reranker = self.reranker
+            results = [
+                reranker.rerank(q, row, [embed_text(self.chunks[cid], self.config.chunk) for cid, _ in row], cfg.rerank_depth)[:k]
+                for q, row in zip(queries, results, strict=True)
+            ]
         return [[self._hit(cid, score) for cid, score in row] for row in results]
+
+    @property
+    def reranker(self) -> Any:
+        """The cross-encoder of ``search.rerank`` (kbqa.rerank.Reranker), loaded once per process; None when off."""
+        cfg = self.config.search
+        if not cfg.rerank:
+            return None
+        from kbqa.rerank import load_reranker
+
+        return load_reranker(cfg.rerank, self.config.embed.device, cfg.rerank_precision, cfg.rerank_max_length)
 
     def _hit(self, chunk_id: str, score: float) -> Hit:
         c = self.chunks[chunk_id]

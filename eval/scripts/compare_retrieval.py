@@ -6,9 +6,15 @@ hybrid-score, and BM25 once (the lexical side of the first index). Document-leve
 R@100 and RR@10 with ir_measures (a document scored by its best chunk), plus the p50 latency of
 single ``kb.search`` calls (k=10, query embedding included) over the first 30 questions.
 
+``--rerank MODEL`` adds hybrid-score + cross-encoder reranking of the first N fused candidates for
+each N of ``--rerank-depths``; ``--ask-reader DIR`` adds the p50 latency of whole ``kb.ask`` calls
+(retrieval, reranking when on, reading) for hybrid-score with and without reranking.
+
     python eval/scripts/compare_retrieval.py --bench eval/benchmarks/medquad-dev \\
         --index minilm=indexes/medquad-dev --index tuned=indexes/medquad-dev-tuned \\
         --out eval/reports/retrieval/medquad-dev.json
+    python eval/scripts/compare_retrieval.py --bench eval/benchmarks/medquad-dev --index tuned=indexes/medquad-dev-tuned \\
+        --rerank models/reranker --rerank-depths 10,20,30 --ask-reader models/reader --out ...
     python eval/scripts/compare_retrieval.py --table eval/reports/retrieval/*.json   # markdown table
 """
 
@@ -32,6 +38,18 @@ MODES = {
 }
 
 
+def ask_latency(kb, questions, reader, settings: dict) -> float:
+    """p50 milliseconds of ``kb.ask`` (k=10) over the first 30 questions, after one warm-up call."""
+    system = kb.with_search(**settings)
+    system.ask(questions[0].question, k=10, reader=reader)
+    lat = []
+    for q in questions[:30]:
+        t = time.perf_counter()
+        system.ask(q.question, k=10, reader=reader)
+        lat.append((time.perf_counter() - t) * 1000)
+    return round(statistics.median(lat), 1)
+
+
 def evaluate(kb, questions, qrels, settings: dict, depth: int) -> dict:
     from kbqa.evaluate.metrics import mean_metrics, retrieval_per_query
     from kbqa.evaluate.retrieval import best_per_doc
@@ -52,7 +70,9 @@ def evaluate(kb, questions, qrels, settings: dict, depth: int) -> dict:
             "batch_seconds": round(batch_s, 1)}
 
 
-def compare(bench: Path, indexes: dict[str, str], depth: int) -> dict:
+def compare(bench: Path, indexes: dict[str, str], depth: int, rerank: str | None = None,
+            rerank_depths: tuple[int, ...] = (20,), ask_reader: str | None = None, modes: tuple[str, ...] = tuple(MODES),
+            bm25: bool = True) -> dict:
     from kbqa.evaluate.benchmark import load_qrels, load_questions
     from kbqa.pipeline import KnowledgeBase
 
@@ -72,22 +92,33 @@ def compare(bench: Path, indexes: dict[str, str], depth: int) -> dict:
             kb._lexical = LexicalIndex.build([c.chunk_id for c in chunks], [embed_text(c, kb.config.chunk) for c in chunks])
         ident = kb.manifest["embedder"] if hasattr(kb, "manifest") else {}
         embedders[name] = {"index": path, "model": ident.get("name"), "weights_sha256": ident.get("weights_sha256")}
-        if i == 0:
+        if i == 0 and bm25:
             results["bm25"] = evaluate(kb, questions, qrels, {"mode": "lexical"}, depth)
             print(f"{'bm25':24s} {_fmt(results['bm25'])}", flush=True)
-        for mode, settings in MODES.items():
+        systems = {mode: MODES[mode] for mode in modes}
+        for n in rerank_depths if rerank else ():
+            systems[f"hybrid-score+rerank@{n}"] = {**MODES["hybrid-score"], "rerank": rerank, "rerank_depth": n}
+        for mode, settings in systems.items():
             key = f"{name}/{mode}"
             results[key] = evaluate(kb, questions, qrels, settings, depth)
+            if ask_reader and mode.startswith("hybrid-score"):
+                results[key]["ask_p50_ms"] = ask_latency(kb, questions, ask_reader, settings)
             print(f"{key:24s} {_fmt(results[key])}", flush=True)
+    extra = {}
+    if rerank:
+        from kbqa.rerank import load_reranker
+
+        extra["reranker"] = load_reranker(rerank).identity()
     return {
-        "bench": str(bench), "questions": len(questions), "embedders": embedders, "results": results,
+        "bench": str(bench), "questions": len(questions), "embedders": embedders, "results": results, **extra,
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs (shared), torch threads "
         f"{os.environ.get('OMP_NUM_THREADS', 'default')}",
     }
 
 
 def _fmt(r: dict) -> str:
-    return "  ".join(f"{m} {r[m]:.3f}" for m in MEASURES) + f"  p50 {r['p50_ms']} ms"
+    ask = f"  ask p50 {r['ask_p50_ms']} ms" if "ask_p50_ms" in r else ""
+    return "  ".join(f"{m} {r[m]:.3f}" for m in MEASURES) + f"  p50 {r['p50_ms']} ms" + ask
 
 
 def table(files: list[str]) -> str:
@@ -114,6 +145,11 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=300, help="chunks retrieved per question before doc collapsing")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--table", nargs="+", help="print a markdown table of these result files and exit")
+    ap.add_argument("--rerank", help="a reranker (folder or kbqa-medical-reranker): adds hybrid-score+rerank@N rows")
+    ap.add_argument("--rerank-depths", default="20", help="comma-separated N: fused candidates the reranker re-scores")
+    ap.add_argument("--ask-reader", help="a reader folder: adds the p50 latency of kb.ask to the hybrid-score rows")
+    ap.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {', '.join(MODES)}")
+    ap.add_argument("--no-bm25", action="store_true", help="leave the BM25 row out")
     args = ap.parse_args()
     if args.table:
         print(table(args.table))
@@ -121,7 +157,17 @@ def main() -> None:
     if not args.bench or not args.index:
         ap.error("--bench and at least one --index NAME=DIR are required")
     indexes = dict(item.split("=", 1) for item in args.index)
-    report = compare(Path(args.bench), indexes, args.depth)
+    from kbqa.read.reader import Reader
+
+    modes = tuple(m for m in args.modes.split(",") if m)
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        ap.error(f"unknown --modes {sorted(unknown)}; choose from {sorted(MODES)}")
+    report = compare(
+        Path(args.bench), indexes, args.depth, rerank=args.rerank,
+        rerank_depths=tuple(int(n) for n in args.rerank_depths.split(",") if n),
+        ask_reader=Reader.load(args.ask_reader) if args.ask_reader else None, modes=modes, bm25=not args.no_bm25,
+    )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=1) + "\n")

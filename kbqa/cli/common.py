@@ -44,3 +44,21 @@ def dump(obj: Any, out: TextIO | None = None, *, line: bool = False) -> None:
 def shorten(text: str, width: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def add_rerank_args(parser: Any) -> None:
+    parser.add_argument("--rerank", metavar="MODEL", default=None,
+                        help="rerank the best candidates with this cross-encoder (kbqa-medical-reranker = models/reranker, "
+                        "or a folder); 'off' turns reranking off (default: the index's search settings)")
+    parser.add_argument("--rerank-depth", type=int, default=None, metavar="N",
+                        help="candidates re-scored by the reranker (default 20)")
+
+
+def apply_rerank_args(kb: Any, args: Any) -> Any:
+    """``kb`` with --rerank / --rerank-depth applied (unchanged when neither is given)."""
+    over: dict[str, Any] = {}
+    if args.rerank is not None:
+        over["rerank"] = "" if args.rerank.strip().lower() in ("", "off", "none") else args.rerank
+    if args.rerank_depth is not None:
+        over["rerank_depth"] = args.rerank_depth
+    return kb.with_search(**over) if over else kb

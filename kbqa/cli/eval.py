@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from kbqa.cli.common import add_rerank_args, apply_rerank_args
 from kbqa.errors import KbqaError
 
 EvalSubcommand = Callable[[list[str]], int]
@@ -98,9 +99,10 @@ def register(subparsers: Any, train_subparsers: Any) -> None:
                    "retrieval metrics always rank >= 100 documents")
     p.add_argument("--out", default="runs/eval", help="report folder (default runs/eval)")
     p.add_argument("--config", help="TOML config (search/device settings)")
-    p.add_argument("--baseline", action="append", default=[], choices=["bm25", "dense", "majority"],
+    p.add_argument("--baseline", action="append", default=[], choices=["bm25", "dense", "hybrid", "majority"],
                    help="also score a baseline (repeatable); majority is added whenever answers are scored")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_rerank_args(p)
     p.add_argument("subcommand", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_eval)
 
@@ -126,7 +128,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from kbqa.config import load_config
 
         config = load_config(args.config)
-    kb = KnowledgeBase.load(args.index, config)
+    kb = apply_rerank_args(KnowledgeBase.load(args.index, config), args)
     chunks = list(kb.iter_chunks())
     qrels = None
     if args.qrels:

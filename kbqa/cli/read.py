@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from kbqa.cli.common import read_jsonl_input
+from kbqa.cli.common import add_rerank_args, apply_rerank_args, read_jsonl_input
 from kbqa.errors import InputError, KbqaError
 
 
@@ -53,6 +53,7 @@ def register(sub: Any, train_sub: Any) -> None:
     a.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     a.add_argument("--input", help="JSONL of {id, question}: writes one JSON answer per line")
     a.add_argument("--out", help="with --input: write here instead of stdout")
+    add_rerank_args(a)
     a.set_defaults(func=cmd_ask)
 
     r = sub.add_parser("read", help="run the reader on (question, context) pairs from JSONL")
@@ -108,7 +109,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             rows.append(rec)
     else:
         check_question(args.question)
-    kb = KnowledgeBase.load(args.index)
+    kb = apply_rerank_args(KnowledgeBase.load(args.index), args)
     reader = Reader.load(args.reader)
     if args.input:
         from tqdm.auto import tqdm

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kbqa.cli.common import dump, open_out, read_jsonl_input, shorten
+from kbqa.cli.common import add_rerank_args, apply_rerank_args, dump, open_out, read_jsonl_input, shorten
 from kbqa.errors import KbqaError
 
 
@@ -23,6 +23,7 @@ def register(sub: Any, train_sub: Any) -> None:
     p.add_argument("--nprobe", type=int, help="IVF kinds: inverted lists scanned per query (more: better recall, slower)")
     p.add_argument("--ef-search", type=int, help="HNSW: search beam width (more: better recall, slower)")
     p.add_argument("--refine", type=int, help="compressed kinds: re-score REFINE*k candidates against stored vectors")
+    add_rerank_args(p)
     p.set_defaults(func=cmd_search)
 
 
@@ -41,7 +42,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
         config = load_config(args.config)
     config = query_time(args, args.index, config)
-    kb = KnowledgeBase.load(args.index, config)
+    kb = apply_rerank_args(KnowledgeBase.load(args.index, config), args)
     if args.input:
         rows = list(read_jsonl_input(args.input, ("id", "query")))
         hits = kb.search_many([str(r["query"]) for _, r in rows], args.k, filters)

@@ -36,6 +36,40 @@ def register(sub: Any, train_sub: Any) -> None:
     t.add_argument("--checkpoint-every", type=int, default=25, help="steps between resumable checkpoints")
     t.set_defaults(func=cmd_train_embedder)
 
+    from kbqa.tune.reranker import RerankerRecipe
+
+    r = RerankerRecipe()
+    t = train_sub.add_parser(
+        "reranker",
+        help="fine-tune a cross-encoder reranker on MedQuAD/PubMedQA/claims train pairs with hard negatives",
+        description="Mines (question, passage, hard negatives) groups from the train parts of "
+        "eval/splits/*.json and ../shared/data/claims/*/train.jsonl (negatives by BM25 and the --miner "
+        "bi-encoder), then fine-tunes a cross-encoder with a listwise softmax loss. Rerun the same command to "
+        "resume after an interruption. Use the result with [search] rerank = \"OUT\".",
+    )
+    t.add_argument("--out", required=True, help="output folder (sentence-transformers CrossEncoder, fp16)")
+    t.add_argument("--base", default="all-MiniLM-L6-v2",
+                   help="encoder to start from (default: bundled MiniLM; any local encoder or cross-encoder folder)")
+    t.add_argument("--data", action="append", default=[], metavar="NAME=PATH",
+                   help="data location per source: medquad=DIR, pubmedqa=ori_pqal.json, claims=DIR (repeatable)")
+    t.add_argument("--sources", default=",".join(r.sources), help="comma-separated: medquad,pubmedqa,claims")
+    t.add_argument("--max-queries", type=int, default=r.max_queries, help="training queries in all (subsampled)")
+    t.add_argument("--negatives", type=int, default=r.negatives, help="hard negatives per query")
+    t.add_argument("--epochs", type=int, default=r.epochs)
+    t.add_argument("--batch-size", type=int, default=r.batch_size, help="queries per step")
+    t.add_argument("--lr", type=float, default=r.lr)
+    t.add_argument("--max-length", type=int, default=r.max_length, help="tokens of query + passage while training")
+    t.add_argument("--seed", type=int, default=r.seed)
+    t.add_argument("--precision", choices=["bf16", "fp32"], default=r.precision,
+                   help="bf16: autocast (about 2x faster on CPUs with bf16; weights stay fp32)")
+    t.add_argument("--miner", default=r.miner, help="bi-encoder that mines the dense hard negatives "
+                   f"(default {r.miner}, the default embedder)")
+    t.add_argument("--mine-index", action="append", default=[], metavar="NAME=INDEX",
+                   help="an index of a source's corpus built by the --miner model (e.g. "
+                   "medquad=indexes/medquad-dev-tuned): its stored vectors of train passages are reused (repeatable)")
+    t.add_argument("--checkpoint-every", type=int, default=25, help="steps between resumable checkpoints")
+    t.set_defaults(func=cmd_train_reranker)
+
 
 def _data(items: list[str], flag: str = "--data") -> dict[str, str]:
     out = {}
@@ -54,7 +88,7 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
         raise KbqaError("--max-pairs and --epochs must be >= 1 and --batch-size >= 2")
     recipe = EmbedderRecipe(
         max_pairs=args.max_pairs, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()),
+        sources=_sources(args.sources),
     )
     summary = train_embedder(
         args.out, recipe=recipe, base_model=args.base, data=_data(args.data), mine_index=_data(args.mine_index, "--mine-index"),
@@ -62,4 +96,27 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
     )
     print(json.dumps({k: summary[k] for k in ("triplets", "steps", "train_seconds", "loss_first_20", "loss_last_20")}))
     print(f"embedder saved to {args.out}; use it with [embed] model = \"{args.out}\"")
+    return 0
+
+
+def _sources(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def cmd_train_reranker(args: argparse.Namespace) -> int:
+    from kbqa.tune.reranker import RerankerRecipe, train_reranker
+
+    if min(args.max_queries, args.negatives, args.epochs, args.batch_size) < 1 or args.max_length < 16:
+        raise KbqaError("--max-queries, --negatives, --epochs and --batch-size must be >= 1, --max-length >= 16")
+    recipe = RerankerRecipe(
+        max_queries=args.max_queries, negatives=args.negatives, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, max_length=args.max_length, seed=args.seed, sources=_sources(args.sources), miner=args.miner,
+        precision=args.precision,
+    )
+    summary = train_reranker(
+        args.out, recipe=recipe, base_model=args.base, data=_data(args.data),
+        mine_index=_data(args.mine_index, "--mine-index"), checkpoint_every=args.checkpoint_every,
+    )
+    print(json.dumps({k: summary[k] for k in ("queries", "steps", "train_seconds", "loss_first_20", "loss_last_20")}))
+    print(f"reranker saved to {args.out}; use it with [search] rerank = \"{args.out}\"")
     return 0

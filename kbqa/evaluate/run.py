@@ -19,7 +19,8 @@ from kbqa.evaluate import metrics as M
 from kbqa.evaluate.benchmark import Qrel, Question
 from kbqa.evaluate.retrieval import bm25_search, dense_search, doc_rankings, lexical_for
 
-BASELINES = ("bm25", "dense", "majority")
+# bm25: BM25 alone; dense / hybrid: the same index searched dense-only / hybrid without reranking
+BASELINES = ("bm25", "dense", "hybrid", "majority")
 LATENCY_SAMPLE = 30
 BOOTSTRAP_RESAMPLES = 1000
 
@@ -58,6 +59,13 @@ def _retrieval_block(
     cutoffs = [f"R@{c}" for c in M.RECALL_CUTOFFS]
     curve = M.mean_metrics(M.retrieval_per_query(qrels, run, cutoffs), cutoffs)
     return summary, per_q, curve, ranked
+
+
+def _without_rerank(kb: Any, mode: str) -> Any:
+    """``kb`` searched in ``mode`` without reranking (a knowledge base without search settings as is)."""
+    if not hasattr(kb, "with_search"):
+        return kb
+    return kb.with_search(mode=mode, rerank="")
 
 
 def evaluate(
@@ -116,10 +124,11 @@ def evaluate(
         for qid, docs in zip(qids, ranked):
             rows[qid]["retrieval"] = per_q[qid]
             rows[qid]["top_docs"] = [d for d, _ in docs[:k]]
-        for name in [b for b in baselines if b in ("bm25", "dense")]:
+        for name in [b for b in baselines if b in ("bm25", "dense", "hybrid")]:
             t0 = time.perf_counter()
-            if name == "dense":  # plain embedding search: the system itself until fusion/reranking exist
-                b_summary, b_per_q, b_curve = summary, per_q, curve
+            if name != "bm25":
+                search = dense_search(_without_rerank(kb, name))
+                b_summary, b_per_q, b_curve, _ = _retrieval_block(name, search, texts, qids, qrels, sizes, progress)
             else:
                 lexical = lexical_for(kb, chunks)
                 search = bm25_search(lexical, {c.chunk_id: c.doc_id for c in chunks})

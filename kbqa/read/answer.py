@@ -53,8 +53,16 @@ def answer(
     return answer_from_hits(
         q, hits, _reader(reader), threshold=threshold, params=params, highlight_top=highlight_top,
         encoder=getattr(kb, "encoder", None),
-        provenance={"index_fingerprint": getattr(kb, "fingerprint", None), "k": k},
+        provenance={"index_fingerprint": getattr(kb, "fingerprint", None), "k": k, **_reranker(kb)},
     )
+
+
+def _reranker(kb: Any) -> dict[str, Any]:
+    reranker = getattr(kb, "reranker", None)
+    if reranker is None:
+        return {}
+    ident = reranker.identity()
+    return {"reranker": ident["name"], "reranker_sha256": ident["weights_sha256"]}
 
 
 def answer_from_hits(

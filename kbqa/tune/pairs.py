@@ -197,7 +197,7 @@ def _reuse_vectors(root: Path, encoder: Any, ids: list[str], src: Source) -> dic
     current = root / (root / "CURRENT").read_text().strip() if (root / "CURRENT").is_file() else root
     manifest = json.loads((current / "manifest.json").read_text())
     if manifest["embedder"].get("weights_sha256") != encoder.identity()["weights_sha256"]:
-        raise KbqaError(f"{root} was built by another embedder than the base model; drop --mine-index")
+        raise KbqaError(f"{root} was built by another embedder than the one mining negatives; drop --mine-index")
     stored = json.loads((current / "ids.json").read_text())
     row = {cid: i for i, cid in enumerate(stored)}
     texts = {}
@@ -215,9 +215,11 @@ def _reuse_vectors(root: Path, encoder: Any, ids: list[str], src: Source) -> dic
 
 
 def mine(
-    src: Source, encoder: Any, n_pairs: int, seed: int, *, reuse_index: str | Path | None = None
+    src: Source, encoder: Any, n_pairs: int, seed: int, *, reuse_index: str | Path | None = None, negatives: int = 1
 ) -> list[dict[str, Any]]:
-    """``n_pairs`` triplets of the source (drawn with ``seed``), one hard negative each."""
+    """``n_pairs`` training rows of the source (queries drawn with ``seed``). With one negative a row
+    is a triplet (``negative``, ``neg_id``, ``neg_by``); with more, ``negatives`` / ``neg_ids`` /
+    ``neg_by`` are lists of up to that many distinct hard negatives."""
     from kbqa.lexical import LexicalIndex
 
     rng = random.Random(f"{seed}:{src.name}")
@@ -249,10 +251,15 @@ def mine(
         ][:NEG_DEPTH]
         if not eligible:
             continue
-        neg_id, by = eligible[rng.randrange(len(eligible))]
+        row = {"source": src.name, "qid": qid, "query": query, "positive": pos_text, "pos_id": pos_id}
+        if negatives == 1:
+            neg_id, by = eligible[rng.randrange(len(eligible))]
+            out.append({**row, "negative": src.passages[neg_id], "neg_id": neg_id, "neg_by": by})
+            continue
+        drawn = sorted(rng.sample(range(len(eligible)), min(negatives, len(eligible))))
         out.append({
-            "source": src.name, "qid": qid, "query": query, "positive": pos_text, "negative": src.passages[neg_id],
-            "pos_id": pos_id, "neg_id": neg_id, "neg_by": by,
+            **row, "negatives": [src.passages[eligible[i][0]] for i in drawn],
+            "neg_ids": [eligible[i][0] for i in drawn], "neg_by": [eligible[i][1] for i in drawn],
         })
     return out
 
@@ -267,8 +274,10 @@ def build_triplets(
     max_pairs: int = 12000,
     seed: int = 0,
     mine_index: dict[str, str] | None = None,
+    negatives: int = 1,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Triplets of every requested source (``MIX`` shares of ``max_pairs``) and a description of them."""
+    """Training rows of every requested source (``MIX`` shares of ``max_pairs`` queries; see
+    :func:`mine` for ``negatives``) and a description of them."""
     data = {**DEFAULT_DATA, **(data or {})}
     splits = {**DEFAULT_SPLITS, **(splits or {})}
     unknown = sorted(set(sources) - set(MIX))
@@ -287,7 +296,7 @@ def build_triplets(
     quota = allocate({n: len(s.queries) for n, s in built.items()}, max_pairs)
     triplets: list[dict[str, Any]] = []
     for name, src in built.items():
-        triplets += mine(src, encoder, quota[name], seed, reuse_index=(mine_index or {}).get(name))
+        triplets += mine(src, encoder, quota[name], seed, reuse_index=(mine_index or {}).get(name), negatives=negatives)
     info = {
         "sources": {
             n: {"train_queries": len(s.queries), "pool_passages": len(s.passages), "taken": quota[n],
@@ -295,6 +304,9 @@ def build_triplets(
             for n, s in built.items()
         },
         "files": {f: h for s in built.values() for f, h in s.files.items()},
-        "negatives_by": {b: sum(t["neg_by"] == b for t in triplets) for b in ("bm25", "dense")},
+        "negatives_by": {
+            b: sum(by == b for t in triplets for by in ([t["neg_by"]] if negatives == 1 else t["neg_by"]))
+            for b in ("bm25", "dense")
+        },
     }
     return triplets, info

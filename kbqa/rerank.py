@@ -1,0 +1,117 @@
+"""Cross-encoder reranking of retrieved candidates (``search.rerank``).
+
+The first ``search.rerank_depth`` candidates of a ranking (dense, lexical or fused) are scored by
+a cross-encoder reading ``query [SEP] passage`` and reordered by that score. A reranked hit's
+score is the sigmoid of the cross-encoder's logit (in (0, 1), higher is more relevant; a ranking
+score, not a calibrated probability: the committed reranker is trained listwise). Candidates past
+the depth keep their retrieval order after the reranked ones, their scores rescaled to stay below
+the lowest reranked score, so every ranking stays sorted by score.
+
+``kbqa-medical-reranker`` names the committed ``models/reranker`` (``$KBQA_RERANKER`` overrides where
+it is read from); any local CrossEncoder folder or hub name (where the user has it) works too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from contextlib import nullcontext
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kbqa.errors import KbqaError
+
+TUNED_RERANKER = "kbqa-medical-reranker"
+RERANKER_ENV = "KBQA_RERANKER"
+Ranking = list[tuple[str, float]]
+
+
+def reranker_dir() -> Path:
+    env = os.environ.get(RERANKER_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "models" / "reranker"
+
+
+def resolve_reranker(name: str) -> str:
+    if name == TUNED_RERANKER:
+        path = reranker_dir()
+        if not (path / "config.json").is_file():
+            raise KbqaError(
+                f"the reranker {TUNED_RERANKER!r} is not at {path}: run kbqa from a clone of the repository "
+                f"(models/reranker), set ${RERANKER_ENV} to its folder, train one with `kbqa train reranker "
+                "--out models/reranker`, or turn reranking off (search.rerank = \"\")"
+            )
+        return str(path.resolve())
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+class Reranker:
+    """A loaded cross-encoder: ``score(query, passages)`` and ``rerank(query, ranking, texts, depth)``."""
+
+    def __init__(self, model: Any, name: str, path: str, precision: str, batch_size: int = 32) -> None:
+        self.model = model
+        self.name = name
+        self.path = path
+        self.precision = precision
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, name: str, *, device: str = "auto", precision: str = "fp32", max_length: int = 0) -> Reranker:
+        from kbqa.embed import pick_device
+        from kbqa.tune.reranker import load_cross_encoder
+
+        if precision not in ("fp32", "bf16"):
+            raise KbqaError(f"search.rerank_precision must be 'fp32' or 'bf16', got {precision!r}")
+        path = resolve_reranker(name)
+        model = load_cross_encoder(path, max_length=max_length or None, device=pick_device(device))
+        if int(model.num_labels) != 1:
+            raise KbqaError(f"{path}: a reranker has one output (a relevance logit), this model has {model.num_labels}")
+        model.eval()
+        return cls(model, name, path, precision)
+
+    def identity(self) -> dict[str, Any]:
+        from kbqa.embed import weights_checksum
+
+        return {"name": self.name, "path": self.path, "weights_sha256": weights_checksum(self.path),
+                "max_length": int(self.model.max_seq_length), "precision": self.precision}
+
+    def logits(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        import torch
+
+        if not passages:
+            return np.zeros(0, dtype=np.float32)
+        autocast: Any = nullcontext()
+        if self.precision == "bf16":
+            autocast = torch.autocast(self.model.device.type, dtype=torch.bfloat16)
+        with torch.inference_mode(), autocast:
+            scores = self.model.predict(
+                [(query, p) for p in passages], batch_size=self.batch_size, show_progress_bar=False,
+                activation_fn=torch.nn.Identity(), convert_to_numpy=True,
+            )
+        return np.asarray(scores, dtype=np.float32).reshape(-1)
+
+    def rerank(self, query: str, ranking: Ranking, texts: Sequence[str], depth: int) -> Ranking:
+        """``ranking`` (with the passage text of each entry in ``texts``) with its first ``depth``
+        entries reordered by the cross-encoder; see the module docstring for the scores."""
+        if len(texts) != len(ranking):
+            raise KbqaError(f"rerank: {len(ranking)} candidates but {len(texts)} texts")
+        head, tail = ranking[:depth], ranking[depth:]
+        if not head:
+            return list(ranking)
+        probs = 1.0 / (1.0 + np.exp(-self.logits(query, texts[:depth]).astype(np.float64)))
+        order = sorted(range(len(head)), key=lambda i: (-probs[i], i))
+        out = [(head[i][0], float(probs[i])) for i in order]
+        if tail:
+            floor = float(probs.min()) * 0.999
+            top = max(abs(s) for _, s in tail) or 1.0
+            out += [(cid, floor * (0.5 + 0.5 * max(s, 0.0) / top)) for cid, s in tail]
+        return out
+
+
+@lru_cache(maxsize=4)
+def load_reranker(name: str, device: str = "auto", precision: str = "fp32", max_length: int = 0) -> Reranker:
+    """One loaded reranker per setting, shared by every KnowledgeBase of the process."""
+    return Reranker.load(name, device=device, precision=precision, max_length=max_length)
