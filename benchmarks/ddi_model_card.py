@@ -54,7 +54,8 @@ def main() -> None:
         f"- Pair filtering: {'same-name and overlapping mentions predicted none' if meta['filter_pairs'] else 'off'}; "
         f"sentences cropped to {meta['max_words']} words around the pair.",
         f"- Prediction: P(none) multiplied by `none_weight` = {settings.get('none_weight', 1.0):g} "
-        "(ddi.json; prior correction for training on a fraction of the negatives).",
+        + ("(ddi.json; prior correction for training on a fraction of the negatives)."
+           if meta.get("neg_keep", 1.0) < 1 else "(ddi.json; the last stage trained on every negative: no prior correction)."),
         "",
         "Training stages (a later stage continues from the earlier model):",
         "",
