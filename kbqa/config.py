@@ -112,6 +112,7 @@ class SearchConfig:
     # "kbqa-medical-reranker" = the committed models/reranker, or a CrossEncoder folder / name
     rerank: str = ""
     rerank_depth: int = 20
+    rerank_weight: float = 1.0  # w * reranker + (1 - w) * normalised retrieval score over the reranked candidates
     rerank_precision: str = "fp32"  # "fp32" or "bf16" (autocast)
     rerank_max_length: int = 0  # tokens of query + passage; 0 = the reranker's own
 
@@ -126,6 +127,8 @@ class SearchConfig:
             raise KbqaError("search.candidates must be >= 1 and search.rrf_k >= 0")
         if self.rerank_depth < 1 or self.rerank_max_length < 0:
             raise KbqaError("search.rerank_depth must be >= 1 and search.rerank_max_length >= 0")
+        if not 0.0 <= self.rerank_weight <= 1.0:
+            raise KbqaError(f"search.rerank_weight must be in [0, 1], got {self.rerank_weight}")
         if self.rerank_precision not in ("fp32", "bf16"):
             raise KbqaError(f"search.rerank_precision must be 'fp32' or 'bf16', got {self.rerank_precision!r}")
 

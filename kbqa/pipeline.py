@@ -300,7 +300,10 @@ class KnowledgeBase:
 
             reranker = self.reranker
             results = [
-                reranker.rerank(q, row, [embed_text(self.chunks[cid], self.config.chunk) for cid, _ in row], cfg.rerank_depth)[:k]
+                reranker.rerank(
+                    q, row, [embed_text(self.chunks[cid], self.config.chunk) for cid, _ in row], cfg.rerank_depth,
+                    cfg.rerank_weight,
+                )[:k]
                 for q, row in zip(queries, results, strict=True)
             ]
         return [[self._hit(cid, score) for cid, score in row] for row in results]

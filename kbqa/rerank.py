@@ -1,11 +1,13 @@
 """Cross-encoder reranking of retrieved candidates (``search.rerank``).
 
 The first ``search.rerank_depth`` candidates of a ranking (dense, lexical or fused) are scored by
-a cross-encoder reading ``query [SEP] passage`` and reordered by that score. A reranked hit's
-score is the sigmoid of the cross-encoder's logit (in (0, 1), higher is more relevant; a ranking
-score, not a calibrated probability: the committed reranker is trained listwise). Candidates past
-the depth keep their retrieval order after the reranked ones, their scores rescaled to stay below
-the lowest reranked score, so every ranking stays sorted by score.
+a cross-encoder reading ``query [SEP] passage`` and reordered by
+``w * sigmoid(logit) + (1 - w) * retrieval score`` with ``w = search.rerank_weight`` (1: the
+cross-encoder alone) and the retrieval scores min-max normalised over those candidates. The
+sigmoid is a ranking score in (0, 1), not a calibrated probability (the committed reranker is
+trained listwise). Candidates past the depth keep their retrieval order after the reranked ones,
+their scores rescaled to stay below the lowest reranked score, so every ranking stays sorted by
+score. Logits are cached per (query, passage) for repeated queries (``cache_size`` pairs).
 
 ``kbqa-medical-reranker`` names the committed ``models/reranker`` (``$KBQA_RERANKER`` overrides where
 it is read from); any local CrossEncoder folder or hub name (where the user has it) works too.
@@ -14,6 +16,7 @@ it is read from); any local CrossEncoder folder or hub name (where the user has 
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import nullcontext
 from functools import lru_cache
@@ -51,12 +54,18 @@ def resolve_reranker(name: str) -> str:
 class Reranker:
     """A loaded cross-encoder: ``score(query, passages)`` and ``rerank(query, ranking, texts, depth)``."""
 
-    def __init__(self, model: Any, name: str, path: str, precision: str, batch_size: int = 32) -> None:
+    def __init__(self, model: Any, name: str, path: str, precision: str, batch_size: int = 32,
+                 cache_size: int = 50_000) -> None:
         self.model = model
         self.name = name
         self.path = path
         self.precision = precision
         self.batch_size = batch_size
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, str], float] = OrderedDict()
+
+    def cache_clear(self) -> None:
+        self._cache.clear()
 
     @classmethod
     def load(cls, name: str, *, device: str = "auto", precision: str = "fp32", max_length: int = 0) -> Reranker:
@@ -79,10 +88,29 @@ class Reranker:
                 "max_length": int(self.model.max_seq_length), "precision": self.precision}
 
     def logits(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        """The cross-encoder's relevance logit of each (query, passage)."""
+        out = np.zeros(len(passages), dtype=np.float32)
+        todo = []
+        for i, p in enumerate(passages):
+            hit = self._cache.get((query, p))
+            if hit is None:
+                todo.append(i)
+            else:
+                out[i] = hit
+                self._cache.move_to_end((query, p))
+        if todo:
+            fresh = self._predict(query, [passages[i] for i in todo])
+            for i, v in zip(todo, fresh, strict=True):
+                out[i] = v
+                if self.cache_size:
+                    self._cache[(query, passages[i])] = float(v)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return out
+
+    def _predict(self, query: str, passages: Sequence[str]) -> np.ndarray:
         import torch
 
-        if not passages:
-            return np.zeros(0, dtype=np.float32)
         autocast: Any = nullcontext()
         if self.precision == "bf16":
             autocast = torch.autocast(self.model.device.type, dtype=torch.bfloat16)
@@ -93,15 +121,22 @@ class Reranker:
             )
         return np.asarray(scores, dtype=np.float32).reshape(-1)
 
-    def rerank(self, query: str, ranking: Ranking, texts: Sequence[str], depth: int) -> Ranking:
+    def rerank(self, query: str, ranking: Ranking, texts: Sequence[str], depth: int, weight: float = 1.0) -> Ranking:
         """``ranking`` (with the passage text of each entry in ``texts``) with its first ``depth``
-        entries reordered by the cross-encoder; see the module docstring for the scores."""
+        entries reordered; see the module docstring for ``weight`` and the scores."""
         if len(texts) != len(ranking):
             raise KbqaError(f"rerank: {len(ranking)} candidates but {len(texts)} texts")
+        if not 0.0 <= weight <= 1.0:
+            raise KbqaError(f"search.rerank_weight must be in [0, 1], got {weight}")
         head, tail = ranking[:depth], ranking[depth:]
         if not head:
             return list(ranking)
         probs = 1.0 / (1.0 + np.exp(-self.logits(query, texts[:depth]).astype(np.float64)))
+        if weight < 1.0:
+            fused = np.array([s for _, s in head], dtype=np.float64)
+            span = fused.max() - fused.min()
+            fused = (fused - fused.min()) / span if span > 0 else np.ones_like(fused)
+            probs = weight * probs + (1.0 - weight) * fused
         order = sorted(range(len(head)), key=lambda i: (-probs[i], i))
         out = [(head[i][0], float(probs[i])) for i in order]
         if tail:

@@ -168,3 +168,52 @@ def test_cli_search_takes_rerank_flags(tiny_reranker, kb, capsys):
     assert len(hits) == 2 and all(0 < h["score"] < 1 for h in hits)
     assert main(["search", "--index", str(kb.index_dir), "-k", "2", "--json", "--rerank", "off", "aspirin"]) == 0
     assert main(["search", "--index", str(kb.index_dir), "--rerank", str(Path(out) / "missing"), "aspirin"]) != 0
+
+
+def test_bad_reranker_recipe_is_refused_before_any_work(tmp_path):
+    with pytest.raises(KbqaError, match="pooler_init"):
+        train_reranker(tmp_path / "x", recipe=RerankerRecipe(pooler_init="zero"), progress=False)
+    with pytest.raises(KbqaError, match="precision"):
+        train_reranker(tmp_path / "x", recipe=RerankerRecipe(precision="fp8"), progress=False)
+    assert not (tmp_path / "x").exists()
+
+
+def test_new_head_learns_at_its_own_rate():
+    import torch
+
+    from kbqa.tune.loop import lr_at
+
+    w = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
+    opt = torch.optim.AdamW([{"params": [w[0]]}, {"params": [w[1]], "lr_scale": 10.0}], lr=1e-3)
+    from kbqa.tune import loop
+
+    state = loop.run_steps(
+        work=Path("/nonexistent"), model=torch.nn.Module(), optimizer=opt, ckpt=None,
+        state={"step": 0, "losses": [], "seconds": 0.0}, total=1, step_loss=lambda s: ((w[0] - 1) ** 2 + (w[1] - 1) ** 2).sum(),
+        lr=1e-3, warmup=0.0, seed=0, checkpoint_every=100, desc="t", progress=False,
+    )
+    assert state["step"] == 1
+    assert opt.param_groups[1]["lr"] == pytest.approx(10 * opt.param_groups[0]["lr"]) and opt.param_groups[0]["lr"] == lr_at(0, 1, 1e-3, 0.0)
+
+
+def test_rerank_weight_mixes_in_the_retrieval_order_and_logits_are_cached():
+    calls = []
+
+    class Counting(FakeModel):
+        def predict(self, pairs, **kw):
+            calls.append(len(pairs))
+            return super().predict(pairs, **kw)
+
+    rr = Reranker(Counting(), "fake", "/nowhere", "fp32")
+    ranking = [("c1", 0.9), ("c2", 0.8), ("c3", 0.1)]
+    texts = ["nothing here", "aspirin stroke", "aspirin"]
+    assert [c for c, _ in rr.rerank("aspirin stroke", ranking, texts, depth=3, weight=0.0)] == ["c1", "c2", "c3"]
+    assert [c for c, _ in rr.rerank("aspirin stroke", ranking, texts, depth=3, weight=1.0)] == ["c2", "c3", "c1"]
+    assert calls == [3]  # the second call read every logit from the cache
+    rr.cache_clear()
+    rr.rerank("aspirin stroke", ranking, texts, depth=2)
+    assert calls == [3, 2]
+    with pytest.raises(KbqaError, match="rerank_weight"):
+        rr.rerank("q", ranking, texts, depth=3, weight=1.5)
+    with pytest.raises(KbqaError, match="rerank_weight"):
+        SearchConfig(rerank_weight=-0.1)

@@ -9,7 +9,6 @@ equals an uninterrupted one. The result is a sentence-transformers folder in fp1
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.errors import KbqaError
-from kbqa.tune.loop import cached_rows, loss_summary, open_work, resume_state, run_steps
+from kbqa.tune.loop import cached_rows, open_work, resume_state, run_steps, write_summary
 
 
 @dataclass(frozen=True)
@@ -131,17 +130,5 @@ def train_embedder(
     model.max_seq_length = full_length
     model.half()
     model.save(str(out), safe_serialization=True)
-    summary = {
-        "base_model": base_model,
-        "recipe": asdict(recipe),
-        "triplets": len(triplets),
-        "steps": total,
-        "train_seconds": round(state["seconds"], 1),
-        "wall_seconds_this_run": round(time.time() - started, 1),
-        **loss_summary(state),
-        "device": device,
-        "torch_threads": torch.get_num_threads(),
-        **info,
-    }
-    (out / "train_info.json").write_text(json.dumps(summary, indent=1) + "\n")
-    return summary
+    return write_summary(out, base_model=base_model, recipe=recipe, counts={"triplets": len(triplets), "steps": total},
+                         state=state, started=started, device=device, info=info)

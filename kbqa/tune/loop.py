@@ -125,8 +125,8 @@ def run_steps(
     try:
         for step in range(state["step"], total):
             torch.manual_seed(seed * 1_000_003 + step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, total, lr, warmup)
+            for group in optimizer.param_groups:  # a group's "lr_scale" (e.g. a new head's) scales the schedule
+                group["lr"] = lr_at(step, total, lr, warmup) * group.get("lr_scale", 1.0)
             loss = step_loss(step)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -149,9 +149,25 @@ def run_steps(
     return state
 
 
-def loss_summary(state: dict[str, Any]) -> dict[str, float]:
+def write_summary(out: Path, *, base_model: str, recipe: Any, counts: dict[str, Any], state: dict[str, Any],
+                  started: float, device: str, info: dict[str, Any]) -> dict[str, Any]:
+    """``OUT/train_info.json``: what was trained from what, on which data, how long, and the loss."""
+    import dataclasses
+
+    import torch
+
     first, last = state["losses"][:20], state["losses"][-20:]
-    return {
+    summary = {
+        "base_model": base_model,
+        "recipe": dataclasses.asdict(recipe),
+        **counts,
+        "train_seconds": round(state["seconds"], 1),
+        "wall_seconds_this_run": round(time.time() - started, 1),
         "loss_first_20": round(sum(first) / max(1, len(first)), 4),
         "loss_last_20": round(sum(last) / max(1, len(last)), 4),
+        "device": device,
+        "torch_threads": torch.get_num_threads(),
+        **info,
     }
+    (out / "train_info.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary

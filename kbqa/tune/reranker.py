@@ -8,7 +8,7 @@ never a passage that answers the query). The loss is listwise: a
 softmax cross-entropy over the logits of each query's positive and its hard negatives
 (localized contrastive estimation, Gao et al. 2021), which trains the scores to rank rather than
 to be calibrated probabilities. Passages are what the index stores (``title\\n\\ntext`` of a chunk),
-as :func:`kbqa.rerank.passage_text` gives them at query time.
+as :func:`kbqa.chunk.embed_text` gives them at query time.
 
 The loop is kbqa.tune.loop's (resumable, no pickles). The result is a CrossEncoder folder in fp16
 safetensors plus ``train_info.json``.
@@ -16,7 +16,6 @@ safetensors plus ``train_info.json``.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -24,16 +23,20 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.errors import KbqaError
-from kbqa.tune.loop import cached_rows, loss_summary, open_work, resume_state, run_steps
+from kbqa.tune.loop import cached_rows, open_work, resume_state, run_steps, write_summary
 
 
 @dataclass(frozen=True)
 class RerankerRecipe:
-    max_queries: int = 2400
+    max_queries: int = 2000
     negatives: int = 3  # hard negatives per query (each query is a group of 1 + negatives passages)
     epochs: int = 1
     batch_size: int = 8  # queries per step
-    lr: float = 5e-5
+    lr: float = 6e-5
+    head_lr: float = 1e-3  # the new one-output relevance head
+    # MiniLM ships a near-zero pooler (weight std ~0.01) that starves the encoder of gradient (the
+    # loss sits at log(1 + negatives)); "identity" restarts it as tanh(h_CLS), as kbqa's readers do
+    pooler_init: str = "identity"
     warmup: float = 0.1
     weight_decay: float = 0.01
     # query + passage are cut to this many tokens while training (a CPU budget); the saved model
@@ -110,6 +113,8 @@ def train_reranker(
 
     if recipe.negatives < 1 or recipe.batch_size < 1 or recipe.epochs < 1 or recipe.max_queries < 1:
         raise KbqaError("negatives, batch size, epochs and max queries must all be >= 1")
+    if recipe.pooler_init not in ("keep", "identity"):
+        raise KbqaError(f"pooler_init must be keep or identity, got {recipe.pooler_init!r}")
     if recipe.precision not in ("fp32", "bf16"):
         raise KbqaError(f"precision must be fp32 or bf16, got {recipe.precision!r}")
     out = Path(out)
@@ -126,7 +131,17 @@ def train_reranker(
     source = str(ckpt / "model") if ckpt is not None else resolve_model(base_model)
     torch.manual_seed(recipe.seed)  # the new relevance head is initialised from torch's generator
     model = load_cross_encoder(source, max_length=recipe.max_length, device=device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    if ckpt is None and recipe.pooler_init == "identity":
+        from kbqa.read.train import _identity_pooler
+
+        _identity_pooler(model.model)
+    head = [p for n, p in model.named_parameters() if ".classifier." in f".{n}" or n.startswith("classifier")]
+    head_ids = {id(p) for p in head}
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for p in model.parameters() if id(p) not in head_ids]},
+         {"params": head, "lr_scale": recipe.head_lr / recipe.lr}],
+        lr=recipe.lr, weight_decay=recipe.weight_decay,
+    )
 
     def step_loss(step: int) -> Any:
         batch = [rows[i] for i in plan[step]]
@@ -151,18 +166,6 @@ def train_reranker(
     model.max_seq_length = recipe.inference_max_length
     model.half()
     model.save(str(out), safe_serialization=True, create_model_card=False)
-    summary = {
-        "base_model": base_model,
-        "recipe": asdict(recipe),
-        "queries": len(rows),
-        "pairs_per_epoch": sum(1 + len(r["negatives"]) for r in rows),
-        "steps": total,
-        "train_seconds": round(state["seconds"], 1),
-        "wall_seconds_this_run": round(time.time() - started, 1),
-        **loss_summary(state),
-        "device": device,
-        "torch_threads": torch.get_num_threads(),
-        **info,
-    }
-    (out / "train_info.json").write_text(json.dumps(summary, indent=1) + "\n")
-    return summary
+    counts = {"queries": len(rows), "pairs_per_epoch": sum(1 + len(r["negatives"]) for r in rows), "steps": total}
+    return write_summary(out, base_model=base_model, recipe=recipe, counts=counts, state=state, started=started,
+                         device=device, info=info)
