@@ -48,8 +48,9 @@ def register(sub: Any, train_sub: Any) -> None:
         "resume after an interruption. Use the result with [search] rerank = \"OUT\".",
     )
     t.add_argument("--out", required=True, help="output folder (sentence-transformers CrossEncoder, fp16)")
-    t.add_argument("--base", default="all-MiniLM-L6-v2",
-                   help="encoder to start from (default: bundled MiniLM; any local encoder or cross-encoder folder)")
+    t.add_argument("--base", default="kbqa-medical-minilm",
+                   help="encoder to start from (default: the tuned embedder models/embedder; all-MiniLM-L6-v2 = the "
+                   "bundled MiniLM; any local encoder or cross-encoder folder)")
     t.add_argument("--data", action="append", default=[], metavar="NAME=PATH",
                    help="data location per source: medquad=DIR, pubmedqa=ori_pqal.json, claims=DIR (repeatable)")
     t.add_argument("--sources", default=",".join(r.sources), help="comma-separated: medquad,pubmedqa,claims")

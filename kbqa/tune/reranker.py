@@ -1,7 +1,9 @@
 """Fine-tune a cross-encoder reranker on (query, positive, hard negatives): ``kbqa train reranker``.
 
 The model is a sentence-transformers ``CrossEncoder`` with one output (a relevance logit) over
-``query [SEP] passage``, started from the bundled MiniLM (any local encoder folder works). Training
+``query [SEP] passage``, started by default from the tuned embedder (``kbqa-medical-minilm``, itself
+MiniLM fine-tuned on the same train parts; on dev it beat starting from the bundled MiniLM, see
+models/reranker/MODEL_CARD.md); any local encoder or cross-encoder folder works. Training
 rows come from kbqa.tune.pairs (train parts of the committed splits only; negatives mined by BM25
 and by a dense model, by default the default embedder whose candidates the reranker re-scores;
 never a passage that answers the query). The loss is listwise: a
@@ -30,7 +32,7 @@ from kbqa.tune.loop import cached_rows, open_work, resume_state, run_steps, writ
 class RerankerRecipe:
     max_queries: int = 2000
     negatives: int = 3  # hard negatives per query (each query is a group of 1 + negatives passages)
-    epochs: int = 1
+    epochs: int = 2
     batch_size: int = 8  # queries per step
     lr: float = 6e-5
     head_lr: float = 1e-3  # the new one-output relevance head
@@ -99,7 +101,7 @@ def train_reranker(
     out: str | Path,
     *,
     recipe: RerankerRecipe = RerankerRecipe(),
-    base_model: str = "all-MiniLM-L6-v2",
+    base_model: str = "kbqa-medical-minilm",
     data: dict[str, str] | None = None,
     mine_index: dict[str, str] | None = None,
     checkpoint_every: int = 25,
