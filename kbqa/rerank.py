@@ -15,7 +15,6 @@ it is read from); any local CrossEncoder folder or hub name (where the user has 
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -33,8 +32,9 @@ Ranking = list[tuple[str, float]]
 
 
 def reranker_dir() -> Path:
-    env = os.environ.get(RERANKER_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "models" / "reranker"
+    from kbqa.embed import committed_model_dir
+
+    return committed_model_dir(RERANKER_ENV, "reranker")
 
 
 def resolve_reranker(name: str) -> str:
