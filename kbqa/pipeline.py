@@ -301,7 +301,8 @@ class KnowledgeBase:
             reranker = self.reranker
             results = [
                 reranker.rerank(
-                    q, row, [embed_text(self.chunks[cid], self.config.chunk) for cid, _ in row], cfg.rerank_depth,
+                    q, row, [embed_text(self.chunks[cid], self.config.chunk) for cid, _ in row[: cfg.rerank_depth]],
+                    cfg.rerank_depth,
                     cfg.rerank_weight,
                 )[:k]
                 for q, row in zip(queries, results, strict=True)

@@ -122,10 +122,10 @@ class Reranker:
         return np.asarray(scores, dtype=np.float32).reshape(-1)
 
     def rerank(self, query: str, ranking: Ranking, texts: Sequence[str], depth: int, weight: float = 1.0) -> Ranking:
-        """``ranking`` (with the passage text of each entry in ``texts``) with its first ``depth``
-        entries reordered; see the module docstring for ``weight`` and the scores."""
-        if len(texts) != len(ranking):
-            raise KbqaError(f"rerank: {len(ranking)} candidates but {len(texts)} texts")
+        """``ranking`` with its first ``depth`` entries reordered (``texts``: the passage text of at
+        least those entries, in ranking order); see the module docstring for ``weight`` and the scores."""
+        if len(texts) < min(depth, len(ranking)):
+            raise KbqaError(f"rerank: {min(depth, len(ranking))} candidates to re-score but {len(texts)} texts")
         if not 0.0 <= weight <= 1.0:
             raise KbqaError(f"search.rerank_weight must be in [0, 1], got {weight}")
         head, tail = ranking[:depth], ranking[depth:]
