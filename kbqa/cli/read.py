@@ -50,6 +50,7 @@ def register(sub: Any, train_sub: Any) -> None:
     a.add_argument("--reader", default=None, help="reader folder (default: $KBQA_READER or models/reader)")
     a.add_argument("-k", type=int, default=10, help="passages to retrieve and read")
     a.add_argument("--threshold", type=float, default=None, help="abstain below this confidence (default: the reader's)")
+    add_precision_arg(a)
     a.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     a.add_argument("--input", help="JSONL of {id, question}: writes one JSON answer per line")
     a.add_argument("--out", help="with --input: write here instead of stdout")
@@ -61,7 +62,14 @@ def register(sub: Any, train_sub: Any) -> None:
     r.add_argument("--input", required=True, help='JSONL lines {"id", "question", "context"} (context: str or list)')
     r.add_argument("--out", help="write predictions here (default: stdout)")
     r.add_argument("--batch-size", type=int, default=32)
+    add_precision_arg(r)
     r.set_defaults(func=cmd_read)
+
+
+def add_precision_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reader-precision", choices=("auto", "fp32", "bf16"), default=None,
+                   help="reader arithmetic: auto (default; $KBQA_READER_PRECISION overrides) = bf16 autocast where "
+                        "the CPU/GPU runs bf16 natively, else fp32")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -110,7 +118,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         check_question(args.question)
     kb = apply_rerank_args(KnowledgeBase.load(args.index), args)
-    reader = Reader.load(args.reader)
+    reader = Reader.load(args.reader, precision=args.reader_precision)
     if args.input:
         from tqdm.auto import tqdm
 
@@ -177,7 +185,7 @@ def cmd_read(args: argparse.Namespace) -> int:
         except KbqaError as exc:
             raise InputError(str(exc), path=args.input, line=n) from exc
         items.append((rec["id"], q, ctx))
-    reader = Reader.load(args.reader)
+    reader = Reader.load(args.reader, precision=args.reader_precision)
     probs = reader.predict_proba([(q, c) for _, q, c in items], batch_size=args.batch_size,
                                  progress=sys.stderr.isatty())
     out = _writer(args.out)

@@ -23,6 +23,7 @@ from kbqa.read.reader import Reader, check_question
 from kbqa.types import Answer, Evidence, Hit
 
 _READERS: dict[str, Reader] = {}
+HIGHLIGHT_CANDIDATES = 2  # sentences per passage the reader/encoder scores for its highlight (0: all)
 
 
 def _reader(reader: Reader | str | None) -> Reader:
@@ -45,6 +46,7 @@ def answer(
     threshold: float | None = None,
     params: AggregationParams = AggregationParams(),
     highlight_top: int = 5,
+    highlight_candidates: int = HIGHLIGHT_CANDIDATES,
     filters: dict | None = None,
 ) -> Answer:
     """Answer one question over ``kb`` (a KnowledgeBase). ``threshold`` overrides the reader's dev-fitted one."""
@@ -52,7 +54,7 @@ def answer(
     hits = kb.search(q, k=k, filters=filters)
     return answer_from_hits(
         q, hits, _reader(reader), threshold=threshold, params=params, highlight_top=highlight_top,
-        encoder=getattr(kb, "encoder", None),
+        highlight_candidates=highlight_candidates, encoder=getattr(kb, "encoder", None),
         provenance={"index_fingerprint": getattr(kb, "fingerprint", None), "k": k, **_reranker(kb)},
     )
 
@@ -73,11 +75,20 @@ def answer_from_hits(
     threshold: float | None = None,
     params: AggregationParams = AggregationParams(),
     highlight_top: int = 5,
+    highlight_candidates: int = HIGHLIGHT_CANDIDATES,
     encoder: Any = None,
     provenance: dict | None = None,
     probs: np.ndarray | None = None,
 ) -> Answer:
     """The verdict over already retrieved ``hits`` (best first).
+
+    Each of the ``highlight_top`` first evidence passages gets a highlight: its sentences are
+    pre-ranked cheaply (words shared with the question, plus conclusion-likeness for yes/no
+    questions when the reader has a selector) and the ``highlight_candidates`` best of each are
+    scored by the reader (yes/no: the sentence that most supports the passage's label) or by the
+    encoder (open questions: the sentence closest to the question); 0 scores every sentence.
+    Open questions (what/which/how...) are not read at all: a yes/no/maybe reading of them means
+    nothing, so their evidence is ordered by retrieval and the verdict is ``maybe``, abstained.
 
     ``probs`` (rows for ``dedupe(hits)``, from ``reader.predict_proba``) skips the reader call, so
     batch evaluations can read every question's passages in one pass."""
@@ -92,6 +103,7 @@ def answer_from_hits(
         **(provenance or {}),
         "reader": str(reader.model_dir),
         "reader_sha256": reader.checksum,
+        "reader_precision": reader.precision,
         "temperature": reader.calibration.temperature,
         "threshold": cut,
     }
@@ -101,31 +113,50 @@ def answer_from_hits(
         verdict = "maybe" if "maybe" in labels else labels[0]
         return Answer(q, verdict, True, 1.0 / len(labels), uniform, [], qtype, {**prov, "reason": "no evidence found"})
 
-    if probs is None:
-        probs = reader.predict_proba([(q, h.text) for h in kept])
-    elif len(probs) != len(kept):
+    if probs is not None and len(probs) != len(kept):
         raise KbqaError(f"got {len(probs)} probability rows for {len(kept)} distinct passages")
+    uniform = np.full((len(kept), len(labels)), 1.0 / len(labels))
+    if qtype != "yes_no":  # a yes/no/maybe reading of "what/which/how" questions means nothing: not run
+        probs = uniform
+    elif probs is None:
+        probs = reader.predict_proba([(q, h.text) for h in kept])
     selected = (select_sentences(kept, reader.selector, params)
                 if reader.selector is not None and params.read_documents > 0 and qtype == "yes_no" else [])
+    weights = passage_weights([h.score for h in kept], probs, params)
+    order = group_by_document(list(np.argsort(-weights, kind="stable")), [h.doc_id for h in kept])
+    by_reader = qtype == "yes_no"
+    # open question without an encoder: the sentence sharing most words with the question, unscored
+    lexical_only = not by_reader and encoder is None
+    pairs = _sentence_pairs(q, kept, order[:highlight_top], 1 if lexical_only else highlight_candidates,
+                            reader.selector if by_reader else None)
+    # one reader pass (length-sorted batches) over the selected sentences and the highlight candidates
+    extra = [text for _, text, _ in selected] + ([kept[i].text[a:b] for i, (a, b) in pairs] if by_reader else [])
+    extra_p = reader.predict_proba([(q, t) for t in extra]) if extra else np.zeros((0, len(labels)))
+    sel_p, sent_p = extra_p[: len(selected)], extra_p[len(selected):]
     if selected:  # the verdict from the conclusion-like sentences of the best documents
-        sel_p = reader.predict_proba([(q, text) for _, text, _ in selected])
         w = document_weights([score for _, _, score in selected], params)
         verdict_p = (w[:, None] * sel_p).sum(0) / w.sum()
         prov["verdict_read"] = [{"doc_id": d, "text": t, "probabilities": dict(zip(labels, map(float, p)))}
                                 for (d, t, _), p in zip(selected, sel_p)]
-    else:
+    elif qtype == "yes_no":
         verdict_p = aggregate(probs, [h.score for h in kept], params)
-    verdict = labels[int(np.argmax(verdict_p))]
+    else:  # no reading: every label equally likely, reported as "maybe" (as when nothing is found)
+        verdict_p = uniform[0]
+    verdict = labels[int(np.argmax(verdict_p))] if qtype == "yes_no" or "maybe" not in labels else "maybe"
     confidence = float(verdict_p.max())
     abstained = qtype != "yes_no" or confidence < cut
     if qtype != "yes_no":
-        prov["reason"] = "not a yes/no question: showing the most relevant evidence"
+        prov["reason"] = "not a yes/no question: showing the most relevant evidence (no yes/no/maybe reading)"
     elif abstained:
         prov["reason"] = f"confidence {confidence:.2f} below the threshold {cut:.2f}"
 
-    weights = passage_weights([h.score for h in kept], probs, params)
-    order = group_by_document(list(np.argsort(-weights, kind="stable")), [h.doc_id for h in kept])
-    highlights = _highlights(q, kept, probs, order[:highlight_top], reader, qtype, encoder, labels)
+    if by_reader:  # the sentence whose reading most supports its passage's label
+        score = np.array([sent_p[j, int(np.argmax(probs[i]))] for j, (i, _) in enumerate(pairs)])
+    elif encoder is not None:  # open question: the sentence closest to the question
+        score = _similarity(q, [kept[i].text[a:b] for i, (a, b) in pairs], encoder)
+    else:  # lexical_only: one candidate per passage
+        score = np.zeros(len(pairs))
+    highlights = _best_spans(pairs, score)
     evidence = []
     for i in order:
         p = {lab: float(v) for lab, v in zip(labels, probs[i])}
@@ -163,23 +194,41 @@ def select_sentences(hits: Sequence[Hit], selector: Any, params: AggregationPara
     return out
 
 
-def _highlights(
-    question: str, hits: Sequence[Hit], probs: np.ndarray, which: Sequence[int], reader: Reader,
-    qtype: str, encoder: Any, labels: list[str],
-) -> dict[int, tuple[int, int]]:
-    """Per passage, the sentence that most drives its label (reader on each sentence); for open
-    questions, the sentence closest to the question (embedding similarity) when an encoder is given."""
+def _sentence_pairs(
+    question: str, hits: Sequence[Hit], which: Sequence[int], candidates: int, selector: Any = None
+) -> list[tuple[int, tuple[int, int]]]:
+    """``(passage index, sentence span)`` for the highlight candidates of the passages ``which``: the
+    ``candidates`` sentences of each sharing most of the question's content words (stemmed, as BM25
+    indexes them; plus the selector's conclusion-likeness when given), in text order; every
+    sentence when ``candidates`` is 0."""
+    from kbqa.lexical import tokenize
+
     spans = {i: sentences(hits[i].text) for i in which}
-    pairs = [(i, s) for i in which for s in spans[i]]
-    if not pairs:
-        return {}
-    texts = [hits[i].text[a:b] for i, (a, b) in pairs]
-    if qtype == "yes_no" or encoder is None:
-        sp = reader.predict_proba([(question, t) for t in texts])
-        score = np.array([sp[j, int(np.argmax(probs[i]))] for j, (i, _) in enumerate(pairs)])
-    else:
-        qv = encoder.encode_queries([question])[0]
-        score = encoder.encode_passages(texts) @ qv
+    if candidates > 0 and any(len(v) > candidates for v in spans.values()):
+        cut = [i for i in which if len(spans[i]) > candidates]
+        texts = [hits[i].text[a:b] for i in cut for a, b in spans[i]]
+        tokens = tokenize([question] + texts)
+        terms = set(tokens[0])
+        overlap = np.array([len(terms & set(t)) / max(len(terms), 1) for t in tokens[1:]])
+        if selector is not None:
+            overlap = overlap + selector.score(texts)
+        at = 0
+        for i in cut:
+            n = len(spans[i])
+            keep = sorted(np.argsort(-overlap[at: at + n], kind="stable")[:candidates])
+            spans[i], at = [spans[i][j] for j in keep], at + n
+    return [(i, span) for i in which for span in spans[i]]
+
+
+def _similarity(question: str, texts: Sequence[str], encoder: Any) -> np.ndarray:
+    if not texts:
+        return np.zeros(0)
+    qv = encoder.encode_queries([question])[0]  # the encoder caches the vector retrieval computed
+    return encoder.encode_passages(texts) @ qv
+
+
+def _best_spans(pairs: Sequence[tuple[int, tuple[int, int]]], score: np.ndarray) -> dict[int, tuple[int, int]]:
+    """Per passage, the span with the highest score (the first one on ties)."""
     best: dict[int, tuple[float, tuple[int, int]]] = {}
     for j, (i, span) in enumerate(pairs):
         if i not in best or score[j] > best[i][0]:

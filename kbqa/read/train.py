@@ -100,6 +100,28 @@ def _device(name: str) -> Any:
     return torch.device(name)
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_precision(precision: str, device: Any) -> str:
+    """``fp32`` or ``bf16`` for inference on ``device``: ``auto`` is bf16 autocast where the hardware
+    runs it natively (a CPU with AVX512-BF16/AMX, a CUDA GPU with bf16), else fp32."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise KbqaError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    dev = torch.device(device) if not isinstance(device, torch.device) else device
+    if dev.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - torch builds without oneDNN
+        native = False
+    return "bf16" if dev.type == "cpu" and native else "fp32"
+
+
 def _seed_everything(seed: int) -> None:
     import torch
 
@@ -163,14 +185,20 @@ def _collate(ids: list[list[int]], pad_id: int, device: Any) -> dict[str, Any]:
     return {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
 
 
-def _logits(model: Any, ids: list[list[int]], pad_id: int, batch_size: int, device: Any, progress: bool) -> np.ndarray:
+def _logits(model: Any, ids: list[list[int]], pad_id: int, batch_size: int, device: Any, progress: bool,
+            precision: str = "fp32") -> np.ndarray:
+    import contextlib
+
     import torch
     from tqdm.auto import tqdm
 
     out = np.zeros((len(ids), model.config.num_labels), dtype=np.float32)
     batches = _length_batches([len(x) for x in ids], batch_size, None)
     model.eval()
-    with torch.inference_mode():
+    autocast: Any = contextlib.nullcontext()
+    if precision == "bf16":
+        autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    with torch.inference_mode(), autocast:
         for batch in tqdm(batches, desc="predict", disable=not progress, leave=False):
             logits = model(**_collate([ids[i] for i in batch], pad_id, device)).logits
             out[batch] = logits.float().cpu().numpy()
@@ -422,18 +450,22 @@ def _save(model: Any, tokenizer: Any, out: Path, info: dict, dev_metrics: dict) 
 class SequenceClassifier:
     """A fine-tuned classifier loaded from a folder written by :func:`train_classifier`."""
 
-    def __init__(self, model: Any, tokenizer: Any, labels: list[str], model_dir: Path, max_length: int) -> None:
+    def __init__(self, model: Any, tokenizer: Any, labels: list[str], model_dir: Path, max_length: int,
+                 precision: str = "fp32") -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.labels = labels
         self.model_dir = model_dir
         self.max_length = max_length
+        self.precision = precision  # "fp32" or "bf16" (autocast at inference; weights stay fp32)
 
     @classmethod
-    def load(cls, model_dir: str | Path, *, device: str = "auto", max_length: int | None = None) -> SequenceClassifier:
+    def load(cls, model_dir: str | Path, *, device: str = "auto", max_length: int | None = None,
+             precision: str = "fp32") -> SequenceClassifier:
         """Load and check a classifier folder; a missing file or inconsistent label map is a KbqaError.
 
-        ``max_length`` overrides the training length at inference (e.g. to read whole index chunks)."""
+        ``max_length`` overrides the training length at inference (e.g. to read whole index chunks);
+        ``precision`` is ``fp32``, ``bf16`` (autocast) or ``auto`` (:func:`resolve_precision`)."""
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -441,8 +473,9 @@ class SequenceClassifier:
         labels, trained_length = check_model_dir(folder)
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         model = AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=torch.float32)
-        model.to(_device(device)).eval()
-        return cls(model, tokenizer, labels, folder, max_length or trained_length)
+        dev = _device(device)
+        model.to(dev).eval()
+        return cls(model, tokenizer, labels, folder, max_length or trained_length, resolve_precision(precision, dev))
 
     def predict_logits(
         self, examples: Sequence[tuple[str, str | None]], batch_size: int = 32, progress: bool = False
@@ -452,7 +485,7 @@ class SequenceClassifier:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         ids = _tokenize(self.tokenizer, list(examples), self.max_length)
         device = next(self.model.parameters()).device
-        return _logits(self.model, ids, self.tokenizer.pad_token_id or 0, batch_size, device, progress)
+        return _logits(self.model, ids, self.tokenizer.pad_token_id or 0, batch_size, device, progress, self.precision)
 
     def predict_proba(
         self, examples: Sequence[tuple[str, str | None]], batch_size: int = 32, progress: bool = False
