@@ -398,3 +398,14 @@ def test_committed_reader_loads_and_is_calibrated() -> None:
     assert reader.selector is not None  # the verdict over an index is read from conclusion-like sentences
     s = reader.selector.score(["In conclusion, aspirin reduced the risk of stroke.", "We enrolled 412 patients in 2004."])
     assert s[0] > 0.5 > s[1]
+
+
+def test_terminal_output_shows_stances_only_for_questions_that_were_read(tmp_path: Path) -> None:
+    from kbqa.cli.read import format_answer
+
+    hits = [_hit("a#0", "Background here. Aspirin reduced stroke by half.", 0.9)]
+    yes = format_answer(answer_from_hits("Does aspirin reduce stroke?", hits, _fake_reader(tmp_path)))
+    assert "probabilities: yes" in yes and "[1] supports (" in yes and "not a diagnosis" in yes
+    open_q = format_answer(answer_from_hits("Which drug reduced stroke?", hits, _fake_reader(tmp_path)))
+    assert "Not a yes/no question" in open_q and "probabilities:" not in open_q and "neutral (" not in open_q
+    assert "» Aspirin reduced stroke by half." in open_q and "not a diagnosis" in open_q

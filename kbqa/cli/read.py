@@ -151,14 +151,16 @@ def format_answer(ans: Any, max_evidence: int = 5) -> str:
         head = f"Abstained (leaning {ans.verdict.upper()}, confidence {ans.confidence:.2f} < threshold {ans.provenance.get('threshold', 0):.2f})"
     else:
         head = f"Answer: {ans.verdict.upper()} (confidence {ans.confidence:.2f})"
-    lines = [f"Q: {ans.question}", head, f"   probabilities: {probs}"]
+    read = ans.question_type == "yes_no"  # open questions are not read: no probabilities or stances to show
+    lines = [f"Q: {ans.question}", head] + ([f"   probabilities: {probs}"] if read else [])
     for read in ans.provenance.get("verdict_read") or []:  # the conclusion-like sentences the verdict came from
         text = read["text"]
         lines.append(f"   read from {read['doc_id']}: {text[:240]}{'...' if len(text) > 240 else ''}")
     lines.append("")
     for n, ev in enumerate(ans.evidence[:max_evidence], 1):
         h = ev.hit
-        lines.append(f"[{n}] {ev.stance} ({ev.probability:.2f})  {citation(h.meta, h.doc_id, h.title)}")
+        stance = f"{ev.stance} ({ev.probability:.2f})  " if read else ""
+        lines.append(f"[{n}] {stance}{citation(h.meta, h.doc_id, h.title)}")
         if ev.highlight:
             a, b = ev.highlight
             lines.append(f"    \u00bb {h.text[a:b]}")
