@@ -6,8 +6,9 @@
 * reasoning-required: question + gold contexts (no conclusion) -> accuracy, macro-F1
 * open-book: all 500 PubMedQA abstracts (with conclusions) indexed with KnowledgeBase.build, each dev
   question asked over the index -> accuracy, macro-F1, gold-abstract hit rate in the top k;
-  plus ablations from the same reader outputs (verdict from whole passages instead of the selected
-  conclusion-like sentences, top-1 passage, gold abstract's passages only)
+  plus ablations from the same reader outputs (verdict from the selector's most conclusion-like
+  sentences or from whole passages instead of the best document's last sentences, top-1 passage,
+  gold abstract's passages only)
 * coverage-accuracy of abstention at the reader's calibrated threshold and at fixed coverages
 """
 
@@ -103,6 +104,9 @@ def main() -> None:
         whole = [answer_from_hits(it.question, h, reader, highlight_top=0, probs=flat[a:b],
                                   params=AggregationParams(read_documents=0))
                  for it, h, a, b in zip(dev, hits, bounds[:-1], bounds[1:])]
+        by_selector = [answer_from_hits(it.question, h, reader, highlight_top=0, probs=flat[a:b],
+                                        params=AggregationParams(read_from="selector"))
+                       for it, h, a, b in zip(dev, hits, bounds[:-1], bounds[1:])]
         pred = [a.verdict for a in answers]
         conf = np.array([a.confidence for a in answers])
         hit_rate = float(np.mean([any(h.doc_id == it.pmid for h in hs) for it, hs in zip(dev, hits)]))
@@ -119,7 +123,9 @@ def main() -> None:
             **scores(gold, pred, labels), "k": args.k,
             "gold_abstract_hit_rate": round(hit_rate, 4), "gold_abstract_top1": round(top1_doc, 4),
             "chunks_indexed": len(kb), "build_seconds": round(build_s, 1), "answer_seconds": round(time.time() - t0, 1),
-            "verdict_from": "selected conclusion-like sentences" if reader.selector is not None else "whole passages",
+            "verdict_from": (f"the last {AggregationParams().selected_sentences} sentences of the best document"
+                             if reader.selector is not None else "whole passages"),
+            "ablation_selector_sentences": scores(gold, [a.verdict for a in by_selector], labels),
             "ablation_whole_passages": scores(gold, [a.verdict for a in whole], labels),
             "ablation_top1_passage": scores(gold, pred_top1, labels),
             "ablation_gold_abstract_passages_only": scores(gold, oracle, labels),

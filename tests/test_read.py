@@ -214,6 +214,25 @@ def test_verdict_read_from_conclusion_sentences_of_the_best_document(tmp_path: P
     assert [r["doc_id"] for r in two.provenance["verdict_read"]] == ["a", "b"]
     with pytest.raises(KbqaError, match="read_documents"):
         AggregationParams(read_documents=-1)
+    with pytest.raises(KbqaError, match="read_from"):
+        AggregationParams(read_from="middle")
+
+
+def test_verdict_read_from_the_end_or_from_the_selectors_choice(tmp_path: Path) -> None:
+    from kbqa.read.aggregate import AggregationParams
+
+    reader = _fake_reader(tmp_path)
+    reader.selector = _selector()
+    # a conclusion-like sentence early on, and an abstract that ends on a "did not" sentence
+    text = ("These results suggest that aspirin reduced stroke. We enrolled 200 patients in 2010. "
+            "Blood samples were taken at baseline. Women did not take part.")
+    hits = [_hit("a#0", text, 0.9, "a")]
+    end = answer_from_hits("Does aspirin reduce stroke?", hits, reader, highlight_top=0)
+    assert end.provenance["verdict_read"][0]["text"] == "Blood samples were taken at baseline. Women did not take part."
+    assert end.verdict == "no"
+    sel = answer_from_hits("Does aspirin reduce stroke?", hits, reader, highlight_top=0,
+                           params=AggregationParams(read_from="selector"))
+    assert "aspirin reduced stroke" in sel.provenance["verdict_read"][0]["text"] and sel.verdict == "yes"
 
 
 def test_train_reader_on_pubmedqa_saves_the_selector(shared_data: Path, tiny_bert_dir: Path, tmp_path: Path) -> None:

@@ -153,7 +153,7 @@ def format_answer(ans: Any, max_evidence: int = 5) -> str:
         head = f"Answer: {ans.verdict.upper()} (confidence {ans.confidence:.2f})"
     read = ans.question_type == "yes_no"  # open questions are not read: no probabilities or stances to show
     lines = [f"Q: {ans.question}", head] + ([f"   probabilities: {probs}"] if read else [])
-    for read in ans.provenance.get("verdict_read") or []:  # the conclusion-like sentences the verdict came from
+    for read in ans.provenance.get("verdict_read") or []:  # the sentences the verdict came from
         text = read["text"]
         lines.append(f"   read from {read['doc_id']}: {text[:240]}{'...' if len(text) > 240 else ''}")
     lines.append("")

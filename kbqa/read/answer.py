@@ -133,7 +133,7 @@ def answer_from_hits(
     extra = [text for _, text, _ in selected] + ([kept[i].text[a:b] for i, (a, b) in pairs] if by_reader else [])
     extra_p = reader.predict_proba([(q, t) for t in extra]) if extra else np.zeros((0, len(labels)))
     sel_p, sent_p = extra_p[: len(selected)], extra_p[len(selected):]
-    if selected:  # the verdict from the conclusion-like sentences of the best documents
+    if selected:  # the verdict from the conclusion sentences of the best documents
         w = document_weights([score for _, _, score in selected], params)
         verdict_p = (w[:, None] * sel_p).sum(0) / w.sum()
         prov["verdict_read"] = [{"doc_id": d, "text": t, "probabilities": dict(zip(labels, map(float, p)))}
@@ -176,7 +176,8 @@ def answer_from_hits(
 
 def select_sentences(hits: Sequence[Hit], selector: Any, params: AggregationParams) -> list[tuple[str, str, float]]:
     """``(doc_id, text, best score)`` for the ``params.read_documents`` best documents among ``hits``: each
-    document's ``params.selected_sentences`` most conclusion-like sentences (from its retrieved passages,
+    document's ``params.selected_sentences`` last (``read_from="end"``) or most conclusion-like
+    (``read_from="selector"``) sentences (from its retrieved passages,
     in document order), joined."""
     docs: dict[str, list[Hit]] = {}
     for h in hits:  # retrieval order: the first documents seen are the best
@@ -188,7 +189,10 @@ def select_sentences(hits: Sequence[Hit], selector: Any, params: AggregationPara
             for a, b in sentences(h.text):
                 at.setdefault(h.text[a:b], h.start + a)
         texts = sorted(at, key=at.__getitem__)
-        picked = selector.pick(texts, params.selected_sentences)
+        if params.read_from == "end":
+            picked = list(range(max(0, len(texts) - params.selected_sentences), len(texts)))
+        else:
+            picked = selector.pick(texts, params.selected_sentences)
         if picked:
             out.append((doc_id, " ".join(texts[i] for i in picked), max(h.score for h in group)))
     return out

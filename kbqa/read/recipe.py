@@ -39,7 +39,7 @@ class ReaderRecipe:
 
     # Defaults = the committed models/reader (see its MODEL_CARD): the earlier phase only (question +
     # conclusion, 4 epochs), which reads conclusions best; the verdict over retrieved abstracts is then
-    # read from their conclusion-like sentences (selector.json).
+    # read from their conclusions (their last sentences; kbqa.read.aggregate.AggregationParams).
     epochs: int = 0  # main phase (question + contexts); 0 keeps the earlier phase's model
     lr: float = 8e-5
     batch_size: int = 16
