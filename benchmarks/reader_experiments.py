@@ -9,7 +9,8 @@ appends {name, recipe, dev metrics per epoch, calibration, seconds} to OUT/resul
 
 ``--cv`` compares recipes without touching the dev set: it trains once per fold of the committed
 split's ``folds`` (5 stratified folds of the 400 train PMIDs), each time on the other four folds,
-selecting and scoring on the held-out fold, and reports the mean and spread over folds.
+selecting and scoring on the held-out fold (reasoning-required input, and question + conclusion:
+what ``kbqa ask`` reads), and reports the mean and spread over folds.
 """
 
 from __future__ import annotations
@@ -61,6 +62,29 @@ def main() -> None:
     print(json.dumps(result["calibration"], indent=1))
 
 
+METRICS = ("accuracy", "macro_f1", "conclusion_accuracy", "conclusion_macro_f1")
+
+
+def _score_conclusions(model_dir: Path, data: list[str], split_file: Path) -> dict:
+    """The fold's model on question + conclusion of its held-out PubMedQA items (what `ask` reads)."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from kbqa.read import data as rdata
+    from kbqa.read.reader import Reader
+
+    held = json.loads(split_file.read_text())["dev"]
+    items = [it for path in data if rdata.is_pubmedqa(path)
+             for it in rdata.split_items(rdata.load_pubmedqa(path), held)]
+    if not items:
+        return {}
+    reader = Reader.load(model_dir, precision="fp32")
+    probs = reader.predict_proba([(e.text, e.text_pair) for e in rdata.pubmedqa_examples(items, "conclusion")])
+    pred = [reader.labels[i] for i in probs.argmax(1)]
+    gold = [it.label for it in items]
+    return {"conclusion_accuracy": float(accuracy_score(gold, pred)),
+            "conclusion_macro_f1": float(f1_score(gold, pred, labels=reader.labels, average="macro", zero_division=0))}
+
+
 def cross_validate(args: argparse.Namespace, recipe: object, out: Path) -> None:
     """One training per fold of the committed split (train part only); mean and spread of the kept epochs."""
     import statistics
@@ -79,13 +103,15 @@ def cross_validate(args: argparse.Namespace, recipe: object, out: Path) -> None:
         split_file.write_text(json.dumps({"train": rest, "dev": held}))
         result = train_reader(args.data, out / f"{args.name}.fold{n}", base_model=args.base, recipe=recipe,
                               split_file=split_file, progress=False)
+        conclusion = _score_conclusions(out / f"{args.name}.fold{n}", args.data, split_file)
         shutil.rmtree(out / f"{args.name}.fold{n}", ignore_errors=True)  # only the scores are kept
         dev = result["dev"]
-        rows.append({"fold": n, "accuracy": dev["accuracy"], "macro_f1": dev["macro_f1"], "epoch": dev.get("epoch")})
+        rows.append({"fold": n, "accuracy": dev["accuracy"], "macro_f1": dev["macro_f1"], "epoch": dev.get("epoch"),
+                     **conclusion})
         print(json.dumps(rows[-1]), flush=True)
     summary = {"name": args.name, "cv": rows, "recipe": dataclasses.asdict(recipe), "data": args.data,
-               **{f"{k}_mean": round(statistics.mean(r[k] for r in rows), 4) for k in ("accuracy", "macro_f1")},
-               **{f"{k}_sd": round(statistics.stdev(r[k] for r in rows), 4) for k in ("accuracy", "macro_f1")},
+               **{f"{k}_mean": round(statistics.mean(r[k] for r in rows), 4) for k in METRICS if k in rows[0]},
+               **{f"{k}_sd": round(statistics.stdev(r[k] for r in rows), 4) for k in METRICS if k in rows[0]},
                "machine": f"{os.cpu_count()}-core CPU, shared, no GPU"}
     with (out / "results.jsonl").open("a") as f:
         f.write(json.dumps(summary) + "\n")

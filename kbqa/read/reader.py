@@ -56,8 +56,8 @@ class Reader:
         """Load a reader folder (default: :func:`default_reader_dir`).
 
         ``precision`` (default ``$KBQA_READER_PRECISION`` or ``auto``): ``auto`` reads in bf16 autocast
-        where the hardware runs bf16 natively (1.7-1.8x faster on this project's CPU, same labels on
-        PubMedQA dev, probabilities within 0.002 of fp32: ``benchmarks/reader_precision.py``), ``fp32``
+        where the hardware runs bf16 natively (1.7x faster on this project's CPU, same labels on
+        PubMedQA dev, probabilities within 0.003 of fp32: ``benchmarks/reader_precision.py``), ``fp32``
         or ``bf16`` force one."""
         folder = Path(model_dir) if model_dir is not None else default_reader_dir()
         if not folder.is_dir():

@@ -46,7 +46,7 @@ class ReaderRecipe:
     max_length: int = 192
     seed: int = 0
     class_weights: str = "balanced"
-    phase1_epochs: int = 4
+    phase1_epochs: int = 8
     phase1_lr: float = 1.5e-4
     phase1_max_length: int = 128
     head_lr: float | None = 1e-3  # the new classification head learns faster than the encoder
