@@ -10,7 +10,6 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -162,10 +161,8 @@ class SentenceTransformerEncoder:
 
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        autocast: Any = nullcontext()
-        if self.cfg.precision == "bf16":
-            autocast = torch.autocast(self.model.device.type, dtype=torch.bfloat16)
-        with torch.inference_mode(), autocast:
+        bf16 = self.cfg.precision == "bf16"
+        with torch.inference_mode(), torch.autocast(self.model.device.type, dtype=torch.bfloat16, enabled=bf16):
             vecs = self.model.encode(
                 list(texts),
                 batch_size=self.cfg.batch_size,

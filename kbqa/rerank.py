@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -111,10 +110,8 @@ class Reranker:
     def _predict(self, query: str, passages: Sequence[str]) -> np.ndarray:
         import torch
 
-        autocast: Any = nullcontext()
-        if self.precision == "bf16":
-            autocast = torch.autocast(self.model.device.type, dtype=torch.bfloat16)
-        with torch.inference_mode(), autocast:
+        bf16 = self.precision == "bf16"
+        with torch.inference_mode(), torch.autocast(self.model.device.type, dtype=torch.bfloat16, enabled=bf16):
             scores = self.model.predict(
                 [(query, p) for p in passages], batch_size=self.batch_size, show_progress_bar=False,
                 activation_fn=torch.nn.Identity(), convert_to_numpy=True,

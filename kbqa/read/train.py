@@ -187,18 +187,14 @@ def _collate(ids: list[list[int]], pad_id: int, device: Any) -> dict[str, Any]:
 
 def _logits(model: Any, ids: list[list[int]], pad_id: int, batch_size: int, device: Any, progress: bool,
             precision: str = "fp32") -> np.ndarray:
-    import contextlib
-
     import torch
     from tqdm.auto import tqdm
 
     out = np.zeros((len(ids), model.config.num_labels), dtype=np.float32)
     batches = _length_batches([len(x) for x in ids], batch_size, None)
     model.eval()
-    autocast: Any = contextlib.nullcontext()
-    if precision == "bf16":
-        autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
-    with torch.inference_mode(), autocast:
+    bf16 = precision == "bf16"
+    with torch.inference_mode(), torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
         for batch in tqdm(batches, desc="predict", disable=not progress, leave=False):
             logits = model(**_collate([ids[i] for i in batch], pad_id, device)).logits
             out[batch] = logits.float().cpu().numpy()
