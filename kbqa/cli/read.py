@@ -67,7 +67,9 @@ def register(sub: Any, train_sub: Any) -> None:
 
 
 def add_precision_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--reader-precision", choices=("auto", "fp32", "bf16"), default=None,
+    from kbqa.read.train import PRECISIONS
+
+    p.add_argument("--reader-precision", choices=PRECISIONS, default=None,
                    help="reader arithmetic: auto (default; $KBQA_READER_PRECISION overrides) = bf16 autocast where "
                         "the CPU/GPU runs bf16 natively, else fp32")
 
@@ -151,15 +153,15 @@ def format_answer(ans: Any, max_evidence: int = 5) -> str:
         head = f"Abstained (leaning {ans.verdict.upper()}, confidence {ans.confidence:.2f} < threshold {ans.provenance.get('threshold', 0):.2f})"
     else:
         head = f"Answer: {ans.verdict.upper()} (confidence {ans.confidence:.2f})"
-    read = ans.question_type == "yes_no"  # open questions are not read: no probabilities or stances to show
-    lines = [f"Q: {ans.question}", head] + ([f"   probabilities: {probs}"] if read else [])
+    was_read = ans.question_type == "yes_no"  # open questions are not read: no probabilities or stances to show
+    lines = [f"Q: {ans.question}", head] + ([f"   probabilities: {probs}"] if was_read else [])
     for read in ans.provenance.get("verdict_read") or []:  # the sentences the verdict came from
         text = read["text"]
         lines.append(f"   read from {read['doc_id']}: {text[:240]}{'...' if len(text) > 240 else ''}")
     lines.append("")
     for n, ev in enumerate(ans.evidence[:max_evidence], 1):
         h = ev.hit
-        stance = f"{ev.stance} ({ev.probability:.2f})  " if read else ""
+        stance = f"{ev.stance} ({ev.probability:.2f})  " if was_read else ""
         lines.append(f"[{n}] {stance}{citation(h.meta, h.doc_id, h.title)}")
         if ev.highlight:
             a, b = ev.highlight

@@ -38,7 +38,7 @@ class ReaderRecipe:
     """Settings of :func:`train_reader`; phase 1 is skipped when ``phase1_epochs`` is 0."""
 
     # Defaults = the committed models/reader (see its MODEL_CARD): the earlier phase only (question +
-    # conclusion, 4 epochs), which reads conclusions best; the verdict over retrieved abstracts is then
+    # conclusion, 8 epochs), which reads conclusions best; the verdict over retrieved abstracts is then
     # read from their conclusions (their last sentences; kbqa.read.aggregate.AggregationParams).
     epochs: int = 0  # main phase (question + contexts); 0 keeps the earlier phase's model
     lr: float = 8e-5
