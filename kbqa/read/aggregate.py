@@ -33,7 +33,8 @@ class AggregationParams:
     read_documents: int = 1
     selected_sentences: int = 2
     # Which sentences: "end" = the document's last ones (abstracts end with their conclusion: the last
-    # two sentences hold 88% of the PubMedQA dev conclusions' sentences, the selector's two best 68%),
+    # two sentences hold 88% of the PubMedQA dev conclusions' sentences, the selector's two best 68%:
+    # benchmarks/reader_sentences.py),
     # "selector" = the most conclusion-like by the reader's sentence selector wherever they stand.
     read_from: str = "end"
 
