@@ -9,12 +9,14 @@
   plus ablations from the same reader outputs (verdict from the selector's most conclusion-like
   sentences or from whole passages instead of the best document's last sentences, top-1 passage,
   gold abstract's passages only)
-* coverage-accuracy of abstention at the reader's calibrated threshold and at fixed coverages
+* coverage-accuracy of abstention at the reader's calibrated threshold and at fixed coverages, and the
+  expected calibration error (10 bins) of the confidences reported
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -37,14 +39,19 @@ def scores(gold: list[str], pred: list[str], labels: list[str]) -> dict:
             "macro_f1": round(float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0)), 4)}
 
 
-def coverage_table(gold: list[str], pred: list[str], conf: np.ndarray, threshold: float) -> dict:
+def coverage_table(gold: list[str], probs: np.ndarray, labels: list[str], threshold: float) -> dict:
+    """Accuracy at fixed coverages (most confident first), at ``threshold``, and the ECE of ``probs``."""
+    from kbqa.read.calibrate import expected_calibration_error
+
+    pred, conf = [labels[i] for i in probs.argmax(1)], probs.max(1)
     correct = np.array([g == p for g, p in zip(gold, pred)])
     rows = {}
     for cov in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5):
         keep = np.argsort(-conf, kind="stable")[: int(np.ceil(cov * len(conf)))]
         rows[f"{cov:.1f}"] = round(float(correct[keep].mean()), 4)
     answered = conf >= threshold - 1e-9
-    return {"accuracy_at_coverage": rows,
+    return {"ece": round(expected_calibration_error(probs, [labels.index(g) for g in gold]), 4),
+            "accuracy_at_coverage": rows,
             "calibrated_threshold": {"threshold": round(threshold, 4), "coverage": round(float(answered.mean()), 4),
                                      "accuracy_answered": round(float(correct[answered].mean()), 4) if answered.any() else None}}
 
@@ -73,7 +80,7 @@ def main() -> None:
     majority = Counter(it.label for it in train).most_common(1)[0][0]
     report: dict = {
         "machine": f"{os.cpu_count()}-core CPU ({platform.machine()}), shared with other jobs, no GPU",
-        "reader": args.reader, "reader_sha256": reader.checksum, "calibration": vars(reader.calibration),
+        "reader": args.reader, "reader_sha256": reader.checksum, "calibration": dataclasses.asdict(reader.calibration),
         "split": "eval/splits/pubmedqa.json dev (100 PMIDs)",
         "majority_baseline": {"label": majority, **scores(gold, [majority] * len(gold), labels)},
     }
@@ -82,7 +89,7 @@ def main() -> None:
     probs = reader.predict_proba([(e.text, e.text_pair) for e in rdata.pubmedqa_examples(dev, "reasoning")], progress=True)
     pred = [labels[i] for i in probs.argmax(1)]
     report["reasoning_required"] = {**scores(gold, pred, labels), "seconds": round(time.time() - t0, 1),
-                                    **coverage_table(gold, pred, probs.max(1), reader.calibration.threshold)}
+                                    **coverage_table(gold, probs, labels, reader.calibration.threshold)}
     print("reasoning-required", json.dumps(report["reasoning_required"]), flush=True)
 
     if not args.skip_open_book:
@@ -108,7 +115,6 @@ def main() -> None:
                                         params=AggregationParams(read_from="selector"))
                        for it, h, a, b in zip(dev, hits, bounds[:-1], bounds[1:])]
         pred = [a.verdict for a in answers]
-        conf = np.array([a.confidence for a in answers])
         hit_rate = float(np.mean([any(h.doc_id == it.pmid for h in hs) for it, hs in zip(dev, hits)]))
         top1_doc = float(np.mean([bool(hs) and hs[0].doc_id == it.pmid for it, hs in zip(dev, hits)]))
         # ablations from the same reader outputs: the top passage alone; the gold abstract's passages only
@@ -130,7 +136,9 @@ def main() -> None:
             "ablation_top1_passage": scores(gold, pred_top1, labels),
             "ablation_gold_abstract_passages_only": scores(gold, oracle, labels),
             "passages_read_mean": round(float(np.mean([len(h) for h in kept])), 2),
-            **coverage_table(gold, pred, conf, reader.calibration.threshold),
+            # the calibration the verdicts used (the concluding sentences' own, when the reader has one)
+            **coverage_table(gold, np.array([[a.probabilities[x] for x in labels] for a in answers]), labels,
+                             answers[0].provenance["threshold"]),
         }
         print("open-book", json.dumps(report["open_book"]), flush=True)
 

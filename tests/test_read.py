@@ -103,6 +103,18 @@ def test_threshold_and_calibration_file(tmp_path: Path) -> None:
     (tmp_path / cal.CALIBRATION_FILE).write_text('{"temperature": -1, "threshold": 0.5}')
     with pytest.raises(KbqaError, match="temperature must be > 0"):
         cal.load_calibration(tmp_path)
+    # a second calibration for verdicts read from concluding sentences round-trips; a bad one is refused
+    both = cal.Calibration(2.0, 0.4, cal.Calibration(0.5, 0.7))
+    cal.save_calibration(tmp_path, both, report, report)
+    assert cal.load_calibration(tmp_path) == both and both.for_sentences() == cal.Calibration(0.5, 0.7)
+    assert c.for_sentences() is c  # none fitted: the passages' calibration serves both
+    (tmp_path / cal.CALIBRATION_FILE).write_text('{"temperature": 1, "threshold": 0.5, "sentences": {"threshold": 2}}')
+    with pytest.raises(KbqaError, match="malformed calibration"):
+        cal.load_calibration(tmp_path)
+    (tmp_path / cal.CALIBRATION_FILE).write_text(
+        '{"temperature": 1, "threshold": 0.5, "sentences": {"temperature": 1, "threshold": 2}}')
+    with pytest.raises(KbqaError, match="threshold in"):
+        cal.load_calibration(tmp_path)
 
 
 # ---- abstention, stances, highlights over fixed hits ------------------------------------------
@@ -235,14 +247,40 @@ def test_verdict_read_from_the_end_or_from_the_selectors_choice(tmp_path: Path) 
     assert "aspirin reduced stroke" in sel.provenance["verdict_read"][0]["text"] and sel.verdict == "yes"
 
 
-def test_train_reader_on_pubmedqa_saves_the_selector(shared_data: Path, tiny_bert_dir: Path, tmp_path: Path) -> None:
-    from kbqa.read.recipe import ReaderRecipe, train_reader
+def test_verdict_from_sentences_uses_their_own_calibration(tmp_path: Path) -> None:
+    reader = Reader(FakeClassifier(), cal.Calibration(4.0, 0.45, cal.Calibration(0.5, 0.9)), tmp_path)  # type: ignore[arg-type]
+    reader.selector = _selector()
+    hits = [_hit("a#0", "Patients were randomised. These results suggest aspirin reduced stroke.", 0.9, "a")]
+    ans = answer_from_hits("Does aspirin reduce stroke?", hits, reader, highlight_top=0)
+    sharp = np.exp(np.array([3.0, 0.0, 0.0]) / 0.5)
+    assert ans.confidence == pytest.approx(sharp[0] / sharp.sum(), rel=1e-4)  # T 0.5, not the passages' 4.0
+    assert ans.provenance["temperature"] == 0.5 and ans.provenance["threshold"] == 0.9 and ans.abstained is False
+    flat = np.exp(np.array([3.0, 0.0, 0.0]) / 4.0)  # the passage's stance keeps the passages' calibration
+    assert ans.evidence[0].probabilities["yes"] == pytest.approx(flat[0] / flat.sum(), rel=1e-4)
+    whole = answer_from_hits("Does aspirin reduce stroke?", hits, reader, highlight_top=0,
+                             params=AggregationParams(read_documents=0))
+    assert whole.provenance["temperature"] == 4.0 and whole.provenance["threshold"] == 0.45
+    assert whole.confidence == pytest.approx(flat[0] / flat.sum(), rel=1e-4)
+    override = answer_from_hits("Does aspirin reduce stroke?", hits, reader, highlight_top=0, threshold=0.999)
+    assert override.abstained and override.provenance["threshold"] == 0.999
+
+
+def test_train_reader_on_pubmedqa_saves_the_selector(shared_data: Path, tiny_bert_dir: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    from kbqa.cli import main
 
     out = tmp_path / "reader"
-    train_reader([shared_data / "pubmedqa" / "pqal_traindev.json"], out, base_model=tiny_bert_dir,
-                 recipe=ReaderRecipe(epochs=1, phase1_epochs=0, max_length=24, batch_size=64), progress=False)
+    assert main(["train", "reader", "--data", str(shared_data / "pubmedqa" / "pqal_traindev.json"), "--out", str(out),
+                 "--base", str(tiny_bert_dir), "--epochs", "2", "--phase1-epochs", "0", "--max-length", "24",
+                 "--batch-size", "64", "--average-last", "2", "--label-smoothing", "0.1"]) == 0
+    printed = capsys.readouterr().out
+    assert "(mean of epochs 1-2)" in printed and "concluding sentences: temperature" in printed
+    info = json.loads((out / "kbqa_train.json").read_text())
+    assert info["params"]["average_last"] == 2 and info["params"]["label_smoothing"] == 0.1
     reader = Reader.load(out)
     assert reader.selector is not None and reader.selector.info["abstracts"] == 400  # train part only
+    sentences = json.loads((out / cal.CALIBRATION_FILE).read_text())["sentences"]  # fitted on dev conclusions
+    assert sentences["dev"]["n"] == 100 and reader.calibration.sentences is not None
     assert reader.selector.score(["In conclusion, these data suggest a benefit."])[0] > 0.5
 
 

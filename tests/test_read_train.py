@@ -92,6 +92,11 @@ def test_bad_params_rejected() -> None:
         TrainParams(class_weights="inverse")
     with pytest.raises(KbqaError, match="select_metric"):
         TrainParams(select_metric="f1")
+    from kbqa.read.recipe import ReaderRecipe
+
+    with pytest.raises(KbqaError, match="last phase's 8 epochs"):  # refused before any training starts
+        ReaderRecipe(phase1_epochs=8, average_last=9)
+    assert ReaderRecipe(epochs=2, phase1_epochs=8, average_last=2).average_last == 2
 
 
 def test_incomplete_or_mismatched_folder_refused(trained: tuple[Path, dict], tmp_path: Path) -> None:

@@ -118,3 +118,30 @@ def test_checkpoint_of_another_run_is_ignored(tiny_bert_dir: Path, tmp_path: Pat
     params = TrainParams(epochs=1, lr=5e-3, batch_size=4, max_length=16, progress=False)
     train_classifier(_rows(), None, LABELS, tiny_bert_dir, tmp_path / "m", params, checkpoint_dir=ckpt)
     assert "starting afresh" in capsys.readouterr().err and (tmp_path / "m" / "config.json").is_file()
+
+
+def test_average_last_saves_the_mean_of_the_last_epochs(tiny_bert_dir: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from safetensors.numpy import load_file
+
+    import kbqa.read.train as train_mod
+
+    real_logits, states = train_mod._logits, []
+
+    def record_state(model, *args, **kwargs):  # called once per epoch on dev, then once on the mean
+        states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return real_logits(model, *args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "_logits", record_state)
+    params = TrainParams(epochs=3, lr=5e-3, batch_size=4, max_length=16, warmup_ratio=0.0, progress=False,
+                         average_last=2)
+    metrics = train_classifier(_rows(), _rows(), LABELS, tiny_bert_dir, tmp_path / "m", params)
+    assert len(states) == 4 and metrics["averaged_epochs"] == [2, 3] and metrics["epoch"] == 3
+    name = "classifier.weight"
+    mean = (states[1][name] + states[2][name]) / 2
+    assert not (states[1][name] == states[2][name]).all()  # the two epochs differ, so the mean is a third state
+    assert (states[3][name] - mean).abs().max() < 1e-6  # the dev figures returned are the mean's own
+    saved = load_file(str(tmp_path / "m" / "model.safetensors"))[name]
+    assert abs(saved.astype("float32") - mean.numpy()).max() < 1e-2  # saved as fp16
+    with pytest.raises(KbqaError, match="average_last"):
+        TrainParams(epochs=2, average_last=3)

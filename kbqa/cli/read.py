@@ -42,6 +42,9 @@ def register(sub: Any, train_sub: Any) -> None:
                         "its conclusion), chunks (the abstract split as an index splits it), abstract, conclusion")
     t.add_argument("--coverage", type=float, default=d.target_coverage,
                    help="share of dev questions answered at the fitted abstention threshold")
+    t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    t.add_argument("--average-last", type=int, default=d.average_last, metavar="N",
+                   help="save the mean weights of the last N epochs instead of the best dev epoch (0: best epoch)")
     t.set_defaults(func=cmd_train)
 
     a = sub.add_parser("ask", help="answer a yes/no question over an index, with cited evidence")
@@ -83,17 +86,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         class_weights=args.class_weights, phase1_epochs=args.phase1_epochs, phase1_lr=args.phase1_lr,
         phase1_max_length=args.phase1_max_length, conclusion_phase=not args.no_conclusion_phase,
         abstracts_in_main=args.abstracts_in_main, target_coverage=args.coverage, head_lr=args.head_lr,
-        pooler_init=args.pooler_init, main_inputs=args.main_inputs,
+        pooler_init=args.pooler_init, main_inputs=args.main_inputs, label_smoothing=args.label_smoothing,
+        average_last=args.average_last,
     )
     result = train_reader(args.data, args.out, base_model=args.base, recipe=recipe,
                           split_file=args.split or rdata.DEFAULT_SPLIT)
     dev = result["dev"]
     print(f"reader saved to {args.out} in {result['train_seconds']:.0f} s; dev accuracy {dev.get('accuracy', 0):.3f}, "
-          f"macro-F1 {dev.get('macro_f1', 0):.3f} (epoch {dev.get('epoch')})")
+          f"macro-F1 {dev.get('macro_f1', 0):.3f} "
+          + (f"(mean of epochs {dev['averaged_epochs'][0]}-{dev['averaged_epochs'][1]})" if dev.get("averaged_epochs")
+             else f"(epoch {dev.get('epoch')})"))
     if result["calibration"]:
         c = result["calibration"]
-        print(f"calibration: temperature {c['temperature']:.2f}, abstain below {c['threshold']:.2f} "
-              f"(dev coverage {c['coverage']:.2f}, accuracy answered {c['accuracy_answered']:.3f})")
+        for name, part in (("calibration", c), ("concluding sentences", c.get("sentences"))):
+            if part:
+                print(f"{name}: temperature {part['temperature']:.2f}, abstain below {part['threshold']:.2f} "
+                      f"(dev coverage {part['coverage']:.2f}, accuracy answered {part['accuracy_answered']:.3f}, "
+                      f"ECE {part['ece_after']:.3f})")
     return 0
 
 

@@ -97,21 +97,19 @@ def answer_from_hits(
     q = check_question(question)
     qtype = question_type(q)
     labels = reader.labels
-    cut = reader.calibration.threshold if threshold is None else float(threshold)
     prov = {
         "kbqa_version": __version__,
         **(provenance or {}),
         "reader": str(reader.model_dir),
         "reader_sha256": reader.checksum,
         "reader_precision": reader.precision,
-        "temperature": reader.calibration.temperature,
-        "threshold": cut,
     }
     kept = dedupe(hits)
     if not kept:
         uniform = {lab: 1.0 / len(labels) for lab in labels}
         verdict = "maybe" if "maybe" in labels else labels[0]
-        return Answer(q, verdict, True, 1.0 / len(labels), uniform, [], qtype, {**prov, "reason": "no evidence found"})
+        return Answer(q, verdict, True, 1.0 / len(labels), uniform, [], qtype,
+                      {**prov, **_calibration(reader.calibration, threshold), "reason": "no evidence found"})
 
     if probs is not None and len(probs) != len(kept):
         raise KbqaError(f"got {len(probs)} probability rows for {len(kept)} distinct passages")
@@ -131,8 +129,13 @@ def answer_from_hits(
                             reader.selector if by_reader else None)
     # one reader pass (length-sorted batches) over the selected sentences and the highlight candidates
     extra = [text for _, text, _ in selected] + ([kept[i].text[a:b] for i, (a, b) in pairs] if by_reader else [])
-    extra_p = reader.predict_proba([(q, t) for t in extra]) if extra else np.zeros((0, len(labels)))
-    sel_p, sent_p = extra_p[: len(selected)], extra_p[len(selected):]
+    extra_z = reader.classifier.predict_logits([(q, t) for t in extra]) if extra else np.zeros((0, len(labels)))
+    # the concluding sentences have their own calibration; highlight candidates are read like passages
+    sel_p = reader.calibrated(extra_z[: len(selected)], sentences=True)
+    sent_p = reader.calibrated(extra_z[len(selected):])
+    cal = reader.calibration.for_sentences() if selected else reader.calibration
+    prov.update(_calibration(cal, threshold))
+    cut = prov["threshold"]
     if selected:  # the verdict from the conclusion sentences of the best documents
         w = document_weights([score for _, _, score in selected], params)
         verdict_p = (w[:, None] * sel_p).sum(0) / w.sum()
@@ -172,6 +175,11 @@ def answer_from_hits(
         question_type=qtype,
         provenance=prov,
     )
+
+
+def _calibration(cal: Any, threshold: float | None) -> dict[str, float]:
+    """Provenance of the calibration a verdict used (``threshold``: the caller's override)."""
+    return {"temperature": cal.temperature, "threshold": cal.threshold if threshold is None else float(threshold)}
 
 
 def select_sentences(hits: Sequence[Hit], selector: Any, params: AggregationParams) -> list[tuple[str, str, float]]:

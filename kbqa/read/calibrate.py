@@ -20,10 +20,20 @@ MIN_INFERENCE_LENGTH = 288
 
 @dataclass(frozen=True)
 class Calibration:
-    """``temperature`` divides logits; verdicts whose confidence is below ``threshold`` abstain."""
+    """``temperature`` divides logits; verdicts whose confidence is below ``threshold`` abstain.
+
+    ``sentences`` (optional) is a second calibration for the verdict `ask` reads from a document's
+    concluding sentences: the reader is much surer, and more often right, on a conclusion than on a
+    whole passage or an abstract without it, so one temperature cannot calibrate both inputs. It is
+    fitted on dev question + conclusion (``LONG_ANSWER``) pairs; None: ``temperature``/``threshold``."""
 
     temperature: float = 1.0
     threshold: float = 0.0
+    sentences: Calibration | None = None
+
+    def for_sentences(self) -> Calibration:
+        """The calibration of a verdict read from concluding sentences."""
+        return self.sentences or self
 
 
 def nll(logits: np.ndarray, gold: Sequence[int], temperature: float = 1.0) -> float:
@@ -95,10 +105,19 @@ def fit(logits: np.ndarray, gold: Sequence[int], target_coverage: float = 0.8) -
     return Calibration(temperature=t, threshold=threshold), report
 
 
-def save_calibration(model_dir: str | Path, cal: Calibration, report: dict | None = None) -> Path:
+def save_calibration(model_dir: str | Path, cal: Calibration, report: dict | None = None,
+                     sentences_report: dict | None = None) -> Path:
     path = Path(model_dir) / CALIBRATION_FILE
-    path.write_text(json.dumps({**asdict(cal), "dev": report or {}}, indent=2) + "\n")
+    raw: dict = {"temperature": cal.temperature, "threshold": cal.threshold, "dev": report or {}}
+    if cal.sentences is not None:
+        raw["sentences"] = {"temperature": cal.sentences.temperature, "threshold": cal.sentences.threshold,
+                            "dev": sentences_report or {}}
+    path.write_text(json.dumps(raw, indent=2) + "\n")
     return path
+
+
+def _parse(raw: dict) -> Calibration:
+    return Calibration(temperature=float(raw["temperature"]), threshold=float(raw["threshold"]))
 
 
 def load_calibration(model_dir: str | Path) -> Calibration:
@@ -108,22 +127,37 @@ def load_calibration(model_dir: str | Path) -> Calibration:
         return Calibration()
     try:
         raw = json.loads(path.read_text())
-        cal = Calibration(temperature=float(raw["temperature"]), threshold=float(raw["threshold"]))
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        cal = _parse(raw)
+        if raw.get("sentences") is not None:
+            cal = Calibration(cal.temperature, cal.threshold, _parse(raw["sentences"]))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise KbqaError(f"{path}: malformed calibration ({exc}); delete it or rerun calibration") from exc
-    if not cal.temperature > 0 or not 0 <= cal.threshold <= 1:
-        raise KbqaError(f"{path}: temperature must be > 0 and threshold in [0, 1], got {cal}")
+    for part in (cal, cal.sentences):
+        if part is not None and (not part.temperature > 0 or not 0 <= part.threshold <= 1):
+            raise KbqaError(f"{path}: temperature must be > 0 and threshold in [0, 1], got {part}")
     return cal
 
 
-def calibrate_reader_dir(model_dir: str | Path, dev: list[Example], target_coverage: float = 0.8) -> dict:
-    """Predict dev with the saved model, fit calibration, write calibration.json; returns the report."""
+def calibrate_reader_dir(model_dir: str | Path, dev: list[Example], target_coverage: float = 0.8,
+                         sentences_dev: list[Example] | None = None) -> dict:
+    """Predict dev with the saved model, fit calibration, write calibration.json; returns the report.
+
+    ``sentences_dev`` (question + conclusion pairs) also fits :attr:`Calibration.sentences`."""
     from kbqa.read.train import SequenceClassifier, check_model_dir
 
     trained = check_model_dir(Path(model_dir))[1]
     clf = SequenceClassifier.load(model_dir, max_length=max(trained, MIN_INFERENCE_LENGTH))
-    logits = clf.predict_logits([(e.text, e.text_pair) for e in dev])
-    gold = [clf.labels.index(e.label) for e in dev]
-    cal, report = fit(logits, gold, target_coverage)
-    save_calibration(model_dir, cal, report)
-    return {**asdict(cal), **{k: v for k, v in report.items() if k != "curve"}}
+
+    def fit_on(examples: list[Example]) -> tuple[Calibration, dict]:
+        logits = clf.predict_logits([(e.text, e.text_pair) for e in examples])
+        return fit(logits, [clf.labels.index(e.label) for e in examples], target_coverage)
+
+    cal, report = fit_on(dev)
+    sentences, sentences_report = fit_on(sentences_dev) if sentences_dev else (None, None)
+    cal = Calibration(cal.temperature, cal.threshold, sentences)
+    save_calibration(model_dir, cal, report, sentences_report)
+    out = {**asdict(cal), **{k: v for k, v in report.items() if k != "curve"}}
+    if sentences_report:
+        out["sentences"] = {"temperature": sentences.temperature, "threshold": sentences.threshold,
+                            **{k: v for k, v in sentences_report.items() if k != "curve"}}
+    return out

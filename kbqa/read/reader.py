@@ -93,9 +93,14 @@ class Reader:
     def predict_proba(
         self, pairs: Sequence[tuple[str, str | None]], *, batch_size: int = 32, progress: bool = False
     ) -> np.ndarray:
-        """Calibrated probabilities, shape (n, len(labels))."""
-        logits = self.classifier.predict_logits(pairs, batch_size=batch_size, progress=progress)
-        return softmax(logits, self.calibration.temperature)
+        """Calibrated probabilities, shape (n, len(labels)), for (question, passage) pairs."""
+        return self.calibrated(self.classifier.predict_logits(pairs, batch_size=batch_size, progress=progress))
+
+    def calibrated(self, logits: np.ndarray, *, sentences: bool = False) -> np.ndarray:
+        """Probabilities from raw logits; ``sentences``: the calibration of a verdict read from a
+        document's concluding sentences (:meth:`Calibration.for_sentences`)."""
+        cal = self.calibration.for_sentences() if sentences else self.calibration
+        return softmax(logits, cal.temperature)
 
     def passage_probabilities(self, question: str, passages: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities of each passage answering ``question``."""

@@ -55,12 +55,17 @@ class ReaderRecipe:
     abstracts_in_main: bool = False  # also train on question + full abstract (with conclusion) in phase 2
     main_inputs: str = "reasoning"  # comma list of PubMedQA example modes in phase 2 (kbqa.read.data.EXAMPLE_MODES)
     target_coverage: float = 0.8  # abstention threshold keeps this share of dev questions answered
+    label_smoothing: float = 0.0
+    average_last: int = 0  # > 0: the last phase saves the mean weights of its last N epochs (no epoch selection)
 
     def __post_init__(self) -> None:
         modes = [m.strip() for m in self.main_inputs.split(",") if m.strip()]
         unknown = [m for m in modes if m not in rdata.EXAMPLE_MODES]
         if unknown or not modes:
             raise KbqaError(f"main inputs {self.main_inputs!r}: use a comma list of {', '.join(rdata.EXAMPLE_MODES)}")
+        last_epochs = self.epochs or self.phase1_epochs  # averaging applies to the last phase trained
+        if not 0 <= self.average_last <= last_epochs:
+            raise KbqaError(f"average_last {self.average_last}: must be between 0 and the last phase's {last_epochs} epochs")
 
     @property
     def main_modes(self) -> list[str]:
@@ -145,11 +150,12 @@ def train_reader(
         phases.append(("earlier", phase1, TrainParams(
             epochs=recipe.phase1_epochs, lr=recipe.phase1_lr, batch_size=recipe.batch_size,
             max_length=recipe.phase1_max_length, seed=recipe.seed, class_weights=recipe.class_weights,
-            head_lr=recipe.head_lr, progress=progress)))
+            head_lr=recipe.head_lr, label_smoothing=recipe.label_smoothing, progress=progress)))
     if recipe.epochs > 0:
         phases.append(("main", main, TrainParams(
             epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size, max_length=recipe.max_length,
-            seed=recipe.seed, class_weights=recipe.class_weights, head_lr=recipe.head_lr, progress=progress)))
+            seed=recipe.seed, class_weights=recipe.class_weights, head_lr=recipe.head_lr,
+            label_smoothing=recipe.label_smoothing, progress=progress)))
     if not phases:
         raise KbqaError("nothing to train: --epochs and --phase1-epochs are both 0")
     start_from = base
@@ -159,6 +165,8 @@ def train_reader(
         last = n == len(phases) - 1
         if n == 0:  # only a fresh base gets its pooler restarted
             params = dataclasses.replace(params, pooler_init=recipe.pooler_init)
+        if last and recipe.average_last:
+            params = dataclasses.replace(params, average_last=recipe.average_last)
         metrics = train_classifier(
             examples, dev, labels, start_from, out if last else phase1_dir, params,
             metadata={**meta, "phase": name, "base_model": base, "phase1_dev": phase1_metrics},
@@ -171,7 +179,9 @@ def train_reader(
         from kbqa.read.select import fit_from_pubmedqa
 
         fit_from_pubmedqa(got["train_items"]).save(out)
-    calibration = calibrate_reader_dir(out, dev or [], target_coverage=recipe.target_coverage) if dev else None
+    calibration = calibrate_reader_dir(  # passages / abstracts, and the concluding sentences `ask` reads
+        out, dev or [], target_coverage=recipe.target_coverage,
+        sentences_dev=rdata.pubmedqa_examples(got["dev_items"], "conclusion")) if dev else None
     result = {"dev": metrics, "phase1_dev": phase1_metrics, "calibration": calibration,
               "train_seconds": round(time.time() - started, 1)}
     info_path = out / "kbqa_train.json"

@@ -64,6 +64,9 @@ class TrainParams:
     max_grad_norm: float = 1.0
     head_lr: float | None = None  # learning rate of the freshly initialised head; None: same as lr
     label_smoothing: float = 0.0
+    # > 0: save the mean of the weights after each of the last ``average_last`` epochs (checkpoint
+    # averaging, no epoch selection on dev) instead of the best epoch by ``select_metric``.
+    average_last: int = 0
     eval_batch_size: int = 32
     device: str = "auto"  # "auto" picks CUDA when present
     progress: bool = True
@@ -90,6 +93,8 @@ class TrainParams:
             raise KbqaError(f"negative_weight must be > 0, got {self.negative_weight}")
         if not 0 <= self.warmup_ratio < 1:
             raise KbqaError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if not 0 <= self.average_last <= self.epochs:
+            raise KbqaError(f"average_last must be in [0, epochs={self.epochs}], got {self.average_last}")
 
 
 def _device(name: str) -> Any:
@@ -254,7 +259,8 @@ def train_classifier(
     metadata: dict | None = None,
     checkpoint_dir: str | Path | None = None,
 ) -> dict:
-    """Fine-tune ``base_model`` on ``train``; keep the best epoch on ``dev`` by ``params.select_metric``.
+    """Fine-tune ``base_model`` on ``train``; keep the best epoch on ``dev`` by ``params.select_metric``
+    (or, with ``params.average_last``, the mean weights of the last epochs).
 
     Returns the dev metrics of the kept epoch (the last epoch's training loss when ``dev`` is None).
     ``base_model`` is any local encoder folder (a classifier with the same labels continues training).
@@ -330,6 +336,16 @@ def train_classifier(
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=params.label_smoothing)
     dev_loss_fn = torch.nn.CrossEntropyLoss()
 
+    def dev_metrics() -> dict[str, Any]:
+        logits = _logits(model, dev_ids, pad_id, params.eval_batch_size, device, params.progress)
+        shifted = logits.copy()
+        if params.negative_label is not None:
+            shifted[:, label2id[params.negative_label]] += math.log(params.negative_weight)
+        metrics = classification_metrics(dev_y, shifted.argmax(1).tolist(), labels, params.negative_label)
+        metrics["loss"] = float(dev_loss_fn(torch.from_numpy(logits), torch.tensor(dev_y)))
+        return metrics
+
+    first_averaged = params.epochs - params.average_last + 1 if params.average_last else None
     rng = random.Random(params.seed)
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict[str, Any], dict[str, Any]] | None = None  # (score, epoch, metrics, state)
@@ -365,12 +381,7 @@ def train_classifier(
             bar.set_postfix(loss=f"{running / seen:.4f}")
         record: dict[str, Any] = {"epoch": epoch, "train_loss": running / seen, "elapsed_s": round(time.time() - started, 1)}
         if dev:
-            logits = _logits(model, dev_ids, pad_id, params.eval_batch_size, device, params.progress)
-            shifted = logits.copy()
-            if params.negative_label is not None:
-                shifted[:, label2id[params.negative_label]] += math.log(params.negative_weight)
-            metrics = classification_metrics(dev_y, shifted.argmax(1).tolist(), labels, params.negative_label)
-            metrics["loss"] = float(dev_loss_fn(torch.from_numpy(logits), torch.tensor(dev_y)))
+            metrics = dev_metrics()
             record["dev"] = metrics
             score = -metrics["loss"] if params.select_metric == "loss" else metrics[params.select_metric]
         else:
@@ -379,7 +390,15 @@ def train_classifier(
         if params.progress:
             shown = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
             print(f"epoch {epoch}: train_loss {record['train_loss']:.4f} dev {shown}", file=sys.stderr)
-        if best is None or score > best[0]:
+        if first_averaged is not None:  # ``best`` holds the running mean of the averaged epochs
+            if epoch >= first_averaged:
+                state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                n = epoch - first_averaged + 1
+                if best is not None and n > 1:
+                    state = {k: best[3][k] + (v - best[3][k]) / n if v.is_floating_point() else v
+                             for k, v in state.items()}
+                best = (float(epoch), epoch, metrics, state)
+        elif best is None or score > best[0]:
             state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             best = (score, epoch, metrics, state)
         if ckpt is not None:
@@ -390,6 +409,9 @@ def train_classifier(
     assert best is not None
     _, best_epoch, best_metrics, state = best
     model.load_state_dict(state)
+    if first_averaged is not None and first_averaged < params.epochs:
+        best_metrics = dev_metrics() if dev else best_metrics  # the averaged weights' own dev figures
+        best_metrics = {**best_metrics, "averaged_epochs": [first_averaged, params.epochs]}
     info = {
         "labels": labels,
         "base_model": str(base),
