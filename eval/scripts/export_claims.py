@@ -6,6 +6,8 @@ contradicts the claim); ``maybe`` rows pair a claim with unrelated text and give
 The corpus is every distinct context of all files (train, dev, test) of those datasets, id
 ``<dataset>:<sha1 of the whitespace-normalised text, 12 hex>``, the same ids as the training
 pairs of ``kbqa.tune.pairs`` (which leave out every dev/test context). Qrels: grade 1 per evidence.
+A claim's ``answer`` is its evidence label (yes: supported, no: refuted) when all its evidence rows
+agree, so ``kbqa eval --reader`` also scores verdicts (out of the reader's training domain).
 
     python eval/scripts/export_claims.py --out eval/benchmarks/claims-dev
 """
@@ -13,6 +15,7 @@ pairs of ``kbqa.tune.pairs`` (which leave out every dev/test context). Qrels: gr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -26,6 +29,7 @@ def export_claims(root: Path, out: Path, part: str = "dev") -> dict:
     corpus: dict[str, dict] = {}
     questions: dict[str, Question] = {}
     qrels: set[tuple[str, str]] = set()
+    answers: dict[str, set[str]] = {}
     files = {}
     for ds in sorted(p for p in root.iterdir() if (p / f"{part}.jsonl").is_file()):
         for split_file in sorted(ds.glob("*.jsonl")):
@@ -41,7 +45,11 @@ def export_claims(root: Path, out: Path, part: str = "dev") -> dict:
                     continue
                 qid = f"{ds.name}:{hashlib.sha1(claim.encode()).hexdigest()[:10]}"
                 questions.setdefault(qid, Question(qid, claim, None, {"dataset": ds.name}))
+                answers.setdefault(qid, set()).add(row["label"])
                 qrels.add((qid, doc_id))
+    for qid, labels in answers.items():
+        if len(labels) == 1:
+            questions[qid] = dataclasses.replace(questions[qid], answer=next(iter(labels)))
     counts = write_benchmark(
         out, corpus.values(), questions.values(), [Qrel(q, d, 1) for q, d in sorted(qrels)]
     )
@@ -50,6 +58,7 @@ def export_claims(root: Path, out: Path, part: str = "dev") -> dict:
         "questions": f"distinct claims of <dataset>/{part}.jsonl with >= 1 evidence row (label yes/no)",
         "corpus": "every distinct context of every file of those datasets",
         "qrels": "evidence contexts of the claim, grade 1",
+        "answers": "the evidence label (yes/no) where all the claim's evidence rows agree",
         "counts": counts,
         "data_sha256": files,
         "sha256": {n: sha256_file(out / n) for n in ("corpus.jsonl", "questions.jsonl", "qrels.tsv")},
