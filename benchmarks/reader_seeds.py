@@ -21,11 +21,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 DATA = ROOT.parent / "shared" / "data" / "pubmedqa" / "pqal_traindev.json"
 
 
 def main() -> None:
-    from sklearn.metrics import accuracy_score, f1_score
+    from reader_pubmedqa import scores  # this folder's PubMedQA benchmark: accuracy and macro-F1
 
     from kbqa.read import data as rdata
     from kbqa.read.reader import Reader
@@ -44,10 +45,8 @@ def main() -> None:
     logits: dict[str, list[np.ndarray]] = {mode: [] for mode in inputs}
     labels: list[str] = []
 
-    def scores(z: np.ndarray) -> dict:
-        pred = [labels[i] for i in z.argmax(1)]
-        return {"accuracy": round(float(accuracy_score(gold, pred)), 4),
-                "macro_f1": round(float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0)), 4)}
+    def read(z: np.ndarray) -> dict:
+        return {k: v for k, v in scores(gold, [labels[i] for i in z.argmax(1)], labels).items() if k != "n"}
 
     rows = []
     for folder in args.reader:
@@ -59,18 +58,18 @@ def main() -> None:
         for mode, pairs in inputs.items():
             z = reader.classifier.predict_logits(pairs)
             logits[mode].append(z)
-            row[mode] = scores(z)
+            row[mode] = read(z)
         rows.append(row)
         print(json.dumps(row), flush=True)
     majority = Counter(it.label for it in train).most_common(1)[0][0]
     summary = {
         "n_dev": len(gold),
-        "majority": {"label": majority, **scores(np.tile(np.eye(len(labels))[labels.index(majority)], (len(gold), 1)))},
+        "majority": {"label": majority, **read(np.tile(np.eye(len(labels))[labels.index(majority)], (len(gold), 1)))},
         **{f"{mode}_mean_over_readers": {k: round(float(np.mean([r[mode][k] for r in rows])), 4)
                                          for k in ("accuracy", "macro_f1")} for mode in inputs},
         **{f"{mode}_sd_over_readers": {k: round(float(np.std([r[mode][k] for r in rows], ddof=1)), 4)
                                        for k in ("accuracy", "macro_f1")} for mode in inputs if len(rows) > 1},
-        **{f"{mode}_logit_ensemble": scores(np.mean(logits[mode], axis=0)) for mode in inputs},
+        **{f"{mode}_logit_ensemble": read(np.mean(logits[mode], axis=0)) for mode in inputs},
     }
     print(json.dumps(summary, indent=1))
 

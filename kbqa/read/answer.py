@@ -19,6 +19,7 @@ from kbqa.read.aggregate import (
     sentences,
     stance,
 )
+from kbqa.read.calibrate import Calibration
 from kbqa.read.reader import Reader, check_question
 from kbqa.types import Answer, Evidence, Hit
 
@@ -177,7 +178,7 @@ def answer_from_hits(
     )
 
 
-def _calibration(cal: Any, threshold: float | None) -> dict[str, float]:
+def _calibration(cal: Calibration, threshold: float | None) -> dict[str, float]:
     """Provenance of the calibration a verdict used (``threshold``: the caller's override)."""
     return {"temperature": cal.temperature, "threshold": cal.threshold if threshold is None else float(threshold)}
 
