@@ -9,6 +9,8 @@
   plus ablations from the same reader outputs (verdict from the selector's most conclusion-like
   sentences or from whole passages instead of the best document's last sentences, top-1 passage,
   gold abstract's passages only)
+* open-book with the answer absent: the dev questions over the 400 train abstracts only (no dev
+  abstract indexed) -> how often `ask` still answers rather than abstains, and its confidence
 * coverage-accuracy of abstention at the reader's calibrated threshold and at fixed coverages, and the
   expected calibration error (10 bins) of the confidences reported
 """
@@ -54,6 +56,12 @@ def coverage_table(gold: list[str], probs: np.ndarray, labels: list[str], thresh
             "accuracy_at_coverage": rows,
             "calibrated_threshold": {"threshold": round(threshold, 4), "coverage": round(float(answered.mean()), 4),
                                      "accuracy_answered": round(float(correct[answered].mean()), 4) if answered.any() else None}}
+
+
+def off_topic_share(answers: list) -> float:
+    """Share of answers abstained because the best document lacks the question's key terms."""
+    return round(float(np.mean([a.provenance.get("reason", "").startswith("insufficient evidence")
+                                for a in answers])), 4)
 
 
 def main() -> None:
@@ -136,11 +144,34 @@ def main() -> None:
             "ablation_top1_passage": scores(gold, pred_top1, labels),
             "ablation_gold_abstract_passages_only": scores(gold, oracle, labels),
             "passages_read_mean": round(float(np.mean([len(h) for h in kept])), 2),
+            "answered_share": round(float(np.mean([not a.abstained for a in answers])), 4),
+            "abstained_insufficient_evidence": off_topic_share(answers),
             # the calibration the verdicts used (the concluding sentences' own, when the reader has one)
             **coverage_table(gold, np.array([[a.probabilities[x] for x in labels] for a in answers]), labels,
                              answers[0].provenance["threshold"]),
         }
         print("open-book", json.dumps(report["open_book"]), flush=True)
+
+        # the same questions over literature that lacks their answer: the 400 train abstracts only
+        nogold = Path(args.index + "-without-dev")
+        if not (nogold.is_dir() and any(nogold.iterdir())):
+            raw = json.loads(Path(args.data).read_text())
+            source = nogold.with_name(nogold.name + ".json")
+            source.write_text(json.dumps({k: v for k, v in raw.items() if k in set(split["train"])}))
+            KnowledgeBase.build([str(source)], nogold, progress=True)
+        kb_nogold = KnowledgeBase.load(nogold)
+        absent = [answer_from_hits(it.question, h, reader, highlight_top=0)
+                  for it, h in zip(dev, kb_nogold.search_many([it.question for it in dev], k=args.k))]
+        conf_absent = np.array([a.confidence for a in absent])
+        report["open_book_answer_absent"] = {
+            "n": len(absent), "chunks_indexed": len(kb_nogold),
+            "answered_share": round(float(np.mean([not a.abstained for a in absent])), 4),
+            "abstained_insufficient_evidence": off_topic_share(absent),
+            "mean_confidence": round(float(conf_absent.mean()), 4),
+            "mean_confidence_answer_present": round(float(np.mean([a.confidence for a in answers])), 4),
+            "note": "no dev abstract indexed: every verdict reads an unrelated document; answered = not abstained",
+        }
+        print("open-book, answer absent", json.dumps(report["open_book_answer_absent"]), flush=True)
 
     out = Path(args.out or Path(args.reader) / "benchmark_pubmedqa.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -132,15 +132,37 @@ def test_answer_from_hits_verdict_stance_highlight(tmp_path: Path) -> None:
 
 
 def test_abstains_below_threshold_and_on_open_questions(tmp_path: Path) -> None:
-    hits = [_hit("a#0", "Nothing decisive here.", 0.9)]
+    hits = [_hit("a#0", "Nothing decisive here on whether it helps.", 0.9)]
     low = answer_from_hits("Does X help?", hits, _fake_reader(tmp_path, threshold=0.6))
     assert low.abstained and low.verdict in LABELS and low.confidence < 0.6
+    assert low.provenance["reason"] == "confidence 0.37 below the threshold 0.60"
     assert not answer_from_hits("Does X help?", hits, _fake_reader(tmp_path), threshold=0.2).abstained
     hits = [_hit("a#0", "Aspirin reduced stroke.", 0.9)]
     open_q = answer_from_hits("Which drug reduced stroke?", hits, _fake_reader(tmp_path, threshold=0.0))
     assert open_q.abstained and open_q.question_type == "open" and open_q.evidence[0].stance == "neutral"
     none = answer_from_hits("Does X help?", [], _fake_reader(tmp_path))
     assert none.abstained and none.evidence == []
+
+
+def test_insufficient_evidence_when_the_best_document_is_off_topic(tmp_path: Path) -> None:
+    from kbqa.read.aggregate import term_coverage
+
+    found, missing = term_coverage("Does vitamin D supplementation reduce falls?", "Vitamin D and autoimmune disease.")
+    assert found == ["vitamin"] and missing == ["supplement", "reduc", "fall"]  # "Does" and "D" are no key terms
+    reader = _fake_reader(tmp_path, threshold=0.0)
+    question = "Does aspirin reduce stroke in the elderly?"
+    # confidently read, but the best document is about something else: abstain, verdict still given
+    off = [_hit("a#0", "Statins reduced LDL cholesterol.", 0.9), _hit("b#0", "Aspirin reduced stroke in the elderly.", 0.5)]
+    ans = answer_from_hits(question, off, reader)
+    assert ans.abstained and ans.verdict == "yes" and ans.confidence > 0.8
+    assert ans.provenance["reason"].startswith("insufficient evidence: the best document (a) has 1 of the question's 4")
+    assert ans.provenance["term_coverage"] == {"doc_id": "a", "coverage": 0.25, "missing": ["aspirin", "stroke", "elder"]}
+    # the best document's passages together cover the terms: answered
+    on = [_hit("a#0", "Aspirin in the elderly.", 0.9), _hit("a#1", "It reduced stroke.", 0.8)]
+    assert not answer_from_hits(question, on, reader).abstained
+    assert not answer_from_hits(question, off, reader, params=AggregationParams(min_term_coverage=0.0)).abstained
+    with pytest.raises(KbqaError, match="min_term_coverage"):
+        AggregationParams(min_term_coverage=1.5)
 
 
 class CountingClassifier(FakeClassifier):

@@ -159,7 +159,7 @@ def format_answer(ans: Any, max_evidence: int = 5) -> str:
     if ans.question_type != "yes_no":
         head = "Not a yes/no question: no verdict; the most relevant evidence follows."
     elif ans.abstained:
-        head = f"Abstained (leaning {ans.verdict.upper()}, confidence {ans.confidence:.2f} < threshold {ans.provenance.get('threshold', 0):.2f})"
+        head = f"Abstained (leaning {ans.verdict.upper()}, confidence {ans.confidence:.2f}): {ans.provenance.get('reason', '')}"
     else:
         head = f"Answer: {ans.verdict.upper()} (confidence {ans.confidence:.2f})"
     was_read = ans.question_type == "yes_no"  # open questions are not read: no probabilities or stances to show

@@ -37,6 +37,13 @@ class AggregationParams:
     # benchmarks/reader_sentences.py),
     # "selector" = the most conclusion-like by the reader's sentence selector wherever they stand.
     read_from: str = "end"
+    # "Insufficient evidence" when the best document shares fewer than this share of the question's
+    # key terms (stemmed content words, :func:`term_coverage`): retrieval found nothing on the topic,
+    # and a verdict read from an unrelated document is a guess. 0 turns the check off. A third is a
+    # compromise between catching off-topic evidence and sparing paraphrased relevant evidence
+    # (figures in models/reader/MODEL_CARD.md: PubMedQA dev with and without its abstracts indexed,
+    # claims-dev); the verdict is still given, only ``abstained`` and the reason change.
+    min_term_coverage: float = 1 / 3
 
     def __post_init__(self) -> None:
         if not 0 < self.rank_decay <= 1 or self.score_temperature <= 0 or self.confidence_power < 0:
@@ -45,6 +52,26 @@ class AggregationParams:
             raise KbqaError(f"bad aggregation params {self}: need read_documents >= 0 and selected_sentences >= 1")
         if self.read_from not in ("end", "selector"):
             raise KbqaError(f"bad aggregation params {self}: read_from must be 'end' or 'selector'")
+        if not 0 <= self.min_term_coverage <= 1:
+            raise KbqaError(f"bad aggregation params {self}: min_term_coverage must be in [0, 1]")
+
+
+# a yes/no question's leading auxiliary carries no topic ("Does", "Is", "Can" ...)
+_AUXILIARIES = frozenset("do does did is are was were can could should would will may might must has have had".split())
+
+
+def term_coverage(question: str, text: str) -> tuple[list[str], list[str]]:
+    """``(found, missing)``: the question's key terms (stemmed content words as BM25 indexes them,
+    its leading auxiliary verb left out) that ``text`` contains, and those it lacks."""
+    from kbqa.lexical import tokenize
+
+    words = question.split()
+    if words and words[0].lower() in _AUXILIARIES:
+        words = words[1:]
+    q_terms, t_terms = tokenize([" ".join(words), text])
+    terms = list(dict.fromkeys(q_terms))
+    have = set(t_terms)
+    return [t for t in terms if t in have], [t for t in terms if t not in have]
 
 
 def question_type(question: str) -> str:

@@ -18,6 +18,7 @@ from kbqa.read.aggregate import (
     question_type,
     sentences,
     stance,
+    term_coverage,
 )
 from kbqa.read.calibrate import Calibration
 from kbqa.read.reader import Reader, check_question
@@ -148,9 +149,19 @@ def answer_from_hits(
         verdict_p = uniform[0]
     verdict = labels[int(np.argmax(verdict_p))] if qtype == "yes_no" or "maybe" not in labels else "maybe"
     confidence = float(verdict_p.max())
-    abstained = qtype != "yes_no" or confidence < cut
+    off_topic = False
+    if qtype == "yes_no":  # does the best document (the one read) share the question's key terms?
+        best = kept[0].doc_id
+        found, missing = term_coverage(q, " ".join(h.text for h in kept if h.doc_id == best))
+        coverage = len(found) / max(1, len(found) + len(missing))
+        prov["term_coverage"] = {"doc_id": best, "coverage": round(coverage, 3), "missing": missing}
+        off_topic = bool(found or missing) and coverage < params.min_term_coverage - 1e-9
+    abstained = qtype != "yes_no" or off_topic or confidence < cut
     if qtype != "yes_no":
         prov["reason"] = "not a yes/no question: showing the most relevant evidence (no yes/no/maybe reading)"
+    elif off_topic:
+        prov["reason"] = (f"insufficient evidence: the best document ({best}) has {len(found)} of the question's "
+                          f"{len(found) + len(missing)} key terms (missing: {', '.join(missing)})")
     elif abstained:
         prov["reason"] = f"confidence {confidence:.2f} below the threshold {cut:.2f}"
 
