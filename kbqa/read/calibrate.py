@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -156,8 +156,8 @@ def calibrate_reader_dir(model_dir: str | Path, dev: list[Example], target_cover
     sentences, sentences_report = fit_on(sentences_dev) if sentences_dev else (None, None)
     cal = Calibration(cal.temperature, cal.threshold, sentences)
     save_calibration(model_dir, cal, report, sentences_report)
-    out = {**asdict(cal), **{k: v for k, v in report.items() if k != "curve"}}
-    if sentences_report:
-        out["sentences"] = {"temperature": sentences.temperature, "threshold": sentences.threshold,
-                            **{k: v for k, v in sentences_report.items() if k != "curve"}}
-    return out
+
+    def summary(c: Calibration, rep: dict) -> dict:
+        return {"temperature": c.temperature, "threshold": c.threshold, **{k: v for k, v in rep.items() if k != "curve"}}
+
+    return {**summary(cal, report), "sentences": summary(sentences, sentences_report) if sentences else None}
