@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from kbqa.errors import KbqaError
@@ -42,6 +43,13 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return bm25s.tokenize(
         texts, stopwords=STOPWORDS, stemmer=_stemmer(), return_ids=False, show_progress=False
     )
+
+
+def bm25_idf(df: int, n: int) -> float:
+    """Lucene's BM25 idf of a term held by ``df`` of ``n`` texts (never negative; held by none: the rarest)."""
+    import math
+
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 @dataclass
@@ -85,6 +93,14 @@ class LexicalIndex:
         if not known:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self.retriever.get_scores(known), dtype=np.float32)
+
+    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """BM25 (Lucene) idf of each stemmed term over the indexed texts; a term no text holds gets
+        the highest idf, as rare as can be."""
+        indptr = self.retriever.scores["indptr"]  # CSC over the vocabulary: a column's length = its document frequency
+        vocab = self.retriever.vocab_dict
+        n = len(self.ids)
+        return {t: bm25_idf(int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0, n) for t in terms}
 
     def search_many(self, queries: list[str], k: int = 10) -> list[list[tuple[str, float]]]:
         """Top ``k`` ``(id, score)`` pairs per query, best first; ``k`` is clamped to the index size.

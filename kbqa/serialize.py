@@ -56,6 +56,7 @@ def evidence_to_dict(ev: Evidence) -> dict[str, Any]:
 def answer_to_dict(ans: Answer) -> dict[str, Any]:
     return {
         "question": ans.question,
+        "decision": ans.decision,
         "verdict": ans.verdict,
         "abstained": ans.abstained,
         "confidence": _num(ans.confidence),

@@ -56,7 +56,11 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Answer:
-    """The reader's verdict over retrieved evidence."""
+    """The reader's verdict over retrieved evidence.
+
+    ``decision`` is what to act on: the verdict when a yes/no question is answered, None when the
+    answer abstains (insufficient evidence, low confidence) or the question is not a yes/no
+    question. ``verdict`` is always the most probable label (what evaluation scores)."""
 
     question: str
     verdict: str
@@ -66,3 +70,4 @@ class Answer:
     evidence: list[Evidence]
     question_type: str = "yes_no"
     provenance: dict[str, Any] = field(default_factory=dict)
+    decision: str | None = None

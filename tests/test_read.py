@@ -10,7 +10,8 @@ import pytest
 
 from kbqa.errors import InputError, KbqaError
 from kbqa.read import calibrate as cal
-from kbqa.read.aggregate import AggregationParams, aggregate, dedupe, group_by_document, question_type, sentences
+from kbqa.read.aggregate import AggregationParams, aggregate, dedupe, group_by_document, sentences
+from kbqa.read.question import question_type
 from kbqa.read.answer import answer_from_hits
 from kbqa.read.reader import Reader
 from kbqa.types import Hit
@@ -120,11 +121,14 @@ def test_threshold_and_calibration_file(tmp_path: Path) -> None:
 # ---- abstention, stances, highlights over fixed hits ------------------------------------------
 def test_answer_from_hits_verdict_stance_highlight(tmp_path: Path) -> None:
     hits = [_hit("a#0", "Background here. Aspirin reduced stroke by half.", 0.9),
-            _hit("b#0", "Vitamin C did not prevent colds.", 0.7),
+            _hit("b#0", "Aspirin did not reduce stroke in this trial.", 0.7),
+            _hit("c#0", "Vitamin C did not prevent colds.", 0.65),
             _hit("a#0", "duplicate chunk id", 0.6)]
     ans = answer_from_hits("Does aspirin reduce stroke?", hits, _fake_reader(tmp_path, threshold=0.5))
     assert ans.verdict == "yes" and not ans.abstained and ans.question_type == "yes_no"
-    assert [e.stance for e in ans.evidence] == ["supports", "contradicts"]
+    assert ans.decision == "yes"
+    # the passage about something else is listed, but neither as support nor as contradiction
+    assert [e.stance for e in ans.evidence] == ["supports", "contradicts", "off_topic"]
     first = ans.evidence[0]
     a, b = first.highlight
     assert first.hit.text[a:b] == "Aspirin reduced stroke by half."
@@ -135,34 +139,95 @@ def test_abstains_below_threshold_and_on_open_questions(tmp_path: Path) -> None:
     hits = [_hit("a#0", "Nothing decisive here on whether it helps.", 0.9)]
     low = answer_from_hits("Does X help?", hits, _fake_reader(tmp_path, threshold=0.6))
     assert low.abstained and low.verdict in LABELS and low.confidence < 0.6
-    assert low.provenance["reason"] == "confidence 0.37 below the threshold 0.60"
+    assert low.provenance["reason"] == "confidence 0.37 is below the threshold 0.60" and low.decision is None
     assert not answer_from_hits("Does X help?", hits, _fake_reader(tmp_path), threshold=0.2).abstained
     hits = [_hit("a#0", "Aspirin reduced stroke.", 0.9)]
     open_q = answer_from_hits("Which drug reduced stroke?", hits, _fake_reader(tmp_path, threshold=0.0))
     assert open_q.abstained and open_q.question_type == "open" and open_q.evidence[0].stance == "neutral"
+    assert open_q.decision is None
     none = answer_from_hits("Does X help?", [], _fake_reader(tmp_path))
-    assert none.abstained and none.evidence == []
+    assert none.abstained and none.evidence == [] and none.decision is None
+    assert none.provenance["reason"].startswith("insufficient evidence")
 
 
 def test_insufficient_evidence_when_the_best_document_is_off_topic(tmp_path: Path) -> None:
-    from kbqa.read.aggregate import term_coverage
-
-    found, missing = term_coverage("Does vitamin D supplementation reduce falls?", "Vitamin D and autoimmune disease.")
-    assert found == ["vitamin"] and missing == ["supplement", "reduc", "fall"]  # "Does" and "D" are no key terms
     reader = _fake_reader(tmp_path, threshold=0.0)
+    reader.prior = {"yes": 0.2, "no": 0.7, "maybe": 0.1}
     question = "Does aspirin reduce stroke in the elderly?"
-    # confidently read, but the best document is about something else: abstain, verdict still given
+    # confidently read, but the best document is about something else: abstain, naming what is missing
     off = [_hit("a#0", "Statins reduced LDL cholesterol.", 0.9), _hit("b#0", "Aspirin reduced stroke in the elderly.", 0.5)]
     ans = answer_from_hits(question, off, reader)
-    assert ans.abstained and ans.verdict == "yes" and ans.confidence > 0.8
-    assert ans.provenance["reason"].startswith("insufficient evidence: the best document (a) has 1 of the question's 4")
-    assert ans.provenance["term_coverage"] == {"doc_id": "a", "coverage": 0.25, "missing": ["aspirin", "stroke", "elder"]}
+    assert ans.abstained and ans.decision is None
+    assert ans.provenance["reason"].startswith("insufficient evidence: no passage about aspirin, stroke or elderly")
+    cov = ans.provenance["term_coverage"]
+    assert cov["doc_id"] == "a" and cov["coverage"] == 0.25 and cov["missing"] == ["aspirin", "stroke", "elderly"]
+    # the reading of an unrelated document is not the answer: what is known without evidence is the prior
+    assert ans.verdict == "no" and ans.confidence == pytest.approx(0.7)
+    # the passage that addresses the question comes first as evidence; the off-topic one is marked so
+    assert [(e.hit.doc_id, e.stance) for e in ans.evidence] == [("b", "supports"), ("a", "off_topic")]
     # the best document's passages together cover the terms: answered
     on = [_hit("a#0", "Aspirin in the elderly.", 0.9), _hit("a#1", "It reduced stroke.", 0.8)]
-    assert not answer_from_hits(question, on, reader).abstained
+    answered = answer_from_hits(question, on, reader)
+    assert not answered.abstained and answered.decision == answered.verdict == "yes"
     assert not answer_from_hits(question, off, reader, params=AggregationParams(min_term_coverage=0.0)).abstained
     with pytest.raises(KbqaError, match="min_term_coverage"):
         AggregationParams(min_term_coverage=1.5)
+    with pytest.raises(KbqaError, match="max_missing_term"):
+        AggregationParams(max_missing_term=0.0)
+
+
+def test_key_terms_weighted_by_idf_so_generic_words_count_little(tmp_path: Path) -> None:
+    from kbqa.read.question import coverage, key_terms
+
+    idf = {"metformin": 5.0, "increas": 0.5, "risk": 0.5, "lactic": 6.0, "acidosi": 6.0}
+    terms = key_terms("Does metformin increase the risk of lactic acidosis?", lambda stems: {t: idf[t] for t in stems})
+    assert [t.stem for t in terms] == ["metformin", "increas", "risk", "lactic", "acidosi"]  # "Does" is no key term
+    ivf = coverage(terms, "Metformin before IVF did not increase the risk of hyperstimulation.")
+    # 3 of 5 words are there, but only 6 of 18 weight: the rare words make the topic
+    assert len(ivf.found) == 3 and ivf.share == pytest.approx(6.0 / 18.0)
+    assert ivf.missing_words("Does metformin increase the risk of lactic acidosis?") == ["lactic acidosis"]
+    assert ivf.largest_missing == pytest.approx(6.0 / 18.0)
+    equal = coverage(key_terms("Does metformin increase the risk of lactic acidosis?"), "Metformin increased risk.")
+    assert equal.share == pytest.approx(3 / 5)  # without an index: equal weights
+    # the same question answered over a knowledge base: the index's BM25 idf weighs the terms
+    reader = _fake_reader(tmp_path, threshold=0.0)
+    hits = [_hit("a#0", "Metformin did not increase the risk of ovarian hyperstimulation.", 0.9)]
+    ans = answer_from_hits("Does metformin increase the risk of lactic acidosis?", hits, reader,
+                           idf=lambda stems: {t: idf.get(t, 1.0) for t in stems})
+    assert ans.abstained and "no passage about lactic acidosis" in ans.provenance["reason"]
+    assert ans.provenance["term_coverage"]["weighting"] == "idf"
+
+
+def test_idf_comes_from_the_lexical_index() -> None:
+    from kbqa.lexical import LexicalIndex, bm25_idf
+
+    lex = LexicalIndex.build(["a", "b", "c", "d"], ["risk of stroke", "risk of falls", "risk and age", "lactic acidosis"])
+    idf = lex.idf(["risk", "lactic", "unseen"])
+    assert idf["risk"] == pytest.approx(bm25_idf(3, 4)) and idf["lactic"] == pytest.approx(bm25_idf(1, 4))
+    assert idf["unseen"] > idf["lactic"] > idf["risk"] > 0
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [("Noonan syndrome. What are the references with noonan syndrome and polycystic renal disease", "open"),
+     ("Literature on Cardiac amyloidosis.  Please let me know where I can get literature on it.", "open"),
+     ("Has any research been done to characterize which treatments help which migraine types?", "open"),
+     ("Can you tell me what causes leg cramps?", "open"),
+     ("DO I USE PYRIDOXINE TABLETS EVEN IF IM PREGNANT?", "yes_no"),
+     ("Metformin. Is it safe to take metformin when pregnant? Thanks", "yes_no"),
+     ("Metformin and lactic acidosis?", "yes_no"),
+     ("I have had migraines for years. My doctor changed my pills. I feel tired all day.", "open"),
+     ("Bats' ability to detect cytosolic DNA helps them fight viruses.", "yes_no")],
+)
+def test_a_message_is_yes_no_only_if_the_sentence_that_asks_is(message: str, kind: str) -> None:
+    assert question_type(message) == kind
+
+
+def test_a_message_that_asks_an_open_question_gets_no_verdict(tmp_path: Path) -> None:
+    hits = [_hit("a#0", "Noonan syndrome reduced kidney cysts.", 0.9)]
+    ans = answer_from_hits("Noonan syndrome. What are the references with noonan syndrome and polycystic renal disease",
+                           hits, _fake_reader(tmp_path, threshold=0.0))
+    assert ans.question_type == "open" and ans.abstained and ans.decision is None
 
 
 class CountingClassifier(FakeClassifier):
@@ -485,6 +550,14 @@ def test_terminal_output_shows_stances_only_for_questions_that_were_read(tmp_pat
     hits = [_hit("a#0", "Background here. Aspirin reduced stroke by half.", 0.9)]
     yes = format_answer(answer_from_hits("Does aspirin reduce stroke?", hits, _fake_reader(tmp_path)))
     assert "probabilities: yes" in yes and "[1] supports (" in yes and "not a diagnosis" in yes
+    assert yes.splitlines()[1].startswith("Decision: YES (confidence")
+    # off topic: no leaning or probabilities shown, the missing concept named
+    off = format_answer(answer_from_hits("Does metformin cause lactic acidosis?", hits, _fake_reader(tmp_path)))
+    assert off.splitlines()[1].startswith("Decision: none, insufficient evidence: no passage about metformin")
+    assert "probabilities:" not in off and "leans" not in off and "do not address the question" in off
+    low = format_answer(answer_from_hits("Does aspirin reduce stroke?", hits, _fake_reader(tmp_path, threshold=0.99)))
+    assert "Decision: none, abstained (confidence" in low and "is below the threshold" in low
     open_q = format_answer(answer_from_hits("Which drug reduced stroke?", hits, _fake_reader(tmp_path)))
-    assert "Not a yes/no question" in open_q and "probabilities:" not in open_q and "neutral (" not in open_q
+    assert "Decision: none (not a yes/no question" in open_q and "probabilities:" not in open_q
+    assert "neutral (" not in open_q
     assert "» Aspirin reduced stroke by half." in open_q and "not a diagnosis" in open_q

@@ -156,21 +156,28 @@ def format_answer(ans: Any, max_evidence: int = 5) -> str:
     from kbqa.serialize import citation
 
     probs = ", ".join(f"{k} {v:.2f}" for k, v in ans.probabilities.items())
+    reason = ans.provenance.get("reason", "")
+    insufficient = reason.startswith("insufficient evidence")
     if ans.question_type != "yes_no":
-        head = "Not a yes/no question: no verdict; the most relevant evidence follows."
+        head = "Decision: none (not a yes/no question: no verdict); the most relevant evidence follows."
+    elif insufficient:
+        head = f"Decision: none, {reason}."
     elif ans.abstained:
-        head = f"Abstained (leaning {ans.verdict.upper()}, confidence {ans.confidence:.2f}): {ans.provenance.get('reason', '')}"
+        head = f"Decision: none, abstained ({reason}; the evidence leans {ans.verdict.upper()})."
     else:
-        head = f"Answer: {ans.verdict.upper()} (confidence {ans.confidence:.2f})"
-    was_read = ans.question_type == "yes_no"  # open questions are not read: no probabilities or stances to show
+        head = f"Decision: {ans.decision.upper()} (confidence {ans.confidence:.2f})"
+    # open questions are not read, and off-topic readings are not shown: no probabilities to show
+    was_read = ans.question_type == "yes_no" and not insufficient
     lines = [f"Q: {ans.question}", head] + ([f"   probabilities: {probs}"] if was_read else [])
-    for read in ans.provenance.get("verdict_read") or []:  # the sentences the verdict came from
+    for read in (ans.provenance.get("verdict_read") or []) if was_read else []:  # the sentences the verdict came from
         text = read["text"]
         lines.append(f"   read from {read['doc_id']}: {text[:240]}{'...' if len(text) > 240 else ''}")
+    if insufficient and ans.evidence:
+        lines.append("   The closest passages retrieved follow; they do not address the question.")
     lines.append("")
     for n, ev in enumerate(ans.evidence[:max_evidence], 1):
         h = ev.hit
-        stance = f"{ev.stance} ({ev.probability:.2f})  " if was_read else ""
+        stance = ("off topic  " if ev.stance == "off_topic" else f"{ev.stance} ({ev.probability:.2f})  ") if was_read else ""
         lines.append(f"[{n}] {stance}{citation(h.meta, h.doc_id, h.title)}")
         if ev.highlight:
             a, b = ev.highlight

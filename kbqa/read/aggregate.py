@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -12,11 +13,9 @@ from kbqa.errors import KbqaError
 from kbqa.types import Hit
 
 STANCE_OF_LABEL = {"yes": "supports", "no": "contradicts", "maybe": "neutral"}
-_AUX = {
-    "is", "are", "was", "were", "do", "does", "did", "can", "could", "should", "shall", "will", "would",
-    "has", "have", "had", "may", "might", "must", "am",
-}
-_WH = {"what", "which", "how", "who", "whom", "whose", "when", "where", "why", "list", "name", "describe", "explain"}
+OFF_TOPIC = "off_topic"  # the stance of a passage that does not address the question (not read as evidence)
+MIN_TERM_COVERAGE = 0.5
+MAX_MISSING_TERM = 0.25
 # a sentence ends at . ! or ? followed by space and a capital, digit or bracket ("p<0.05" does not end one)
 _BOUNDARY = re.compile(r"[.!?]+[\"')\]]*(?=\s+[A-Z0-9(\[])")
 
@@ -37,13 +36,17 @@ class AggregationParams:
     # benchmarks/reader_sentences.py),
     # "selector" = the most conclusion-like by the reader's sentence selector wherever they stand.
     read_from: str = "end"
-    # "Insufficient evidence" when the best document shares fewer than this share of the question's
-    # key terms (stemmed content words, :func:`term_coverage`): retrieval found nothing on the topic,
-    # and a verdict read from an unrelated document is a guess. 0 turns the check off. A third is a
-    # compromise between catching off-topic evidence and sparing paraphrased relevant evidence
-    # (figures in models/reader/MODEL_CARD.md: PubMedQA dev with and without its abstracts indexed,
-    # claims-dev); the verdict is still given, only ``abstained`` and the reason change.
-    min_term_coverage: float = 1 / 3
+    # "Insufficient evidence" when the best document holds less than this share of the question's
+    # key-term weight (content words weighted by their idf in the index searched,
+    # :mod:`kbqa.read.question`): retrieval found nothing that addresses the question, and a verdict
+    # read from it is a guess. The same share decides which passages count as evidence for or
+    # against. 0 turns the check off. Chosen on PubMedQA and claims dev with and without their
+    # evidence indexed (benchmarks/answer_absent.py).
+    min_term_coverage: float = MIN_TERM_COVERAGE
+    # ... and when it lacks a term that carries this share of the weight or more: "metformin" in
+    # "Does metformin increase the risk of lactic acidosis?", "elderly" in "Is laparoscopic
+    # cholecystectomy safe in the elderly?" (the population, intervention or outcome). 1 turns it off.
+    max_missing_term: float = MAX_MISSING_TERM
 
     def __post_init__(self) -> None:
         if not 0 < self.rank_decay <= 1 or self.score_temperature <= 0 or self.confidence_power < 0:
@@ -54,38 +57,15 @@ class AggregationParams:
             raise KbqaError(f"bad aggregation params {self}: read_from must be 'end' or 'selector'")
         if not 0 <= self.min_term_coverage <= 1:
             raise KbqaError(f"bad aggregation params {self}: min_term_coverage must be in [0, 1]")
+        if not 0 < self.max_missing_term <= 1:
+            raise KbqaError(f"bad aggregation params {self}: max_missing_term must be in (0, 1]")
 
-
-# a yes/no question's leading auxiliary carries no topic ("Does", "Is", "Can" ...)
-_AUXILIARIES = frozenset("do does did is are was were can could should would will may might must has have had".split())
-
-
-def term_coverage(question: str, text: str) -> tuple[list[str], list[str]]:
-    """``(found, missing)``: the question's key terms (stemmed content words as BM25 indexes them,
-    its leading auxiliary verb left out) that ``text`` contains, and those it lacks."""
-    from kbqa.lexical import tokenize
-
-    words = question.split()
-    if words and words[0].lower() in _AUXILIARIES:
-        words = words[1:]
-    q_terms, t_terms = tokenize([" ".join(words), text])
-    terms = list(dict.fromkeys(q_terms))
-    have = set(t_terms)
-    return [t for t in terms if t in have], [t for t in terms if t not in have]
-
-
-def question_type(question: str) -> str:
-    """``yes_no`` for questions (or claims) a yes/no/maybe verdict answers; ``open`` for what/which/how/..."""
-    words = re.findall(r"[a-z]+", question.lower())
-    if not words:
-        return "yes_no"
-    if words[0] in _WH:
-        return "open"
-    # "Laparoscopy in children: is it safe?" -> the clause after the colon decides
-    tail = re.findall(r"[a-z]+", question.lower().rsplit(":", 1)[-1])
-    if tail and tail[0] in _WH and ":" in question:
-        return "open"
-    return "yes_no"
+    def addresses(self, coverage: Any) -> bool:
+        """Whether a document with this key-term ``coverage`` (:class:`kbqa.read.question.Coverage`)
+        addresses the question: enough of its weight, and none of its heaviest terms missing."""
+        if self.min_term_coverage <= 0:
+            return True
+        return coverage.share >= self.min_term_coverage - 1e-9 and coverage.largest_missing < self.max_missing_term - 1e-9
 
 
 def passage_weights(scores: Sequence[float], probs: np.ndarray, params: AggregationParams) -> np.ndarray:

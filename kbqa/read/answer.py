@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from kbqa.errors import KbqaError
 from kbqa.read.aggregate import (
+    OFF_TOPIC,
     AggregationParams,
     aggregate,
     dedupe,
     document_weights,
     group_by_document,
     passage_weights,
-    question_type,
     sentences,
     stance,
-    term_coverage,
 )
+from kbqa.read.question import YES_NO, Coverage, coverage, key_terms, question_type
 from kbqa.read.calibrate import Calibration
 from kbqa.read.reader import Reader, check_question
 from kbqa.types import Answer, Evidence, Hit
 
 _READERS: dict[str, Reader] = {}
+Idf = Callable[[Sequence[str]], Mapping[str, float]]  # stems -> their idf in the index searched
 HIGHLIGHT_CANDIDATES = 2  # sentences per passage the reader/encoder scores for its highlight (0: all)
 
 
@@ -56,9 +57,15 @@ def answer(
     hits = kb.search(q, k=k, filters=filters)
     return answer_from_hits(
         q, hits, _reader(reader), threshold=threshold, params=params, highlight_top=highlight_top,
-        highlight_candidates=highlight_candidates, encoder=getattr(kb, "encoder", None),
+        highlight_candidates=highlight_candidates, encoder=getattr(kb, "encoder", None), idf=index_idf(kb),
         provenance={"index_fingerprint": getattr(kb, "fingerprint", None), "k": k, **_reranker(kb)},
     )
+
+
+def index_idf(kb: Any) -> Idf | None:
+    """The idf of terms in ``kb``'s BM25 side (None for an index built without one: equal weights)."""
+    lexical = getattr(kb, "lexical", None)
+    return None if lexical is None else lexical.idf
 
 
 def _reranker(kb: Any) -> dict[str, Any]:
@@ -81,6 +88,7 @@ def answer_from_hits(
     encoder: Any = None,
     provenance: dict | None = None,
     probs: np.ndarray | None = None,
+    idf: Idf | None = None,
 ) -> Answer:
     """The verdict over already retrieved ``hits`` (best first).
 
@@ -91,6 +99,14 @@ def answer_from_hits(
     encoder (open questions: the sentence closest to the question); 0 scores every sentence.
     Open questions (what/which/how...) are not read at all: a yes/no/maybe reading of them means
     nothing, so their evidence is ordered by retrieval and the verdict is ``maybe``, abstained.
+
+    A yes/no question is answered only from documents that address it: a document whose retrieved
+    passages hold less than ``params.min_term_coverage`` of the question's key-term weight (words
+    weighted by ``idf``, the index's BM25 idf: "risk" counts little, "lactic acidosis" a lot) is
+    off topic. The verdict is read from the best document that is on topic; its passages' stances
+    are reported, and off-topic passages are listed with stance ``off_topic``. When no document is
+    on topic the answer abstains with "insufficient evidence", naming what is missing in the
+    question's own words (the verdict is still read from the best document, for evaluation).
 
     ``probs`` (rows for ``dedupe(hits)``, from ``reader.predict_proba``) skips the reader call, so
     batch evaluations can read every question's passages in one pass."""
@@ -111,20 +127,29 @@ def answer_from_hits(
         uniform = {lab: 1.0 / len(labels) for lab in labels}
         verdict = "maybe" if "maybe" in labels else labels[0]
         return Answer(q, verdict, True, 1.0 / len(labels), uniform, [], qtype,
-                      {**prov, **_calibration(reader.calibration, threshold), "reason": "no evidence found"})
+                      {**prov, **_calibration(reader.calibration, threshold),
+                       "reason": "insufficient evidence: nothing was retrieved"})
 
     if probs is not None and len(probs) != len(kept):
         raise KbqaError(f"got {len(probs)} probability rows for {len(kept)} distinct passages")
     uniform = np.full((len(kept), len(labels)), 1.0 / len(labels))
-    if qtype != "yes_no":  # a yes/no/maybe reading of "what/which/how" questions means nothing: not run
+    by_reader = qtype == YES_NO
+    if not by_reader:  # a yes/no/maybe reading of "what/which/how" questions means nothing: not run
         probs = uniform
     elif probs is None:
         probs = reader.predict_proba([(q, h.text) for h in kept])
-    selected = (select_sentences(kept, reader.selector, params)
-                if reader.selector is not None and params.read_documents > 0 and qtype == "yes_no" else [])
+    covered = _document_coverage(q, kept, idf) if by_reader else {}
+    on_topic = {d for d, c in covered.items() if params.addresses(c)}
+    # the verdict is read from the best document: when it does not address the question, nothing
+    # retrieved is taken to (reading a lower-ranked one let more unrelated answers through on dev)
+    off_topic = by_reader and kept[0].doc_id not in on_topic
+    readable = list(kept)
+    rows = [i for i, h in enumerate(kept) if h.doc_id in on_topic] or list(range(len(kept)))
+    selected = (select_sentences(readable, reader.selector, params)
+                if reader.selector is not None and params.read_documents > 0 and by_reader else [])
     weights = passage_weights([h.score for h in kept], probs, params)
-    order = group_by_document(list(np.argsort(-weights, kind="stable")), [h.doc_id for h in kept])
-    by_reader = qtype == "yes_no"
+    relevant = np.array([not covered or h.doc_id in on_topic for h in kept])
+    order = group_by_document(list(np.lexsort((-weights, ~relevant))), [h.doc_id for h in kept])
     # open question without an encoder: the sentence sharing most words with the question, unscored
     lexical_only = not by_reader and encoder is None
     pairs = _sentence_pairs(q, kept, order[:highlight_top], 1 if lexical_only else highlight_candidates,
@@ -143,27 +168,36 @@ def answer_from_hits(
         verdict_p = (w[:, None] * sel_p).sum(0) / w.sum()
         prov["verdict_read"] = [{"doc_id": d, "text": t, "probabilities": dict(zip(labels, map(float, p)))}
                                 for (d, t, _), p in zip(selected, sel_p)]
-    elif qtype == "yes_no":
-        verdict_p = aggregate(probs, [h.score for h in kept], params)
+    elif by_reader:
+        verdict_p = aggregate(probs[rows], [kept[i].score for i in rows], params)
     else:  # no reading: every label equally likely, reported as "maybe" (as when nothing is found)
         verdict_p = uniform[0]
-    verdict = labels[int(np.argmax(verdict_p))] if qtype == "yes_no" or "maybe" not in labels else "maybe"
+    if off_topic:  # nothing read addresses the question: what is known without evidence is the prior
+        prov["verdict_from"] = "prior: the training labels' shares (no retrieved document addresses the question)"
+        verdict_p = np.array([reader.prior[lab] for lab in labels], dtype=np.float64)
+    verdict = labels[int(np.argmax(verdict_p))] if by_reader or "maybe" not in labels else "maybe"
     confidence = float(verdict_p.max())
-    off_topic = False
-    if qtype == "yes_no":  # does the best document (the one read) share the question's key terms?
+    if by_reader:
         best = kept[0].doc_id
-        found, missing = term_coverage(q, " ".join(h.text for h in kept if h.doc_id == best))
-        coverage = len(found) / max(1, len(found) + len(missing))
-        prov["term_coverage"] = {"doc_id": best, "coverage": round(coverage, 3), "missing": missing}
-        off_topic = bool(found or missing) and coverage < params.min_term_coverage - 1e-9
-    abstained = qtype != "yes_no" or off_topic or confidence < cut
-    if qtype != "yes_no":
+        prov["term_coverage"] = {
+            "doc_id": best, "coverage": round(covered[best].share, 3), "threshold": params.min_term_coverage,
+            "largest_missing": round(covered[best].largest_missing, 3),
+            "max_missing_term": params.max_missing_term,
+            "weighting": "idf" if idf is not None else "equal",
+            "missing": covered[best].missing_words(q),
+            "documents_on_topic": len(on_topic), "documents": len(covered),
+        }
+    abstained = not by_reader or off_topic or confidence < cut
+    if not by_reader:
         prov["reason"] = "not a yes/no question: showing the most relevant evidence (no yes/no/maybe reading)"
     elif off_topic:
-        prov["reason"] = (f"insufficient evidence: the best document ({best}) has {len(found)} of the question's "
-                          f"{len(found) + len(missing)} key terms (missing: {', '.join(missing)})")
+        missing = covered[kept[0].doc_id].missing_words(q)
+        about = f"no passage about {_and(missing)}" if missing else "no passage that addresses the question"
+        c = covered[kept[0].doc_id]
+        prov["reason"] = (f"insufficient evidence: {about} was found (the best document, {kept[0].doc_id}, "
+                          f"holds {_pct(c.share)} of the question's key terms by weight)")
     elif abstained:
-        prov["reason"] = f"confidence {confidence:.2f} below the threshold {cut:.2f}"
+        prov["reason"] = _below(confidence, cut)
 
     if by_reader:  # the sentence whose reading most supports its passage's label
         score = np.array([sent_p[j, int(np.argmax(probs[i]))] for j, (i, _) in enumerate(pairs)])
@@ -175,7 +209,12 @@ def answer_from_hits(
     evidence = []
     for i in order:
         p = {lab: float(v) for lab, v in zip(labels, probs[i])}
-        st, sp = stance(p) if qtype == "yes_no" else ("neutral", p.get("maybe", max(p.values())))
+        if not by_reader:
+            st, sp = "neutral", p.get("maybe", max(p.values()))
+        elif relevant[i]:
+            st, sp = stance(p)
+        else:  # not about the question: listed, never as support or contradiction
+            st, sp = OFF_TOPIC, max(p.values())
         evidence.append(Evidence(hit=kept[i], stance=st, probability=sp, probabilities=p, highlight=highlights.get(i)))
     return Answer(
         question=q,
@@ -186,7 +225,34 @@ def answer_from_hits(
         evidence=evidence,
         question_type=qtype,
         provenance=prov,
+        decision=None if abstained else verdict,
     )
+
+
+def _document_coverage(question: str, hits: Sequence[Hit], idf: Idf | None) -> dict[str, Coverage]:
+    """Per document (in retrieval order), the share of the question's key terms its retrieved passages hold."""
+    terms = key_terms(question, idf)
+    texts: dict[str, list[str]] = {}
+    for h in hits:
+        texts.setdefault(h.doc_id, []).append(h.text)
+    return {d: coverage(terms, " ".join(t)) for d, t in texts.items()}
+
+
+def _and(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _below(value: float, threshold: float) -> str:
+    """``"0.571 is below the threshold 0.573"``: as many decimals as it takes for the two to differ."""
+    for digits in range(2, 7):
+        a, b = f"{value:.{digits}f}", f"{threshold:.{digits}f}"
+        if a != b:
+            break
+    return f"confidence {a} is below the threshold {b}"
 
 
 def _calibration(cal: Calibration, threshold: float | None) -> dict[str, float]:

@@ -40,15 +40,30 @@ def check_question(question: str) -> str:
     return q
 
 
+def load_prior(folder: Path, labels: Sequence[str]) -> dict[str, float] | None:
+    """The shares of ``labels`` among the training examples recorded in ``kbqa_train.json`` (None if not recorded)."""
+    import json
+
+    path = folder / "kbqa_train.json"
+    try:
+        counts = json.loads(path.read_text(encoding="utf-8"))["data"]["train"]["labels"]
+        total = sum(float(counts.get(lab, 0)) for lab in labels)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return {lab: float(counts.get(lab, 0)) / total for lab in labels} if total > 0 else None
+
+
 class Reader:
     """Calibrated label probabilities for (question, passage) pairs. Build with :meth:`load`."""
 
     def __init__(self, classifier: SequenceClassifier, calibration: Calibration, model_dir: Path,
-                 selector: SentenceSelector | None = None) -> None:
+                 selector: SentenceSelector | None = None, prior: dict[str, float] | None = None) -> None:
         self.classifier = classifier
         self.calibration = calibration
         self.model_dir = model_dir
         self.selector = selector  # picks conclusion-like sentences to read for the verdict (None: whole passages)
+        # P(label) before reading anything: the training labels' shares (equal without a record of them)
+        self.prior = prior or {lab: 1.0 / len(self.labels) for lab in self.labels}
         self._checksum: str | None = None
 
     @classmethod
@@ -70,7 +85,7 @@ class Reader:
         trained = check_model_dir(folder)[1]
         clf = SequenceClassifier.load(folder, device=device, max_length=max(trained, MIN_INFERENCE_LENGTH),
                                       precision=precision or os.environ.get(PRECISION_ENV) or "auto")
-        return cls(clf, load_calibration(folder), folder, load_selector(folder))
+        return cls(clf, load_calibration(folder), folder, load_selector(folder), load_prior(folder, clf.labels))
 
     @property
     def precision(self) -> str:

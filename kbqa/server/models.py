@@ -80,7 +80,7 @@ class HitOut(BaseModel):
 class EvidenceOut(HitOut):
     """A passage as the reader judged it (kbqa.types.Evidence)."""
 
-    stance: str = Field(description="supports | contradicts | neutral")
+    stance: str = Field(description="supports | contradicts | neutral | off_topic (does not address the question)")
     probability: float | None
     probabilities: dict[str, float | None]
     highlight: list[int] | None = Field(description="[start, end] character offsets into this evidence's text")
@@ -90,7 +90,9 @@ class AnswerOut(BaseModel):
     """The reader's verdict (kbqa.types.Answer), as ``kbqa ask --json`` prints it, plus the disclaimer."""
 
     question: str
-    verdict: str
+    decision: str | None = Field(description="the answer to act on: the verdict when a yes/no question is answered; "
+                                             "null when it abstains or the question is not a yes/no question")
+    verdict: str = Field(description="the most probable label, also when abstaining (what evaluation scores)")
     abstained: bool
     confidence: float | None
     probabilities: dict[str, float | None]

@@ -80,7 +80,7 @@ function renderEvidence(items, isAnswer) {
     const li = el("li", "evidence " + (item.stance || "hit"));
     const head = el("div", "ev-head");
     if (isAnswer) {
-      head.append(el("span", "stance " + item.stance, item.stance));
+      head.append(el("span", "stance " + item.stance, item.stance === "off_topic" ? "off topic" : item.stance));
       head.append(el("span", "muted", " " + pct(item.probability) + " "));
     } else {
       head.append(el("span", "muted", "score " + (item.score === null ? "n/a" : item.score.toFixed(3)) + " "));
@@ -96,15 +96,22 @@ function renderEvidence(items, isAnswer) {
 }
 
 function renderAnswer(ans) {
+  // the decision comes first: null when the answer abstains or the question is not a yes/no question
   const v = $("verdict");
-  if (ans.question_type !== "yes_no") {
-    v.textContent = "no verdict";
+  const reason = (ans.provenance && ans.provenance.reason) || "";
+  const insufficient = reason.startsWith("insufficient evidence");
+  if (ans.decision) {
+    v.textContent = "Decision: " + ans.decision.toUpperCase();
+  } else if (ans.question_type !== "yes_no") {
+    v.textContent = "Decision: none (not a yes/no question)";
   } else {
-    v.textContent = (ans.abstained ? "abstained (leaning " + ans.verdict + ")" : ans.verdict).toUpperCase();
+    v.textContent = insufficient ? "Decision: none (insufficient evidence)" : "Decision: none (abstained)";
   }
-  v.className = "verdict " + (ans.abstained ? "abstained" : ans.verdict);
-  $("confidence").textContent = "confidence " + pct(ans.confidence);
-  $("reason").textContent = (ans.provenance && ans.provenance.reason) || "";
+  v.className = "verdict " + (ans.decision ? ans.decision : "abstained");
+  // a confidence read from passages that do not address the question is not shown
+  $("confidence").textContent = insufficient || ans.question_type !== "yes_no" ? ""
+    : (ans.decision ? "" : "leaning " + ans.verdict + ", ") + "confidence " + pct(ans.confidence);
+  $("reason").textContent = reason;
   const probs = $("probabilities");
   probs.replaceChildren();
   for (const [label, p] of Object.entries(ans.probabilities || {})) {
