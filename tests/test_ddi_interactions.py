@@ -15,7 +15,6 @@ from kbqa.ddi.interactions import (
     aggregate,
     check,
     render_table,
-    split_sentences,
 )
 from kbqa.ddi.names import load_synonyms, mention_pattern, read_drug_list, variants
 from kbqa.errors import InputError, KbqaError
@@ -25,7 +24,7 @@ LABELS = ["none", "mechanism", "effect", "advise", "int"]
 
 
 class FakeKB:
-    """The slice of KnowledgeBase that check() uses: search_many, iter_chunks, len."""
+    """The slice of KnowledgeBase that check() uses: search_many, iter_chunks, document_chunks, len."""
 
     def __init__(self, chunks: list[Chunk]) -> None:
         self.chunks = chunks
@@ -37,6 +36,9 @@ class FakeKB:
 
     def iter_chunks(self):  # noqa: ANN201
         return iter(self.chunks)
+
+    def document_chunks(self, doc_id: str) -> list[Chunk]:
+        return sorted((c for c in self.chunks if c.doc_id == doc_id), key=lambda c: c.start)
 
     def search_many(self, queries: list[str], k: int = 10) -> list[list[Hit]]:
         self.queries += queries
@@ -158,11 +160,6 @@ def test_drug_list_and_synonym_files(tmp_path: Path) -> None:
     three.write_text("a,b,c\n")
     with pytest.raises(InputError, match="2 columns"):
         load_synonyms(three)
-
-
-def test_split_sentences() -> None:
-    text = "First one (n=3). Second, e.g. here.\nThird line"
-    assert [text[a:b] for a, b in split_sentences(text)] == ["First one (n=3).", "Second, e.g. here.", "Third line"]
 
 
 def test_known_drug_names_beside_the_pair_are_blinded_as_drugn() -> None:
