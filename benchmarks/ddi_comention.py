@@ -56,7 +56,7 @@ def choose(rows: list[dict]) -> tuple[dict, str]:
     if ok:
         return min(ok, key=lambda r: r["threshold"]), f"lowest threshold with precision >= {TARGET_PRECISION}"
     best = max(rows, key=lambda r: (r["f1"], r["threshold"]))
-    return best, f"no threshold reaches precision {TARGET_PRECISION}: highest F1"
+    return best, f"the highest F1 (no threshold reaches precision {TARGET_PRECISION})"
 
 
 def main() -> int:
@@ -113,7 +113,8 @@ def main() -> int:
         "model": args.model,
         "sentences": len(sentences),
         "stated": sum(gold),
-        "rule": f"{why} (at least {MIN_PREDICTED} predicted), grid {GRID[0]}..{GRID[-1]}",
+        "rule": (f"the lowest threshold of the grid {GRID[0]}, {GRID[1]}, ..., {GRID[-1]} with precision >= "
+                 f"{TARGET_PRECISION} and at least {MIN_PREDICTED} predicted, else the highest F1; here: {why}"),
         "chosen": chosen,
         "current_default": REPORT_THRESHOLD,
         "thresholds": rows,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 
 # a sentence ends at . ! or ? (closing quotes/brackets included) followed by space and a capital, digit or bracket
-_BOUNDARY = re.compile(r"[.!?]+[\"')\]]*(?=\s+[A-Z0-9(\[])")
+# (or a stray ">" before one: the remains of an HTML entity in MedQuAD, "... arteries. >Antiplatelet ...")
+_BOUNDARY = re.compile(r"[.!?]+[\"')\]]*(?=\s+>?[A-Z0-9(\[])")
 # a list-item marker: "-" (or a bullet) at the start of a line or after whitespace, then whitespace;
 # not a minus before a number ("18 - 65 years", "r = - 0.4")
 _ITEM = re.compile(r"(?:^|(?<=\s))[-\u2022*](?=[ \t]+[^\s\d])", re.MULTILINE)
