@@ -18,12 +18,47 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
+def comention_section(result: dict, shown: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.99)) -> list[str]:
+    """The card's section on knowledge-base sentences, from benchmarks/ddi_comention.py's JSON."""
+    chosen = result["chosen"]
+    lines = [
+        "## Knowledge-base sentences (co-mention dev set)",
+        "",
+        f"`python benchmarks/ddi_comention.py --out benchmarks/results/ddi_comention.json` on "
+        f"`{result['benchmark']}`: {result['sentences']} sentences of MedQuAD answers and PubMedQA abstracts naming "
+        f"two drugs, labelled by hand ({result['stated']} state an interaction; sampling and guideline in its "
+        "README), read exactly as `kbqa interactions` reads them. \"interaction stated\" per rule:",
+        "",
+        "| rule | predicted | correct | precision (95% CI) | recall | F1 |",
+        "|---|---:|---:|---|---:|---:|",
+    ]
+    rows = [r for r in result["thresholds"] if r["threshold"] in shown] + result["baselines"]
+    for r in rows:
+        lo, hi = r["precision_ci95"]
+        mark = " [reporting threshold]" if r is chosen or r.get("threshold") == chosen["threshold"] else ""
+        lines.append(f"| {r['rule']}{mark} | {r['predicted']} | {r['tp']} | {r['precision']:.2f} ({lo:.2f}-{hi:.2f}) "
+                     f"| {r['recall']:.2f} | {r['f1']:.2f} |")
+    lines += [
+        "",
+        f"- Reporting threshold: P(interaction) >= {chosen['threshold']:g} (kbqa.ddi.interactions.REPORT_THRESHOLD), "
+        f"by the rule stated before the run: {result['rule']}. Precision there {chosen['precision']:.2f}, "
+        f"recall {chosen['recall']:.2f}; below it a sentence is shown as \"mentioned together, no interaction stated\".",
+        "- The model was trained on DDI 2013 sentences (drug labels and MEDLINE abstracts); "
+        "in consumer-health answers it reads combination regimens (\"X plus Y is the standard treatment\"), "
+        "alternatives and comparisons as interactions with P > 0.99, so no threshold reaches precision 0.8. "
+        "Only 12 positives: the recall figures are coarse.",
+        "",
+    ]
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="models/ddi")
     ap.add_argument("--bench", required=True, help="JSON written by benchmarks/ddi_dev.py --out")
     ap.add_argument("--history", nargs="*", default=[], help="kbqa_train.json of earlier stages (continued training)")
     ap.add_argument("--note", action="append", default=[], help="a line for the Notes section (repeatable)")
+    ap.add_argument("--comention", default=None, help="JSON written by benchmarks/ddi_comention.py --out")
     args = ap.parse_args()
     model = Path(args.model)
     info = json.loads((model / "kbqa_train.json").read_text())
@@ -103,6 +138,7 @@ def main() -> None:
         f"Inference: {sp['pairs_per_second']} pairs/s ({bench['machine']}, torch threads {sp['torch_threads']}).",
         "Published test-set anchors (not comparable to this dev split): DDIExtraction 2013 best 65.1; BioBERT ~80.",
         "",
+        *(comention_section(json.loads(Path(args.comention).read_text())) if args.comention else []),
         *(["## Notes", "", *[f"- {n}" for n in args.note], ""] if args.note else []),
         "## Licences",
         "- Training data: DDI corpus (Herrero-Zazo et al., J. Biomed. Inform. 2013), **CC BY-NC 4.0**: this",

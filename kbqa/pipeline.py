@@ -248,6 +248,10 @@ class KnowledgeBase:
         except KeyError:
             raise KbqaError(f"no chunk {chunk_id!r} in the index at {self.index_dir}") from None
 
+    def document_chunks(self, doc_id: str) -> list[Chunk]:
+        """The chunks of one document, in document order ([] for an unknown id)."""
+        return sorted((self.chunks[c] for c in self._doc_chunks.get(doc_id, ())), key=lambda c: (c.start, c.end))
+
     def _allowed(self, filters: Filters) -> frozenset[str] | None:
         """Chunk ids passing ``filters`` (None = everything, the fast path)."""
         if filters.is_trivial and (filters.include_retracted or not self._any_retracted):

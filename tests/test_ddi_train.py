@@ -75,6 +75,9 @@ def test_check_with_the_trained_model(ddi_model: Path) -> None:
         def iter_chunks(self):  # noqa: ANN202
             return iter(self.chunks)
 
+        def document_chunks(self, doc_id: str) -> list[Chunk]:
+            return [c for c in self.chunks if c.doc_id == doc_id]
+
         def search_many(self, queries: list[str], k: int = 10) -> list[list]:
             return [[] for _ in queries]
 

@@ -53,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction, train_subparsers: argparse.
     i.add_argument("--model", default=None, help=f"DDI model folder (default {DEFAULT_MODEL})")
     i.add_argument("--synonyms", default=None, help="brand -> generic names: TSV/CSV (two columns) or a JSON object")
     i.add_argument("--k", type=int, default=50, help="hits retrieved per drug pair")
+    i.add_argument("--threshold", type=float, default=None,
+                   help="P(interaction) a sentence needs to count as stating an interaction (default: the one "
+                   "chosen on the co-mention dev set, kbqa.ddi.interactions.REPORT_THRESHOLD)")
     i.add_argument("--json", action="store_true", help="print JSON instead of a table")
     i.set_defaults(func=_interactions)
 
@@ -117,7 +120,7 @@ def eval_main(argv: list[str]) -> int:
 
 
 def _interactions(args: argparse.Namespace) -> int:
-    from kbqa.ddi.interactions import check, render_table, validate_drugs
+    from kbqa.ddi.interactions import REPORT_THRESHOLD, check, render_table, validate_drugs
     from kbqa.ddi.names import load_synonyms, read_drug_list
     from kbqa.pipeline import KnowledgeBase
 
@@ -126,8 +129,11 @@ def _interactions(args: argparse.Namespace) -> int:
         drugs += read_drug_list(args.drugs_file)
     synonyms = load_synonyms(args.synonyms) if args.synonyms else None
     validate_drugs(drugs, synonyms)  # before the (slow) index load
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise KbqaError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
     kb = KnowledgeBase.load(args.index)
-    report = check(kb, drugs, model=args.model, synonyms=synonyms, k=args.k)
+    threshold = REPORT_THRESHOLD if args.threshold is None else args.threshold
+    report = check(kb, drugs, model=args.model, synonyms=synonyms, k=args.k, threshold=threshold)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -1,17 +1,24 @@
 """Check drug–drug interactions against a knowledge base.
 
-For every pair of the given drugs: find sentences of the knowledge base naming both (retrieval
-with ``kb.search_many`` plus, for indexes up to ``scan_limit`` chunks, an exact scan of every
-chunk), blind the two drugs as in training (DRUG1/DRUG2, the other listed drugs DRUGN), classify
-each sentence with the DDI model and aggregate per pair. Finding nothing means "no evidence in
-the knowledge base", never "no interaction".
+For every pair of the given drugs: find documents naming both (retrieval with ``kb.search_many``
+plus, for indexes up to ``scan_limit`` chunks, an exact scan of every chunk), split each document
+into its own sentences (:func:`kbqa.text.sentence_spans`: never across a list item, never cut at a
+chunk edge), merge repeats of a sentence (overlapping chunks, a list repeated as prose, the same
+answer in several documents), blind the two drugs as in training (DRUG1/DRUG2, the other listed
+drugs DRUGN), score each sentence with the DDI model and aggregate per pair.
+
+A sentence states an interaction when its P(interaction) = 1 - P(none) reaches ``threshold``
+(:data:`REPORT_THRESHOLD`, chosen on the co-mention dev set: eval/benchmarks/ddi-comention); below
+it the sentence is evidence that the drugs are mentioned together without a stated interaction.
+Finding nothing means "no evidence in the knowledge base", never "no interaction".
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,28 +27,37 @@ from kbqa.ddi.blind import blind
 from kbqa.ddi.corpus import NEGATIVE, POSITIVE_TYPES
 from kbqa.ddi.names import canonical, load_synonyms, mention_pattern, normalize, variants
 from kbqa.errors import KbqaError
-from kbqa.types import Hit
+from kbqa.text import normalised, sentence_spans
+from kbqa.types import Chunk, Hit
 
 INTERACTION, NOT_STATED, NO_EVIDENCE = "interaction", "not_stated", "no_evidence"
 STATUS_TEXT = {
-    INTERACTION: "interaction described",
-    NOT_STATED: "mentioned together, no interaction described",
+    INTERACTION: "interaction stated",
+    NOT_STATED: "mentioned together, no interaction stated",
     NO_EVIDENCE: "no evidence found in the knowledge base",
 }
 MAX_COMBOS = 4  # mention pairings classified per sentence when a drug is named several times
-_SENTENCE = re.compile(r"[^\n]+?(?:[.!?](?=\s+[A-Z0-9(\[])|$)", re.MULTILINE)
+# A sentence counts as stating an interaction when P(interaction) >= this. Chosen by
+# benchmarks/ddi_comention.py on eval/benchmarks/ddi-comention by the rule in its README (the lowest
+# threshold with precision >= 0.8; none reaches it, so the highest F1): 17 of 281 knowledge-base
+# co-mention sentences pass it, 8 of them rightly (precision 0.47, 95% CI 0.26-0.69; recall 8/12).
+# The rule before (most probable label not "none", i.e. about 0.5) had precision 0.22 (10/45).
+REPORT_THRESHOLD = 0.99
+THRESHOLD_SOURCE = "eval/benchmarks/ddi-comention (benchmarks/ddi_comention.py)"
+THRESHOLD_PRECISION = 0.47  # on that dev set, at REPORT_THRESHOLD
 
 
 @dataclass(frozen=True)
 class InteractionEvidence:
     """A knowledge-base sentence naming both drugs, with the model's reading of it."""
 
-    hit: Hit  # the chunk it comes from, with its citation metadata
+    hit: Hit  # the chunk the sentence starts in, with its citation metadata
     sentence: str
-    span: tuple[int, int]  # character offsets of the sentence in hit.text
-    type: str  # predicted label: "none" or an interaction type
+    span: tuple[int, int]  # character offsets of the sentence in its document (hit.doc_id)
+    type: str  # "none" below the threshold, else the most probable interaction type
     probability: float  # P(an interaction is stated) = 1 - P(none)
     probabilities: dict[str, float]
+    also_in: tuple[str, ...] = ()  # other documents holding the same sentence (merged into this one)
 
 
 @dataclass(frozen=True)
@@ -51,7 +67,7 @@ class PairResult:
     type: str | None  # mechanism | effect | advise | int, or None
     confidence: float | None  # probability of the status given the sentences; None without evidence
     evidence: list[InteractionEvidence]  # best first, at most max_evidence
-    sentences: int = 0  # sentences naming both drugs that were classified
+    sentences: int = 0  # distinct sentences naming both drugs that were classified
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,10 @@ class InteractionReport:
     drugs: list[str]
     pairs: list[PairResult]
     provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.provenance.get("threshold", REPORT_THRESHOLD))
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` shape: ``{"pairs": [{"drugs", "status", "type", "confidence", "evidence"}]}``."""
@@ -73,8 +93,9 @@ class InteractionReport:
                 "chunk_id": e.hit.chunk_id,
                 "doc_id": e.hit.doc_id,
                 "title": e.hit.title,
-                "start": e.hit.start + e.span[0],
-                "end": e.hit.start + e.span[1],
+                "start": e.span[0],
+                "end": e.span[1],
+                "also_in": list(e.also_in),
                 "metadata": e.hit.meta,
                 "citation": citation(e.hit.meta, e.hit.doc_id, e.hit.title),
             }
@@ -94,24 +115,24 @@ class InteractionReport:
         return {"drugs": self.drugs, "pairs": pairs, "provenance": self.provenance}
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans of ``text``: lines, cut after . ! ? followed by a capital, digit or bracket."""
-    spans = []
-    for m in _SENTENCE.finditer(text):
-        a, b = m.start(), m.end()
-        while a < b and text[a].isspace():
-            a += 1
-        if b > a:
-            spans.append((a, b))
-    return spans
+def sentence_type(probabilities: dict[str, float], threshold: float = REPORT_THRESHOLD) -> tuple[str, float]:
+    """``(type, P(interaction))`` of one sentence: "none" below ``threshold``, else the most probable type."""
+    p = 1.0 - probabilities[NEGATIVE]
+    if p < threshold:
+        return NEGATIVE, p
+    return max(POSITIVE_TYPES, key=lambda t: probabilities.get(t, 0.0)), p
 
 
-def aggregate(drugs: tuple[str, str], evidence: list[InteractionEvidence], max_evidence: int = 5) -> PairResult:
-    """Per-pair verdict: an interaction when any sentence is classified as one; type by summed probability."""
+def aggregate(
+    drugs: tuple[str, str], evidence: list[InteractionEvidence], max_evidence: int = 5,
+    threshold: float = REPORT_THRESHOLD,
+) -> PairResult:
+    """Per-pair verdict: an interaction when a sentence's P(interaction) reaches ``threshold``;
+    the type by summed probability over those sentences."""
     if not evidence:
         return PairResult(drugs, NO_EVIDENCE, None, None, [], 0)
-    ranked = sorted(evidence, key=lambda e: (-e.probability, e.hit.chunk_id, e.span))
-    positive = [e for e in ranked if e.type != NEGATIVE]
+    ranked = sorted(evidence, key=lambda e: (-e.probability, e.hit.doc_id, e.span))
+    positive = [e for e in ranked if e.probability >= threshold]
     if positive:
         votes = {t: sum(e.probabilities.get(t, 0.0) for e in positive) for t in POSITIVE_TYPES}
         kind = max(POSITIVE_TYPES, key=lambda t: votes[t])
@@ -163,85 +184,160 @@ def check(
     k: int = 50,
     scan_limit: int = 200_000,
     max_evidence: int = 5,
+    threshold: float = REPORT_THRESHOLD,
 ) -> InteractionReport:
     """Check every pair of ``drugs`` against the knowledge base ``kb``; see the module docstring.
 
     ``model`` is a DDIModel, a model folder or None (models/ddi); ``synonyms`` maps brand -> generic
-    (a dict or a file for :func:`kbqa.ddi.names.load_synonyms`).
+    (a dict or a file for :func:`kbqa.ddi.names.load_synonyms`); ``threshold``: the P(interaction)
+    a sentence needs to count as stating an interaction.
     """
+    if not 0.0 <= threshold <= 1.0:
+        raise KbqaError(f"threshold must be a probability in [0, 1], got {threshold}")
     syn = _as_synonyms(synonyms)
     names = validate_drugs(drugs, syn)
     patterns = {d: mention_pattern(variants(d, syn)) for d in names}
     pairs = list(itertools.combinations(names, 2))
 
-    # candidate chunks per pair: retrieval, then an exact scan when the index is small enough
-    hits: dict[tuple[str, str], dict[str, Hit]] = {p: {} for p in pairs}
+    # candidate documents per pair, in order of discovery: retrieval, then an exact scan when the
+    # index is small enough
+    docs: dict[tuple[str, str], dict[str, None]] = {p: {} for p in pairs}
     results = kb.search_many([f"{a} {b} interaction" for a, b in pairs], k=k)
     for pair, row in zip(pairs, results):
         for h in row:
-            hits[pair].setdefault(h.chunk_id, h)
+            docs[pair].setdefault(h.doc_id)
     scanned = 0
     if len(kb) <= scan_limit:
+        named: dict[str, set[str]] = {}  # per document, the drugs its chunks name (a sentence may straddle two)
         for chunk in kb.iter_chunks():
             scanned += 1
             if chunk.meta.get("retracted"):
                 continue  # as search does by default
-            named = [d for d in names if patterns[d].search(chunk.text)]
-            for a, b in itertools.combinations(named, 2):
-                hits[(a, b)].setdefault(
-                    chunk.chunk_id,
-                    Hit(chunk.chunk_id, chunk.doc_id, 0.0, chunk.text, chunk.title, chunk.meta, chunk.start, chunk.end),
-                )
+            named.setdefault(chunk.doc_id, set()).update(d for d in names if patterns[d].search(chunk.text))
+        for doc_id, drugs_named in named.items():
+            for a, b in pairs:
+                if a in drugs_named and b in drugs_named:
+                    docs[(a, b)].setdefault(doc_id)
 
-    # sentences naming both drugs (the model is loaded only when there is one)
-    found: list[tuple[tuple[str, str], Hit, tuple[int, int]]] = []
-    for (a, b), by_id in hits.items():
-        seen: set[tuple[str, str]] = set()
-        for h in by_id.values():
-            for s0, s1 in split_sentences(h.text):
-                key = (h.doc_id, " ".join(h.text[s0:s1].lower().split()))
-                if key not in seen and _blinded(h.text[s0:s1], patterns, a, b):
-                    seen.add(key)  # the same sentence in an overlapping chunk counts once
-                    found.append(((a, b), h, (s0, s1)))
-    ddi = _model(model) if found else None
-    lexicon = getattr(ddi, "other_drugs", None)
-    style = getattr(ddi, "entity_style", "blind")
-    # blinded (or marked) as in training; several pairings when a drug is named more than once
-    cands = [(pair, h, span, _blinded(h.text[span[0] : span[1]], patterns, *pair, lexicon, style))
-             for pair, h, span in found]
+    # the documents' own sentences naming both drugs, each distinct sentence once per pair
+    views: dict[str, DocumentView] = {}
+    found: dict[tuple[str, str], dict[str, _Candidate]] = {p: {} for p in pairs}
+    for (a, b), doc_ids in docs.items():
+        for doc_id in doc_ids:
+            if doc_id not in views:
+                views[doc_id] = DocumentView(kb.document_chunks(doc_id))
+            view = views[doc_id]
+            for span in view.spans:
+                sentence = view.text[span[0] : span[1]]
+                if not (patterns[a].search(sentence) and patterns[b].search(sentence)):
+                    continue
+                key = normalised(sentence)
+                if key in found[(a, b)]:
+                    found[(a, b)][key].copies.append(doc_id)
+                else:
+                    found[(a, b)][key] = _Candidate(view.chunk_at(span[0]), sentence, span, [doc_id])
+
+    # the model is loaded only when there is a sentence to read
+    flat = [((a, b), c) for (a, b), by_key in found.items() for c in by_key.values()]
+    ddi = _model(model) if flat else None
+    scored = score_sentences(ddi, [(c.sentence, a, b) for (a, b), c in flat], patterns) if flat else []
 
     evidence: dict[tuple[str, str], list[InteractionEvidence]] = {p: [] for p in pairs}
-    if cands:
-        assert ddi is not None
-        flat = [t for c in cands for t in c[3]]
-        proba = ddi.predict_proba(flat)
-        labels = ddi.labels
-        none_col = labels.index(NEGATIVE)
-        row = 0
-        for pair, h, span, texts in cands:
-            block = proba[row : row + len(texts)]
-            row += len(texts)
-            best = block[int(block[:, none_col].argmin())]  # the pairing most likely to state an interaction
-            probs = {lab: float(best[i]) for i, lab in enumerate(labels)}
-            label = labels[int(best.argmax())]
-            evidence[pair].append(
-                InteractionEvidence(h, h.text[span[0] : span[1]], span, label, 1.0 - probs[NEGATIVE], probs)
-            )
-    report_pairs = [aggregate(p, evidence[p], max_evidence) for p in pairs]
+    for (pair, c), probs in zip(flat, scored):
+        if probs is None:  # the two names overlap (e.g. one inside the other): no pair to read
+            continue
+        label, p = sentence_type(probs, threshold)
+        also = tuple(dict.fromkeys(d for d in c.copies if d != c.hit.doc_id))
+        evidence[pair].append(InteractionEvidence(c.hit, c.sentence, c.span, label, p, probs, also))
+    report_pairs = [aggregate(p, evidence[p], max_evidence, threshold) for p in pairs]
     provenance = {
         "index": str(getattr(kb, "index_dir", "")),
         "model": str(ddi.model_dir) if ddi is not None else str(model or "models/ddi"),
         "k": k,
         "chunks_scanned": scanned,
         "synonyms": len(syn),
+        "threshold": threshold,
+        "threshold_source": THRESHOLD_SOURCE if threshold == REPORT_THRESHOLD else "set by the caller",
+        "threshold_dev_precision": THRESHOLD_PRECISION if threshold == REPORT_THRESHOLD else None,
         "note": "no evidence means nothing was found in the knowledge base, not that the drugs do not interact",
     }
     return InteractionReport(names, report_pairs, provenance)
 
 
+def score_sentences(
+    ddi: Any,
+    items: Sequence[tuple[str, str, str]],
+    patterns: Mapping[str, re.Pattern[str]] | Sequence[Mapping[str, re.Pattern[str]]],
+) -> list[dict[str, float] | None]:
+    """Label probabilities of each ``(sentence, drug_a, drug_b)``, as ``kbqa interactions`` reads them.
+
+    ``patterns`` maps every listed drug to its mention pattern (drugs other than the pair become
+    DRUGN): one mapping for all items, or one per item. The two drugs are blinded as in training;
+    when a drug is named more than once, up to :data:`MAX_COMBOS` pairings are read and the one most
+    likely to state an interaction is kept. None for a sentence that does not name both drugs apart.
+    """
+    lexicon = getattr(ddi, "other_drugs", None)
+    style = getattr(ddi, "entity_style", "blind")
+    per_item = [patterns] * len(items) if isinstance(patterns, Mapping) else list(patterns)
+    texts = [_blinded(s, pats, a, b, lexicon, style) for (s, a, b), pats in zip(items, per_item, strict=True)]
+    flat = [t for ts in texts for t in ts]
+    if not flat:
+        return [None] * len(items)
+    proba = ddi.predict_proba(flat)
+    labels = list(ddi.labels)
+    none_col = labels.index(NEGATIVE)
+    out: list[dict[str, float] | None] = []
+    row = 0
+    for ts in texts:
+        if not ts:
+            out.append(None)
+            continue
+        block = proba[row : row + len(ts)]
+        row += len(ts)
+        best = block[int(block[:, none_col].argmin())]  # the pairing most likely to state an interaction
+        out.append({lab: float(best[i]) for i, lab in enumerate(labels)})
+    return out
+
+
+@dataclass
+class _Candidate:
+    hit: Hit
+    sentence: str
+    span: tuple[int, int]
+    copies: list[str]  # documents the sentence was found in
+
+
+class DocumentView:
+    """A document's text as far as its chunks cover it (chunks are exact substrings at their offsets).
+
+    The splitter strips whitespace at chunk edges, so a stretch no chunk covers is whitespace; it
+    is read as a line break, which can end a sentence but never joins two.
+    """
+
+    def __init__(self, chunks: Sequence[Chunk]) -> None:
+        self.chunks = sorted(chunks, key=lambda c: (c.start, c.end))
+        if not self.chunks:
+            raise KbqaError("a document without chunks")
+        size = max(c.end for c in self.chunks)
+        chars = ["\n"] * size
+        for c in self.chunks:
+            chars[c.start : c.end] = c.text
+        self.text = "".join(chars)
+
+    @functools.cached_property
+    def spans(self) -> list[tuple[int, int]]:
+        """The document's sentences (:func:`kbqa.text.sentence_spans`), computed once."""
+        return sentence_spans(self.text)
+
+    def chunk_at(self, offset: int) -> Hit:
+        """The chunk holding ``offset``, as a Hit (for its id and citation)."""
+        c = next((c for c in self.chunks if c.start <= offset < c.end), self.chunks[-1])
+        return Hit(c.chunk_id, c.doc_id, 0.0, c.text, c.title, c.meta, c.start, c.end)
+
+
 def _blinded(
     sentence: str,
-    patterns: dict[str, re.Pattern[str]],
+    patterns: Mapping[str, re.Pattern[str]],
     a: str,
     b: str,
     lexicon: Callable[[str], list] | None = None,
@@ -263,22 +359,51 @@ def _blinded(
     return out
 
 
+def _probability(p: float, threshold: float) -> str:
+    """``p`` with enough decimals that a value below ``threshold`` never prints as equal to it."""
+    for digits in (2, 3, 4):
+        text = f"{p:.{digits}f}"
+        if (float(text) >= threshold) == (p >= threshold):
+            return text
+    return f"{p:.4f}" if p >= threshold else f"{min(p, threshold - 1e-4):.4f}"
+
+
+def describe(e: InteractionEvidence, threshold: float) -> str:
+    """One sentence's reading in words, e.g. "no interaction stated (P(interaction) 0.02)"."""
+    p = _probability(e.probability, threshold)
+    if e.probability >= threshold:
+        return f"interaction stated, {e.type} (P(interaction) {p})"
+    return f"no interaction stated (P(interaction) {p})"
+
+
 def render_table(report: InteractionReport, width: int = 100) -> str:
-    """A terminal table: one block per pair, its verdict and its best evidence with citations."""
+    """A terminal table: one block per pair, its verdict in words and its best evidence with citations."""
     from kbqa.serialize import citation
 
+    t = report.threshold
     lines = []
     for p in report.pairs:
         verdict = STATUS_TEXT[p.status] + (f": {p.type}" if p.type else "")
-        conf = "" if p.confidence is None else f" (confidence {p.confidence:.2f}, {p.sentences} sentence(s))"
-        lines.append(f"{p.drugs[0]} + {p.drugs[1]}: {verdict}{conf}")
+        if p.evidence:
+            best = p.evidence[0].probability
+            sign = ">=" if best >= t else "<"
+            verdict += (f" (best sentence P(interaction) {_probability(best, t)} {sign} threshold {t:g};"
+                        f" {p.sentences} distinct sentence(s) name both)")
+        lines.append(f"{p.drugs[0]} + {p.drugs[1]}: {verdict}")
         for e in p.evidence[:3]:
             text = " ".join(e.sentence.split())
             text = text if len(text) <= width else text[: width - 3] + "..."
-            lines.append(f"    [{e.type} {e.probability:.2f}] {text}")
-            lines.append(f"        {citation(e.hit.meta, e.hit.doc_id, e.hit.title)}")
+            lines.append(f"  - {describe(e, t)}:")
+            lines.append(f"      {text}")
+            also = f" (same sentence in {len(e.also_in)} more document(s))" if e.also_in else ""
+            lines.append(f"      {citation(e.hit.meta, e.hit.doc_id, e.hit.title)}{also}")
     lines.append("")
+    lines.append(f"P(interaction): the DDI model's probability that a sentence states an interaction between the two "
+                 f"drugs; a pair is reported as interacting when a sentence reaches the threshold {t:g}.")
+    precision = report.provenance.get("threshold_dev_precision")
+    if precision is not None:
+        lines.append(f"At this threshold {precision:.0%} of such readings were right on knowledge-base sentences "
+                     "(eval/benchmarks/ddi-comention): read the sentence before acting on it.")
     lines.append("'no evidence' means nothing was found in this knowledge base, not that the drugs are safe together.")
     lines.append("Decision support only: check the cited sources.")
     return "\n".join(lines)
-
