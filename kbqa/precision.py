@@ -7,8 +7,8 @@ fp32, with AVX512-BF16 alone 1.5x on an AMD EPYC but 0.68x on an Intel Xeon
 * a CUDA device with bf16 support → bf16 ("cuda");
 * a CPU with AMX (``amx_bf16`` in /proc/cpuinfo) → bf16 ("amx");
 * a CPU without native bf16 → fp32 ("no native bf16");
-* any other CPU → a timed probe (a MiniLM-sized linear layer in fp32 and in bf16 autocast, about
-  0.1 s) whose speed-up is cached per CPU model and torch version in
+* any other CPU → a timed probe (a MiniLM-sized feed-forward block in fp32 and in bf16 autocast
+  on one thread, about 0.1 s) whose speed-up is cached per CPU model and torch version in
   ``$KBQA_CACHE/precision.json`` (default ``~/.cache/kbqa``): bf16 when it is at least 1.1x.
 
 Nothing here runs at import time; the decision is made when a model is loaded with ``auto``.
@@ -128,23 +128,32 @@ def cached_speedup() -> float:
     return speedup
 
 
-def probe_speedup(rows: int = 256, width: int = 384, repeats: int = 5) -> float:
-    """fp32 time / bf16-autocast time of a MiniLM-sized feed-forward block (best of ``repeats``)."""
+def probe_speedup(rows: int = 512, width: int = 384, repeats: int = 3) -> float:
+    """fp32 time / bf16-autocast time of a MiniLM-sized feed-forward block (best of ``repeats``).
+
+    On one thread: the question is what the CPU's kernels do, and threads waiting on cores that
+    other jobs keep busy would time the machine's load instead."""
     import torch
 
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(rows, width, generator=gen)
     w1, w2 = torch.randn(4 * width, width, generator=gen), torch.randn(width, 4 * width, generator=gen)
+    linear, gelu = torch.nn.functional.linear, torch.nn.functional.gelu
 
     def run(bf16: bool) -> float:
         best = float("inf")
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for i in range(repeats + 1):
                 t = time.perf_counter()
-                torch.nn.functional.linear(torch.nn.functional.gelu(torch.nn.functional.linear(x, w1)), w2)
-                if i:  # the first call warms up kernels
+                linear(gelu(linear(x, w1)), w2)
+                if i:  # the first call warms up the kernels
                     best = min(best, time.perf_counter() - t)
         return best
 
-    fp32, bf16 = run(False), run(True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        fp32, bf16 = run(False), run(True)
+    finally:
+        torch.set_num_threads(threads)
     return fp32 / max(bf16, 1e-9)

@@ -42,12 +42,16 @@ def tiny_index(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 def run_cli(args: list[str], tmp_path: Path) -> tuple[dict, str]:
     """``kbqa ARGS`` through the CLI entry point in a fresh interpreter: (its imports, its stderr)."""
     probe = (
-        "import json, sys\n"
+        "import json, os, sys\n"
         "from kbqa.cli import main\n"
-        "rc = main(sys.argv[1:])\n"
-        f"json.dump({{'rc': rc, 'modules': sorted(sys.modules)}}, open({str(tmp_path / 'mods.json')!r}, 'w'))\n"
+        "rc = main()\n"  # as the console script calls it: arguments from sys.argv
+        f"json.dump({{'rc': rc, 'modules': sorted(sys.modules), 'threads': os.environ.get('OMP_NUM_THREADS'), "
+        f"'quiet': os.environ.get('HF_HUB_DISABLE_PROGRESS_BARS')}}, "
+        f"open({str(tmp_path / 'mods.json')!r}, 'w'))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "KBQA_CACHE": str(tmp_path / "cache")}
+    for name in ("OMP_NUM_THREADS", "HF_HUB_DISABLE_PROGRESS_BARS"):
+        env.pop(name, None)
     done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     return json.loads((tmp_path / "mods.json").read_text()), done.stderr
@@ -60,6 +64,22 @@ def test_search_imports_neither_reader_nor_ddi_nor_heavy_stacks(tiny_index: Path
     assert loaded == []
     assert "torch" in out["modules"]  # the query really was embedded
     assert "Loading weights" not in stderr and "it/s" not in stderr  # no progress bars without --verbose
+    assert 1 <= int(out["threads"]) <= os.cpu_count()  # sized to the idle cores
+    assert out["quiet"] == "1"  # transformers' and the hub's bars, should a model load through them
+    verbose, _ = run_cli(["search", "--index", str(tiny_index), "aspirin", "--verbose"], tmp_path)
+    assert verbose["rc"] == 0 and verbose["quiet"] is None
+
+
+def test_threads_for_idle_cores(tmp_path: Path) -> None:
+    from kbqa.cli import threads_for_idle_cores
+
+    cores = len(os.sched_getaffinity(0))
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("0.10 0.20 0.30 1/120 4242\n")  # only this process runs
+    assert threads_for_idle_cores(str(loadavg)) == cores
+    loadavg.write_text(f"3.00 3.00 3.00 {cores + 2}/120 4242\n")  # every core busy with other jobs
+    assert threads_for_idle_cores(str(loadavg)) == 1
+    assert threads_for_idle_cores(str(tmp_path / "missing")) == cores
 
 
 def test_verbose_is_accepted_before_and_after_the_command(tiny_index: Path) -> None:
@@ -170,3 +190,29 @@ def test_precision_is_not_decided_at_import() -> None:
     code = ("import sys, kbqa.precision, kbqa.embed, kbqa.config, kbqa.pipeline, kbqa.cli\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["all-MiniLM-L6-v2", "kbqa-medical-minilm"])
+def test_light_encoder_equals_sentence_transformers_on_the_real_models(name: str) -> None:
+    from kbqa.config import EmbedConfig
+    from kbqa.embed import LightEncoder, SentenceTransformerEncoder, load_encoder
+
+    cfg = EmbedConfig(model=name, precision="fp32")
+    light, full = load_encoder(cfg), SentenceTransformerEncoder.load(cfg)
+    assert isinstance(light, LightEncoder) and light.identity() == full.identity()
+    texts = [json.loads(line)["text"] for line in DOCS.read_text().splitlines()] + TEXTS
+    assert np.abs(light.encode_passages(texts) - full.encode_passages(texts)).max() < 1e-5
+
+
+@pytest.mark.slow
+def test_light_reader_equals_transformers_on_the_committed_reader() -> None:
+    from kbqa.read.reader import default_reader_dir
+    from kbqa.read.train import SequenceClassifier
+
+    folder = default_reader_dir()
+    pairs = [("Does aspirin reduce the risk of stroke?", t) for t in TEXTS] + [("Is metformin safe?", None)]
+    light = SequenceClassifier.load(folder, precision="fp32", light=True, max_length=512)
+    full = SequenceClassifier.load(folder, precision="fp32", max_length=512)
+    assert type(light.model).__module__ == "kbqa.bert"
+    assert np.abs(light.predict_logits(pairs) - full.predict_logits(pairs)).max() < 1e-4

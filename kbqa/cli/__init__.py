@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     "serve": ("serve",),
 }
 VERBOSE_HELP = "show model-loading progress bars and library warnings"
+QUICK_COMMANDS = ("search", "ask")  # one query from the shell: torch threads sized to the idle cores
 
 DISCLAIMER = (
     "kbqa is decision support for professionals, not a diagnosis or medical advice: "
@@ -92,10 +93,30 @@ def quiet_libraries() -> None:
         hf_logging.disable_progress_bar()
 
 
+def threads_for_idle_cores(loadavg: str = "/proc/loadavg") -> int:
+    """The cores that other processes are not running on right now, at least one.
+
+    Counted from the runnable tasks in /proc/loadavg (an instant count, unlike the load averages,
+    which still hold the last few commands' own work)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        with open(loadavg, encoding="ascii") as f:
+            running = int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):  # not Linux: use every core, as torch does
+        return cores
+    return max(1, cores - max(0, running - 1))  # this process is one of the runnable tasks
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from_shell = argv is None
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    if from_shell and args.command in QUICK_COMMANDS and "OMP_NUM_THREADS" not in os.environ:
+        # a query's few small matmuls: torch's threads on cores that other jobs keep busy wait on
+        # each other (2 cores at load 3: `kbqa ask` 4.2 s with 2 threads, 2.0 s with 1;
+        # benchmarks/cold_start.py). Set before torch is imported; OMP_NUM_THREADS overrides.
+        os.environ["OMP_NUM_THREADS"] = str(threads_for_idle_cores())
     if not getattr(args, "verbose", False):
         quiet_libraries()
     if not getattr(args, "func", None):
