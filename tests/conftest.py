@@ -43,12 +43,13 @@ def make_tiny_bert(out: Path, *, hidden: int = 32, layers: int = 2, seed: int = 
 
 def make_tiny_sentence_transformer(out: Path, *, max_seq_length: int = 128, seed: int = 0) -> Path:
     """A tiny sentence-transformers folder: random BERT + mean pooling + normalisation."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
     hf_dir = make_tiny_bert(out.parent / (out.name + "-hf"), seed=seed)
-    word = models.Transformer(str(hf_dir), max_seq_length=max_seq_length)
-    pool = models.Pooling(word.get_embedding_dimension(), pooling_mode="mean")
-    SentenceTransformer(modules=[word, pool, models.Normalize()], device="cpu").save(str(out))
+    word = Transformer(str(hf_dir), max_seq_length=max_seq_length)
+    pool = Pooling(word.get_embedding_dimension(), pooling_mode="mean")
+    SentenceTransformer(modules=[word, pool, Normalize()], device="cpu").save(str(out))
     return out
 
 

@@ -70,3 +70,14 @@ def test_errors_are_clean(tmp_path, capsys):
     assert "unknown key(s) ['modle']" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["index", "build", str(DOCS), "--index", str(tmp_path / "i"), "--bogus"])
+
+
+def test_index_info_shows_sources_relative_and_no_none(index_dir, capsys, monkeypatch):
+    from kbqa.cli.index import describe_source
+
+    monkeypatch.chdir(DOCS.parents[1])
+    assert main(["index", "info", "--index", str(index_dir)]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("sources"))
+    assert line.split(None, 1)[1] == "kb/docs.jsonl" and "None" not in line  # format inferred: not shown
+    assert describe_source({"source": "pubmedqa", "format": "pubmedqa"}) == "pubmedqa (pubmedqa)"
+    assert describe_source({"source": "/elsewhere/x.xml", "format": None}) == "/elsewhere/x.xml"

@@ -286,6 +286,13 @@ def test_selector_learns_conclusion_sentences_and_round_trips(tmp_path: Path) ->
     again = load_selector(tmp_path)
     texts = ["In conclusion, aspirin works.", "Patients were randomised."]
     assert np.allclose(again.score(texts), sel.score(texts), atol=1e-5)
+    from sklearn.feature_extraction.text import TfidfVectorizer  # score() computes what scikit-learn would
+
+    vec = TfidfVectorizer(ngram_range=sel.ngram_range, sublinear_tf=True, vocabulary=sel.vocabulary)
+    vec.idf_ = sel.idf
+    texts += ["", "Résumé: results suggest that these results suggest aspirin works, ÉTÉ 2010!"]
+    expected = 1.0 / (1.0 + np.exp(-(vec.transform(texts) @ sel.coef + sel.intercept)))
+    assert np.abs(sel.score(texts) - expected).max() < 1e-12
     (tmp_path / SELECTOR_FILE).write_text('{"format": "other"}')
     with pytest.raises(KbqaError, match="format 'other'"):
         load_selector(tmp_path)
@@ -481,7 +488,9 @@ def test_cli_ask_and_read(tiny_kb, tiny_reader_dir: Path, tmp_path: Path, capsys
     obj = json.loads(capsys.readouterr().out)
     assert set(obj) >= {"question", "verdict", "abstained", "confidence", "probabilities", "evidence", "question_type", "provenance"}
     assert obj["evidence"][0]["highlight"] is not None
-    assert obj["provenance"]["reader_precision"] in ("fp32", "bf16")  # auto: what this CPU runs natively
+    # auto: what this machine runs faster, and why ("bf16 (amx)", "fp32 (probe 0.68x)", ...)
+    assert obj["provenance"]["reader_precision"].split()[0] in ("fp32", "bf16")
+    assert obj["provenance"]["reader_precision"] != obj["provenance"]["reader_precision"].split()[0]
     assert main(["ask", "--index", idx, "--reader", rd, "Does aspirin reduce stroke?", "-k", "3", "--json",
                  "--reader-precision", "fp32"]) == 0
     assert json.loads(capsys.readouterr().out)["provenance"]["reader_precision"] == "fp32"

@@ -134,9 +134,7 @@ def test_identity_pooler_restart(tiny_bert_dir: Path) -> None:
 def test_inference_precision_bf16_close_to_fp32_and_auto_follows_the_hardware(
     trained: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import torch
-
-    from kbqa.read.train import resolve_precision
+    from kbqa import precision
 
     out, _ = trained
     pairs = [(e.text, e.text_pair) for e in _examples()]
@@ -146,9 +144,24 @@ def test_inference_precision_bf16_close_to_fp32_and_auto_follows_the_hardware(
     a, b = fp32.predict_proba(pairs), bf16.predict_proba(pairs)
     assert not np.array_equal(a, b)  # bf16 really ran: low-order bits differ
     assert np.abs(a - b).max() < 0.05 and (a.argmax(1) == b.argmax(1)).all()
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
-    assert resolve_precision("auto", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
-    assert resolve_precision("auto", "cpu") == "bf16"
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16", "amx_bf16"})
+    auto = SequenceClassifier.load(out, precision="auto")
+    assert (auto.precision, auto.precision_reason) == ("bf16", "amx")
+    monkeypatch.setattr(precision, "cpu_flags", lambda: set())
+    monkeypatch.setattr(precision, "native_bf16", lambda flags: False)
+    assert SequenceClassifier.load(out, precision="auto").precision == "fp32"
     with pytest.raises(KbqaError, match="precision must be one of auto, fp32, bf16"):
         SequenceClassifier.load(out, precision="fp16")
+
+
+def test_light_classifier_equals_transformers(trained: tuple[Path, dict]) -> None:
+    from kbqa.read.train import _tokenize
+
+    out, _ = trained
+    pairs = [(e.text, e.text_pair) for e in _examples()] + [("a question?", "a passage " * 200), ("only a question", None)]
+    light = SequenceClassifier.load(out, precision="fp32", light=True)
+    full = SequenceClassifier.load(out, precision="fp32")
+    assert type(light.model).__module__ == "kbqa.bert" and type(full.model).__module__ != "kbqa.bert"
+    for n in (16, light.max_length):
+        assert _tokenize(light.tokenizer, pairs, n) == _tokenize(full.tokenizer, pairs, n)
+    assert np.abs(light.predict_logits(pairs) - full.predict_logits(pairs)).max() < 1e-5

@@ -188,7 +188,7 @@ def test_new_head_learns_at_its_own_rate():
     from kbqa.tune import loop
 
     state = loop.run_steps(
-        work=Path("/nonexistent"), model=torch.nn.Module(), optimizer=opt, ckpt=None,
+        work=Path("/nonexistent"), model=torch.nn.ParameterList(w), optimizer=opt, ckpt=None,
         state={"step": 0, "losses": [], "seconds": 0.0}, total=1, step_loss=lambda s: ((w[0] - 1) ** 2 + (w[1] - 1) ** 2).sum(),
         lr=1e-3, warmup=0.0, seed=0, checkpoint_every=100, desc="t", progress=False,
     )

@@ -158,9 +158,10 @@ def test_train_embedder_saves_a_loadable_fp16_model_and_resumes(tmp_path, tiny_e
     from kbqa.embed import load_encoder
 
     enc = load_encoder(EmbedConfig(model=str(out)))
-    assert next(enc.model.parameters()).dtype.is_floating_point
-    assert str(next(enc.model.parameters()).dtype) == "torch.float32"  # fp16 file, fp32 in memory
-    assert enc.model.max_seq_length == 128  # the base model's window, not the training cut
+    # fp16 file, fp32 in memory (the light encoder keeps the word table as stored: it only looks rows up)
+    dtypes = {str(p.dtype) for name, p in enc.model.named_parameters() if name not in ("word.weight",)}
+    assert dtypes == {"torch.float32"}
+    assert enc.max_seq_length == 128  # the base model's window, not the training cut
     assert enc.identity()["weights_sha256"]
     vec = enc.encode_queries(["aspirin"])
     assert vec.shape == (1, enc.dim) and np.isclose(np.linalg.norm(vec), 1.0, atol=1e-3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from kbqa.cli.common import load_config_arg
@@ -125,6 +126,16 @@ def advise(index: dict[str, Any], vectors: int, dim: int = 384) -> str | None:
     )
 
 
+def describe_source(source: dict[str, Any]) -> str:
+    """``path (format)``: the path relative to the working directory when under it; the format only
+    when one was given or fixed by a recipe (a file's format is otherwise inferred, recorded as null)."""
+    name = str(source["source"])
+    path = Path(name)
+    if path.is_absolute() and path.is_relative_to(Path.cwd()):
+        name = str(path.relative_to(Path.cwd())) or "."
+    return f"{name} ({source['format']})" if source.get("format") else name
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from kbqa.index.manifest import read_manifest
     from kbqa.index.store import IndexFolder
@@ -147,6 +158,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     advice = advise(info["index"], c.get("vectors", c["chunks"]), info["embedder"]["dim"])
     if advice:
         print(f"advice     {advice}")
-    print(f"sources    {', '.join(s['source'] + ' (' + str(s['format']) + ')' for s in info['sources'])}")
+    print(f"sources    {', '.join(describe_source(s) for s in info['sources'])}")
     print(f"fingerprint {info['fingerprint']}")
     return 0

@@ -71,9 +71,9 @@ class Reader:
         """Load a reader folder (default: :func:`default_reader_dir`).
 
         ``precision`` (default ``$KBQA_READER_PRECISION`` or ``auto``): ``auto`` reads in bf16 autocast
-        where the hardware runs bf16 natively (1.7x faster on this project's CPU, same labels on
-        PubMedQA dev, probabilities within 0.003 of fp32: ``benchmarks/reader_precision.py``), ``fp32``
-        or ``bf16`` force one."""
+        where this machine runs it faster than fp32 (:mod:`kbqa.precision`; 1.7x with AMX, same labels
+        on PubMedQA dev, probabilities within 0.003 of fp32: ``benchmarks/reader_precision.py``),
+        ``fp32`` or ``bf16`` force one. A BERT reader runs on :mod:`kbqa.bert` (no transformers import)."""
         folder = Path(model_dir) if model_dir is not None else default_reader_dir()
         if not folder.is_dir():
             raise KbqaError(
@@ -84,12 +84,15 @@ class Reader:
 
         trained = check_model_dir(folder)[1]
         clf = SequenceClassifier.load(folder, device=device, max_length=max(trained, MIN_INFERENCE_LENGTH),
-                                      precision=precision or os.environ.get(PRECISION_ENV) or "auto")
+                                      precision=precision or os.environ.get(PRECISION_ENV) or "auto", light=True)
         return cls(clf, load_calibration(folder), folder, load_selector(folder), load_prior(folder, clf.labels))
 
     @property
     def precision(self) -> str:
-        return getattr(self.classifier, "precision", "fp32")
+        """``fp32`` or ``bf16``, with the reason when ``auto`` chose it: ``"bf16 (amx)"``, ``"fp32 (probe 0.68x)"``."""
+        name = getattr(self.classifier, "precision", "fp32")
+        reason = getattr(self.classifier, "precision_reason", "requested")
+        return name if reason == "requested" else f"{name} ({reason})"
 
     @property
     def labels(self) -> list[str]:

@@ -105,28 +105,6 @@ def _device(name: str) -> Any:
     return torch.device(name)
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
-def resolve_precision(precision: str, device: Any) -> str:
-    """``fp32`` or ``bf16`` for inference on ``device``: ``auto`` is bf16 autocast where the hardware
-    runs it natively (a CPU with AVX512-BF16/AMX, a CUDA GPU with bf16), else fp32."""
-    import torch
-
-    if precision not in PRECISIONS:
-        raise KbqaError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision != "auto":
-        return precision
-    dev = torch.device(device) if not isinstance(device, torch.device) else device
-    if dev.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    try:
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # pragma: no cover - torch builds without oneDNN
-        native = False
-    return "bf16" if dev.type == "cpu" and native else "fp32"
-
-
 def _seed_everything(seed: int) -> None:
     import torch
 
@@ -476,24 +454,37 @@ class SequenceClassifier:
         self.model_dir = model_dir
         self.max_length = max_length
         self.precision = precision  # "fp32" or "bf16" (autocast at inference; weights stay fp32)
+        self.precision_reason = "requested"  # why (kbqa.precision): "amx", "probe 1.80x", "cuda"...
 
     @classmethod
     def load(cls, model_dir: str | Path, *, device: str = "auto", max_length: int | None = None,
-             precision: str = "fp32") -> SequenceClassifier:
+             precision: str = "fp32", light: bool = False) -> SequenceClassifier:
         """Load and check a classifier folder; a missing file or inconsistent label map is a KbqaError.
 
         ``max_length`` overrides the training length at inference (e.g. to read whole index chunks);
-        ``precision`` is ``fp32``, ``bf16`` (autocast) or ``auto`` (:func:`resolve_precision`)."""
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        ``precision`` is ``fp32``, ``bf16`` (autocast) or ``auto`` (bf16 only where it is faster: :mod:`kbqa.precision`).
+        ``light``: a BERT classifier runs on :mod:`kbqa.bert` (same logits, without transformers'
+        2-3 s import); other architectures load with transformers either way."""
+        from kbqa import bert
+        from kbqa.precision import resolve as resolve_precision
 
         folder = Path(model_dir)
         labels, trained_length = check_model_dir(folder)
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        model = AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=torch.float32)
         dev = _device(device)
-        model.to(dev).eval()
-        return cls(model, tokenizer, labels, folder, max_length or trained_length, resolve_precision(precision, dev))
+        if light and bert.supported(folder, classifier=True):
+            model = bert.load_bert(folder, num_labels=len(labels), device=dev)
+            tokenizer: Any = bert.PairTokenizer(folder, int(model.config.pad_token_id or 0))
+        else:
+            import torch
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(folder))
+            model = AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=torch.float32)
+            model.to(dev).eval()
+        chosen = resolve_precision(precision, dev)
+        clf = cls(model, tokenizer, labels, folder, max_length or trained_length, chosen.name)
+        clf.precision_reason = chosen.reason
+        return clf
 
     def predict_logits(
         self, examples: Sequence[tuple[str, str | None]], batch_size: int = 32, progress: bool = False
