@@ -67,7 +67,7 @@ def off_topic_share(answers: list) -> float:
 def main() -> None:
     from kbqa.read import data as rdata
     from kbqa.read.aggregate import AggregationParams, aggregate, dedupe
-    from kbqa.read.answer import answer_from_hits
+    from kbqa.read.answer import answer_from_hits, index_idf
     from kbqa.read.reader import Reader
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -114,12 +114,13 @@ def main() -> None:
         kept = [dedupe(h) for h in hits]
         flat = reader.predict_proba([(it.question, h.text) for it, hs in zip(dev, kept) for h in hs], progress=True)
         bounds = np.cumsum([0] + [len(hs) for hs in kept])
-        answers = [answer_from_hits(it.question, h, reader, highlight_top=0, probs=flat[a:b])
+        idf = index_idf(kb)  # key terms weighted as `kbqa ask` weighs them
+        answers = [answer_from_hits(it.question, h, reader, highlight_top=0, probs=flat[a:b], idf=idf)
                    for it, h, a, b in zip(dev, hits, bounds[:-1], bounds[1:])]
-        whole = [answer_from_hits(it.question, h, reader, highlight_top=0, probs=flat[a:b],
+        whole = [answer_from_hits(it.question, h, reader, highlight_top=0, probs=flat[a:b], idf=idf,
                                   params=AggregationParams(read_documents=0))
                  for it, h, a, b in zip(dev, hits, bounds[:-1], bounds[1:])]
-        by_selector = [answer_from_hits(it.question, h, reader, highlight_top=0, probs=flat[a:b],
+        by_selector = [answer_from_hits(it.question, h, reader, highlight_top=0, probs=flat[a:b], idf=idf,
                                         params=AggregationParams(read_from="selector"))
                        for it, h, a, b in zip(dev, hits, bounds[:-1], bounds[1:])]
         pred = [a.verdict for a in answers]
@@ -160,7 +161,7 @@ def main() -> None:
             source.write_text(json.dumps({k: v for k, v in raw.items() if k in set(split["train"])}))
             KnowledgeBase.build([str(source)], nogold, progress=True)
         kb_nogold = KnowledgeBase.load(nogold)
-        absent = [answer_from_hits(it.question, h, reader, highlight_top=0)
+        absent = [answer_from_hits(it.question, h, reader, highlight_top=0, idf=index_idf(kb_nogold))
                   for it, h in zip(dev, kb_nogold.search_many([it.question for it in dev], k=args.k))]
         conf_absent = np.array([a.confidence for a in absent])
         report["open_book_answer_absent"] = {

@@ -28,9 +28,10 @@ QUERIES = [
     "risk factors for kidney stones",
     "does exercise help older adults with balance problems",
 ]
-QUESTIONS = [
-    "Is laparoscopic cholecystectomy safe in elderly patients?",
-    "Does vitamin D supplementation reduce the risk of falls?",
+QUESTIONS = [  # two the demo index holds the evidence for, one it does not (abstains), one open question
+    "Does loss of consciousness predict neuropsychological problems after concussion?",
+    "Is extended aortic replacement justified in acute type A dissection?",
+    "Does metformin increase the risk of lactic acidosis?",
     "What are the symptoms of Guillain-Barre syndrome?",
 ]
 

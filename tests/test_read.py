@@ -186,7 +186,7 @@ def test_key_terms_weighted_by_idf_so_generic_words_count_little(tmp_path: Path)
     # 3 of 5 words are there, but only 6 of 18 weight: the rare words make the topic
     assert len(ivf.found) == 3 and ivf.share == pytest.approx(6.0 / 18.0)
     assert ivf.missing_words("Does metformin increase the risk of lactic acidosis?") == ["lactic acidosis"]
-    assert ivf.largest_missing == pytest.approx(6.0 / 18.0)
+    assert ivf.largest_missing == pytest.approx(12.0 / 18.0)  # "lactic acidosis": one concept
     equal = coverage(key_terms("Does metformin increase the risk of lactic acidosis?"), "Metformin increased risk.")
     assert equal.share == pytest.approx(3 / 5)  # without an index: equal weights
     # the same question answered over a knowledge base: the index's BM25 idf weighs the terms
@@ -196,6 +196,23 @@ def test_key_terms_weighted_by_idf_so_generic_words_count_little(tmp_path: Path)
                            idf=lambda stems: {t: idf.get(t, 1.0) for t in stems})
     assert ans.abstained and "no passage about lactic acidosis" in ans.provenance["reason"]
     assert ans.provenance["term_coverage"]["weighting"] == "idf"
+
+
+def test_a_missing_concept_of_adjacent_words_counts_as_one(tmp_path: Path) -> None:
+    from kbqa.read.question import coverage, key_terms
+
+    idf = {"statin": 6.6, "caus": 1.1, "muscl": 2.5, "pain": 2.3}
+    terms = key_terms("Do statins cause muscle pain?", lambda stems: {t: idf[t] for t in stems})
+    cov = coverage(terms, "Statins lowered atrial fibrillation after surgery.")
+    assert cov.share == pytest.approx(6.6 / 12.5)  # more than half the weight is there ...
+    assert cov.largest_missing == pytest.approx(5.9 / 12.5)  # ... but "cause muscle pain" is not: 47% of it
+    assert cov.missing_words("Do statins cause muscle pain?") == ["muscle pain"]
+    apart = coverage(key_terms("Do statins cause pain in muscles?", lambda stems: {t: idf[t] for t in stems}),
+                     "Statins lowered atrial fibrillation.")
+    assert apart.largest_missing == pytest.approx(3.4 / 12.5)  # "cause pain" and "muscles": two concepts
+    ans = answer_from_hits("Do statins cause muscle pain?", [_hit("a#0", "Statins reduced atrial fibrillation.", 0.9)],
+                           _fake_reader(tmp_path, threshold=0.0), idf=lambda stems: {t: idf[t] for t in stems})
+    assert ans.abstained and ans.provenance["reason"].startswith("insufficient evidence: no passage about muscle pain")
 
 
 def test_idf_comes_from_the_lexical_index() -> None:

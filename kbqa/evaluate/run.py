@@ -162,6 +162,8 @@ def evaluate(
             pred = [a.verdict for a in answers]
             conf = [float(a.confidence) for a in answers]
             report["answers"] = M.answer_metrics(gold, pred, conf, [bool(a.abstained) for a in answers], labels)
+            # abstained because nothing retrieved addresses the question (vs. low confidence)
+            report["answers"]["insufficient_evidence"] = sum(_insufficient(a) for a in answers) / len(answers)
             report["ci95"]["accuracy"] = M.mean_ci([g == p for g, p in zip(gold, pred)], resamples=BOOTSTRAP_RESAMPLES)
             report["ci95"]["macro_f1"] = M.macro_f1_ci(gold, pred, resamples=BOOTSTRAP_RESAMPLES)
             # Majority class of the scored questions' gold answers (the best any constant answer does).
@@ -174,7 +176,8 @@ def evaluate(
             for q, g, a in zip(answerable, gold, answers):
                 rows[q.qid]["answer"] = {
                     "gold": g, "verdict": a.verdict, "correct": a.verdict == g, "confidence": float(a.confidence),
-                    "abstained": bool(a.abstained),
+                    "abstained": bool(a.abstained), "decision": getattr(a, "decision", None),
+                    "reason": a.provenance.get("reason") if a.abstained else None,
                     "probabilities": {str(lab): float(p) for lab, p in a.probabilities.items()},
                 }
                 rows[q.qid]["majority"] = {"verdict": major, "correct": g == major}
@@ -197,6 +200,10 @@ def _ask_all(kb: Any, questions: Sequence[Question], reader: Any, k: int, ask_ms
             ask_ms.append((time.perf_counter() - t0) * 1000)
             bar.update(1)
     return out
+
+
+def _insufficient(answer: Any) -> bool:
+    return bool(answer.abstained) and str(answer.provenance.get("reason", "")).startswith("insufficient evidence")
 
 
 def _version() -> str:

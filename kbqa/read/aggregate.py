@@ -15,7 +15,7 @@ from kbqa.types import Hit
 STANCE_OF_LABEL = {"yes": "supports", "no": "contradicts", "maybe": "neutral"}
 OFF_TOPIC = "off_topic"  # the stance of a passage that does not address the question (not read as evidence)
 MIN_TERM_COVERAGE = 0.5
-MAX_MISSING_TERM = 0.25
+MAX_MISSING_TERM = 0.35
 # a sentence ends at . ! or ? followed by space and a capital, digit or bracket ("p<0.05" does not end one)
 _BOUNDARY = re.compile(r"[.!?]+[\"')\]]*(?=\s+[A-Z0-9(\[])")
 

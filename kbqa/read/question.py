@@ -87,6 +87,7 @@ class KeyTerm:
     stem: str
     words: str
     weight: float
+    positions: tuple[int, ...] = ()  # where its words stand among the question's words (adjacent words form a concept)
 
 
 def key_terms(question: str, idf: Callable[[Sequence[str]], Mapping[str, float]] | None = None) -> list[KeyTerm]:
@@ -99,11 +100,13 @@ def key_terms(question: str, idf: Callable[[Sequence[str]], Mapping[str, float]]
         surface = surface[1:]
     stems = tokenize(surface) if surface else []
     first: dict[str, str] = {}
-    for word, toks in zip(surface, stems):
+    at: dict[str, list[int]] = {}
+    for n, (word, toks) in enumerate(zip(surface, stems)):
         for t in toks:
             first.setdefault(t, word)
+            at.setdefault(t, []).append(n)
     weights = dict(idf(list(first))) if idf is not None and first else {}
-    return [KeyTerm(t, w, float(weights.get(t, 1.0))) for t, w in first.items()]
+    return [KeyTerm(t, w, float(weights.get(t, 1.0)), tuple(at[t])) for t, w in first.items()]
 
 
 @dataclass(frozen=True)
@@ -121,9 +124,21 @@ class Coverage:
 
     @property
     def largest_missing(self) -> float:
-        """The weight share of the heaviest missing term (0.0 when nothing is missing)."""
+        """The weight share of the heaviest missing concept: a missing term, or missing terms whose
+        words stand side by side in the question ("lactic acidosis", "muscle pain"); 0.0 when
+        nothing is missing."""
         total = sum(t.weight for t in self.found) + sum(t.weight for t in self.missing)
-        return 0.0 if total <= 0 or not self.missing else max(t.weight for t in self.missing) / total
+        if total <= 0 or not self.missing:
+            return 0.0
+        at = {p: t for t in self.missing for p in t.positions}
+        heaviest, run, prev = 0.0, set(), None  # runs of adjacent missing words, each term counted once
+        for p in sorted(at):
+            if prev is None or p != prev + 1:
+                run = set()
+            run.add(at[p].stem)
+            heaviest = max(heaviest, sum(t.weight for t in self.missing if t.stem in run))
+            prev = p
+        return max(heaviest, max(t.weight for t in self.missing)) / total
 
     def missing_words(self, question: str, heavy: float = 0.5) -> list[str]:
         """The missing terms that weigh at least ``heavy`` times the heaviest missing one, in the
