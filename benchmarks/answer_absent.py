@@ -15,6 +15,7 @@ among the answered, ECE (10 bins) and why the rest abstained. Indexes are built 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -80,6 +81,8 @@ def summary(result, questions) -> dict:
 def main() -> None:
     from kbqa.evaluate.benchmark import load_questions
     from kbqa.evaluate.run import evaluate
+    from kbqa.read.aggregate import AggregationParams
+    from kbqa.read.answer import answer
     from kbqa.read.reader import Reader
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -87,11 +90,14 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--benchmark", action="append", choices=BENCHMARKS, help="default: both")
     ap.add_argument("--rebuild", action="store_true", help="rebuild the indexes")
+    ap.add_argument("--off-topic-verdict", choices=("prior", "read"), default=None,
+                    help="AggregationParams.off_topic_verdict (default: the default params')")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "answer_absent.json"))
     args = ap.parse_args()
 
     reader = Reader.load(args.reader)
     report: dict = {"machine": f"{os.cpu_count()}-core CPU ({platform.machine()}), no GPU", "reader": args.reader,
+                    "off_topic_verdict": args.off_topic_verdict or AggregationParams().off_topic_verdict,
                     "reader_sha256": reader.checksum, "k": args.k, "benchmarks": {}}
     print(f"{'benchmark':<14} {'index':<8} {'n':>4} {'answered':>9} {'acc answered':>13} {'acc all':>8} {'ECE':>6} "
           f"{'insufficient':>13} {'majority':>9}")
@@ -106,6 +112,8 @@ def main() -> None:
         for kind, corpus in (("present", folder / "corpus.jsonl"), ("absent", absent)):
             t0 = time.time()
             kb = knowledge_base(corpus, ROOT / "indexes" / (name if kind == "present" else f"{name}-absent"), args.rebuild)
+            if args.off_topic_verdict:  # kb.ask with other aggregation params (what evaluate calls)
+                kb.ask = functools.partial(answer, kb, params=AggregationParams(off_topic_verdict=args.off_topic_verdict))
             result = evaluate(kb, questions, reader=reader, k=args.k, progress=False)
             rows[kind] = {**summary(result, questions), "chunks": len(kb), "seconds": round(time.time() - t0, 1)}
             r = rows[kind]

@@ -61,7 +61,9 @@ class FakeKB:
         verdict = "no" if re.search(r"\bnot\b", doc_text) else "yes"
         conf = 0.9 if verdict == "yes" else 0.6
         probs = {"yes": conf if verdict == "yes" else 0.2, "no": conf if verdict == "no" else 0.05, "maybe": 0.2}
-        return Answer(question, verdict, conf < 0.7, conf, probs, [])
+        reason = {"reason": "insufficient evidence: no passage about it"} if conf < 0.7 else {}
+        return Answer(question, verdict, conf < 0.7, conf, probs, [], provenance=reason,
+                      decision=None if conf < 0.7 else verdict)
 
 
 class FakeReader:
@@ -91,6 +93,7 @@ def test_report_schema_and_values(tmp_path: Path, bench) -> None:
     assert set(a) >= {"accuracy", "macro_f1", "per_class", "confusion", "coverage", "selective_accuracy", "ece"}
     assert a["n_questions"] == 4  # q5 has no label answer
     assert a["accuracy"] == 1.0 and a["coverage"] == 0.5 and a["selective_accuracy"] == 1.0
+    assert a["insufficient_evidence"] == 0.5  # both abstentions were for insufficient evidence
     assert a["ece"] == pytest.approx(0.5 * 0.1 + 0.5 * 0.4)
     assert r["baselines"]["majority"]["answers"]["accuracy"] == 0.5
     assert set(r["ci95"]) == {"nDCG@10", "R@10", "R@100", "RR@10", "accuracy", "macro_f1"}
@@ -99,6 +102,7 @@ def test_report_schema_and_values(tmp_path: Path, bench) -> None:
     assert r["index"]["fingerprint"] == "fake-fp" and "config" in r
     rows = {row["qid"]: row for row in result.per_query}
     assert rows["q2"]["answer"]["verdict"] == "no" and rows["q2"]["retrieval"]["R@10"] == 1.0
+    assert rows["q2"]["answer"]["decision"] is None and rows["q2"]["answer"]["reason"].startswith("insufficient")
     assert "answer" not in rows["q5"] and "bm25" in rows["q5"]["baselines"]
     # retrieval was batched: one search_many call for all five judged questions
     assert 5 in kb.searched

@@ -170,6 +170,9 @@ def test_insufficient_evidence_when_the_best_document_is_off_topic(tmp_path: Pat
     answered = answer_from_hits(question, on, reader)
     assert not answered.abstained and answered.decision == answered.verdict == "yes"
     assert not answer_from_hits(question, off, reader, params=AggregationParams(min_term_coverage=0.0)).abstained
+    # "read": the off-topic reading stays the verdict (still abstained, still no decision)
+    read = answer_from_hits(question, off, reader, params=AggregationParams(off_topic_verdict="read"))
+    assert read.abstained and read.decision is None and read.verdict == "yes" and read.confidence > 0.8
     with pytest.raises(KbqaError, match="min_term_coverage"):
         AggregationParams(min_term_coverage=1.5)
     with pytest.raises(KbqaError, match="max_missing_term"):

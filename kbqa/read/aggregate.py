@@ -47,6 +47,10 @@ class AggregationParams:
     # "Does metformin increase the risk of lactic acidosis?", "elderly" in "Is laparoscopic
     # cholecystectomy safe in the elderly?" (the population, intervention or outcome). 1 turns it off.
     max_missing_term: float = MAX_MISSING_TERM
+    # The verdict's probabilities when nothing retrieved addresses the question: "prior" = the
+    # reader's training-label shares (a reading of an unrelated document is no evidence), "read" = the
+    # reading of the best document all the same. Either way the answer abstains and has no decision.
+    off_topic_verdict: str = "prior"
 
     def __post_init__(self) -> None:
         if not 0 < self.rank_decay <= 1 or self.score_temperature <= 0 or self.confidence_power < 0:
@@ -57,6 +61,8 @@ class AggregationParams:
             raise KbqaError(f"bad aggregation params {self}: read_from must be 'end' or 'selector'")
         if not 0 <= self.min_term_coverage <= 1:
             raise KbqaError(f"bad aggregation params {self}: min_term_coverage must be in [0, 1]")
+        if self.off_topic_verdict not in ("prior", "read"):
+            raise KbqaError(f"bad aggregation params {self}: off_topic_verdict must be 'prior' or 'read'")
         if not 0 < self.max_missing_term <= 1:
             raise KbqaError(f"bad aggregation params {self}: max_missing_term must be in (0, 1]")
 

@@ -172,7 +172,7 @@ def answer_from_hits(
         verdict_p = aggregate(probs[rows], [kept[i].score for i in rows], params)
     else:  # no reading: every label equally likely, reported as "maybe" (as when nothing is found)
         verdict_p = uniform[0]
-    if off_topic:  # nothing read addresses the question: what is known without evidence is the prior
+    if off_topic and params.off_topic_verdict == "prior":  # what is known without evidence is the prior
         prov["verdict_from"] = "prior: the training labels' shares (no retrieved document addresses the question)"
         verdict_p = np.array([reader.prior[lab] for lab in labels], dtype=np.float64)
     verdict = labels[int(np.argmax(verdict_p))] if by_reader or "maybe" not in labels else "maybe"
