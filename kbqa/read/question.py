@@ -26,10 +26,21 @@ AUXILIARIES = frozenset(
     "isn't aren't doesn't don't didn't can't won't wasn't weren't shouldn't couldn't".split()
 )
 # an auxiliary question that asks for content: "Can you tell me what ...", "Has research shown which ..."
-_EMBEDDED_WH = re.compile(r"\b(?:what|which|how|where|who|whom|whose|why)\b")
+_EMBEDDED_WH = re.compile(r"\b(?:what|which|how|where|why)\b")  # not who/whose: "women who became pregnant"
+# "Can you help ...", "Is there any way you could send me information ...": a request put as a question
+_ASKS_SOMEONE = re.compile(r"^(?:\S+ )(?:you|u|someone|anyone|anybody|somebody|there (?:any|a) ?(?:way|one|body|place))\b")
+_REQUEST_WORDS = re.compile(r"\b(?:help|information|info|send|tell|know|explain|advi[cs]e|suggest\w*|recommend\w*|"
+                            r"details|direct me|point me|refer me)\b")
+# a request anywhere in a sentence: "my son has X, we are looking for a drug that could help him"
+_LOOKING = re.compile(r"\b(?:looking for|searching for|in search of|want to know|wanted to know|would like to know|"
+                      r"need to know|like to know|need (?:information|info|advice|help)|"
+                      r"(?:would like|'d like|need|want)\b.{0,25}\b(?:suggestions?|information|info|advice|"
+                      r"recommendations?|specialist|doctor))\b")
+_FIRST_PERSON = frozenset("i i'm im my we we're our me".split())  # a story, not a claim to verify
 _GREETING = re.compile(r"^(?:hi|hello|dear|thanks?|thank you|regards|sincerely|best)\b", re.IGNORECASE)
-# sentence ends: . ! ? (not "p<0.05" or "e.g."), or a line break
-_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\s*\n+\s*")
+# a possible sentence end: . ! ? and closing quotes/brackets, then space (a line break always ends one)
+_END = re.compile(r"[.!?][\"')\]]*\s+|\s*\n+\s*")
+_ABBREVIATION = re.compile(r"(?:\b[A-Za-z]|\b(?:[A-Z]\.)+[A-Z]|\be\.g|\bi\.e|\bvs|\bDr|\bMr|\bMrs|\bMs|\bal|\bFig|\bNo|\bSt)\.$")
 
 
 def _words(text: str) -> list[str]:
@@ -38,8 +49,21 @@ def _words(text: str) -> list[str]:
 
 def request_sentences(text: str) -> list[str]:
     """The sentences of ``text`` (a question, or a message with a subject line), greetings dropped."""
-    parts = [p.strip() for p in _END.split(text) if p and p.strip()]
-    return [p for p in parts if _words(p) and not _GREETING.match(p)] or [text.strip()]
+    parts, start = [], 0
+    for m in _END.finditer(text):
+        before, after = text[start:m.end()].rstrip(), text[m.end():]
+        nxt = _words(after[:40])
+        ends = ("\n" in m.group() or "?" in m.group() or "!" in m.group()
+                or (after[:1].isupper() or after[:1].isdigit() or after[:1] in "([\"'")
+                and not _ABBREVIATION.search(before)
+                or bool(nxt) and (nxt[0] in AUXILIARIES or nxt[0] in _WH or nxt[0] in ("please", "pls")))
+        if ends:
+            parts.append(before)
+            start = m.end()
+    parts.append(text[start:])
+    parts = [p.strip() for p in parts if p and p.strip()]
+    # "Hello." or "Thanks for your help" are no part of the request ("Hi my name is X, I have ..." is)
+    return [p for p in parts if _words(p) and not (_GREETING.match(p) and len(_words(p)) <= 6)] or [text.strip()]
 
 
 def _form(sentence: str) -> str:
@@ -50,12 +74,15 @@ def _form(sentence: str) -> str:
     low = " ".join(words)
     if not words:
         return "statement"
-    if words[0] in _WH or _REQUEST.match(low):
+    if words[0] in _WH or _REQUEST.match(low) or _LOOKING.search(low):
         return OPEN
     if words[0] in AUXILIARIES:
-        # "Can you tell me what causes it?" asks for content, "Is it safe when pregnant?" does not
-        return OPEN if _EMBEDDED_WH.search(" ".join(words[1:])) else YES_NO
-    if sentence.rstrip().endswith("?"):
+        # "Can you tell me what causes it?" and "Can you help with treatment?" ask for content,
+        # "Is it safe when pregnant?" and "Can someone catch it in hospital?" do not
+        if _EMBEDDED_WH.search(" ".join(words[1:])) or (_ASKS_SOMEONE.match(low) and _REQUEST_WORDS.search(low)):
+            return OPEN
+        return YES_NO
+    if re.search(r"\?\W*$", sentence):
         # "Metformin and lactic acidosis?" is a terse yes/no question; "... and what about X?" is not
         return OPEN if _EMBEDDED_WH.search(low) else YES_NO
     return "statement"
@@ -70,7 +97,8 @@ def question_type(question: str) -> str:
     asking = [f for f in forms if f != "statement"]
     if asking:
         return YES_NO if all(f == YES_NO for f in asking) else OPEN
-    return YES_NO if len(sents) == 1 else OPEN  # one claim is verified; a story without a question is not
+    # one claim is verified; a story without a question, or a request in the first person, is not
+    return YES_NO if len(sents) == 1 and _words(sents[0])[0] not in _FIRST_PERSON else OPEN
 
 
 def asking_text(question: str) -> str:
