@@ -155,6 +155,8 @@ def test_ask_answer_shape_evidence_and_disclaimer(client, kb) -> None:  # noqa: 
     assert r.status_code == 200, r.text
     ans = r.json()
     assert ans["verdict"] in ("yes", "no", "maybe") and 0 < ans["confidence"] <= 1
+    # the decision is the verdict when answered, null when abstained
+    assert "decision" in ans and ans["decision"] == (None if ans["abstained"] else ans["verdict"])
     assert DISCLAIMER_WORDS in ans["disclaimer"] and ans["index_version"] == kb.version
     assert ans["evidence"] and all(e["citation"] and e["stance"] for e in ans["evidence"])
     for e in ans["evidence"]:
