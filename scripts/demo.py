@@ -36,7 +36,7 @@ QUESTIONS = [
 
 
 def main() -> int:
-    from kbqa.cli import DISCLAIMER
+    from kbqa.disclaimer import DISCLAIMER
     from kbqa.errors import KbqaError
     from kbqa.index.store import IndexFolder
     from kbqa.pipeline import KnowledgeBase

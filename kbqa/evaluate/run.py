@@ -200,7 +200,7 @@ def _ask_all(kb: Any, questions: Sequence[Question], reader: Any, k: int, ask_ms
 
 
 def _version() -> str:
-    from kbqa import __version__
+    from kbqa.version import __version__
 
     return __version__
 
