@@ -401,11 +401,6 @@ def _chunk(row: dict[str, Any], doc: dict[str, Any]) -> Chunk:
     )
 
 
-def remove_documents(index_dir: str | Path, doc_ids: Iterable[str], *, keep: int = DEFAULT_KEEP) -> UpdateReport:
-    """Remove documents by id and commit a new version (no model is loaded)."""
-    return update_index(index_dir, [], delete_ids=list(doc_ids), keep=keep)
-
-
 def read_id_file(path: str | Path) -> list[str]:
     """Document ids, one per line; blank lines and lines starting with '#' are ignored."""
     p = Path(path)
