@@ -34,10 +34,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from kbqa.ddi.blind import crop, pair_examples, pair_marks
-    from kbqa.ddi.corpus import NEGATIVE, read_corpus
+    from kbqa.ddi.corpus import NEGATIVE, load_split, read_corpus, split_docs
     from kbqa.ddi.evaluate import score
     from kbqa.ddi.model import DDIModel, reweight_none
-    from kbqa.ddi.train import load_split, split_docs
 
     train_docs, dev_docs = split_docs(read_corpus(args.data), load_split(args.split))
     dev = pair_examples(dev_docs)

@@ -4,7 +4,7 @@
         --data ../shared/data/pubmedqa/pqal_traindev.json [--data ../shared/data/claims/check_covid/train.jsonl] \
         [--epochs 4 --lr 5e-5 --phase1-epochs 2 --no-conclusion-phase --max-length 256 --seed 0] [--cv]
 
-Each run trains with kbqa.read.recipe.train_reader (the same code as `kbqa train reader`) and
+Each run trains with kbqa.read.train_recipe.train_reader (the same code as `kbqa train reader`) and
 appends {name, recipe, dev metrics per epoch, calibration, seconds} to OUT/results.jsonl.
 
 ``--cv`` compares recipes without touching the dev set: it trains once per fold of the committed
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> None:
-    from kbqa.read.recipe import ReaderRecipe, train_reader
+    from kbqa.read.train_recipe import ReaderRecipe, train_reader
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", required=True)
@@ -90,7 +90,7 @@ def cross_validate(args: argparse.Namespace, recipe: object, out: Path) -> None:
     import statistics
 
     from kbqa.read import data as rdata
-    from kbqa.read.recipe import train_reader
+    from kbqa.read.train_recipe import train_reader
 
     split = rdata.load_split()
     folds = split.get("folds")

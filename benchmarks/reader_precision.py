@@ -60,7 +60,7 @@ def main() -> None:
     from kbqa.read import data as rdata
     from kbqa.read.aggregate import sentences
     from kbqa.read.reader import Reader
-    from kbqa.read.train import resolve_precision
+    from kbqa.precision import resolve as resolve_precision
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reader", default=str(ROOT / "models" / "reader"))
@@ -84,7 +84,7 @@ def main() -> None:
     labels = readers["fp32"].labels
     report: dict = {
         "machine": f"{os.cpu_count()}-core CPU ({platform.machine()}), no GPU, torch threads {args.threads}",
-        "auto_resolves_to": resolve_precision("auto", "cpu"),
+        "auto_resolves_to": resolve_precision("auto", "cpu").name,
         "reader": args.reader, "reader_sha256": readers["fp32"].checksum,
         "split": "eval/splits/pubmedqa.json dev (100 PMIDs)",
     }

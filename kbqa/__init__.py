@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from kbqa.errors import KbqaError
 from kbqa.types import Answer, Chunk, Document, Evidence, Hit
-
-__version__ = "0.1.0"
+from kbqa.version import __version__
 
 __all__ = ["Answer", "Chunk", "Document", "Evidence", "Hit", "KbqaError", "KnowledgeBase", "__version__"]
 

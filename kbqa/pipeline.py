@@ -9,7 +9,8 @@ from typing import Any
 from kbqa.config import Config, SearchConfig
 from kbqa.errors import KbqaError
 from kbqa.filters import Filters
-from kbqa.index.base import VectorIndex, load_index
+from kbqa.index.base import VectorIndex
+from kbqa.index.factory import load_index
 from kbqa.index.manifest import check_embedder, read_manifest
 from kbqa.index.store import IndexFolder, read_jsonl
 from kbqa.types import Answer, Chunk, Document, Hit
@@ -335,15 +336,9 @@ class KnowledgeBase:
         clone._allowed_cache = {}
         return clone
 
-    # ---- answers (the reader lives in kbqa.read; DDI in kbqa.ddi) -----------------------
+    # ---- answers (the reader lives in kbqa.read; the DDI check takes a kb: kbqa.ddi.interactions.check)
     def ask(self, question: str, k: int = 10, reader: Any = None) -> Answer:
         """A verdict with calibrated confidence and cited evidence (see kbqa.read.answer)."""
         from kbqa.read.answer import answer
 
         return answer(self, question, k=k, reader=reader)
-
-    def interactions(self, drugs: Iterable[str], model: Any = None, synonyms: Any = None, **options: Any) -> Any:
-        """Drug–drug interaction check over this knowledge base (see kbqa.ddi.interactions.check)."""
-        from kbqa.ddi.interactions import check
-
-        return check(self, list(drugs), model=model, synonyms=synonyms, **options)

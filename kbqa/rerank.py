@@ -50,6 +50,20 @@ def resolve_reranker(name: str) -> str:
     return str(path.resolve()) if path.exists() else name
 
 
+def load_cross_encoder(source: str, *, max_length: int, device: str | None = None) -> Any:
+    """A CrossEncoder with one output in fp32 from a CrossEncoder folder, a sentence-transformers
+    folder or a plain transformers encoder folder (a new head is then initialised)."""
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    try:
+        return CrossEncoder(source, num_labels=1, max_length=max_length, device=device,
+                            model_kwargs={"dtype": torch.float32})
+    except OSError as exc:
+        raise KbqaError(f"could not load {source!r} as a cross-encoder ({exc.__class__.__name__}: {exc}); "
+                        "pass a local model folder") from None
+
+
 class Reranker:
     """A loaded cross-encoder: ``score(query, passages)`` and ``rerank(query, ranking, texts, depth)``."""
 
@@ -69,7 +83,6 @@ class Reranker:
     @classmethod
     def load(cls, name: str, *, device: str = "auto", precision: str = "fp32", max_length: int = 0) -> Reranker:
         from kbqa.embed import pick_device
-        from kbqa.tune.reranker import load_cross_encoder
 
         if precision not in ("fp32", "bf16"):
             raise KbqaError(f"search.rerank_precision must be 'fp32' or 'bf16', got {precision!r}")

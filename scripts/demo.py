@@ -37,7 +37,7 @@ QUESTIONS = [  # two the demo index holds the evidence for, one it does not (abs
 
 
 def main() -> int:
-    from kbqa.cli import DISCLAIMER
+    from kbqa.disclaimer import DISCLAIMER
     from kbqa.errors import KbqaError
     from kbqa.index.store import IndexFolder
     from kbqa.pipeline import KnowledgeBase

@@ -207,8 +207,8 @@ def test_light_encoder_equals_sentence_transformers_on_the_real_models(name: str
 
 @pytest.mark.slow
 def test_light_reader_equals_transformers_on_the_committed_reader() -> None:
+    from kbqa.read.classifier import SequenceClassifier
     from kbqa.read.reader import default_reader_dir
-    from kbqa.read.train import SequenceClassifier
 
     folder = default_reader_dir()
     pairs = [("Does aspirin reduce the risk of stroke?", t) for t in TEXTS] + [("Is metformin safe?", None)]

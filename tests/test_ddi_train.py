@@ -10,10 +10,9 @@ import pytest
 
 from kbqa.cli import main as kbqa_main
 from kbqa.cli.ddi import eval_main
-from kbqa.ddi.corpus import LABELS
+from kbqa.ddi.corpus import LABELS, load_split
 from kbqa.ddi.interactions import check
 from kbqa.ddi.model import DDIModel, reweight_none
-from kbqa.ddi.train import load_split
 from kbqa.errors import KbqaError
 from kbqa.types import Chunk
 

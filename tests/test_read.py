@@ -462,7 +462,7 @@ def test_pubmedqa_chunk_examples_match_the_index_text(shared_data: Path, tiny_be
         pubmedqa_examples(items, "chunks")
     with pytest.raises(KbqaError, match="unknown PubMedQA example mode"):
         pubmedqa_examples(items, "titles")
-    from kbqa.read.recipe import ReaderRecipe
+    from kbqa.read.train_recipe import ReaderRecipe
 
     with pytest.raises(KbqaError, match="main inputs 'reasoning,titles'"):
         ReaderRecipe(main_inputs="reasoning,titles")

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from kbqa.errors import KbqaError
-from kbqa.read.train import Example, SequenceClassifier, TrainParams, train_classifier
+from kbqa.read.classifier import Example, SequenceClassifier
+from kbqa.read.train import TrainParams, train_classifier
 
 LABELS = ["yes", "no", "maybe"]
 
@@ -92,7 +93,7 @@ def test_bad_params_rejected() -> None:
         TrainParams(class_weights="inverse")
     with pytest.raises(KbqaError, match="select_metric"):
         TrainParams(select_metric="f1")
-    from kbqa.read.recipe import ReaderRecipe
+    from kbqa.read.train_recipe import ReaderRecipe
 
     with pytest.raises(KbqaError, match="last phase's 8 epochs"):  # refused before any training starts
         ReaderRecipe(phase1_epochs=8, average_last=9)
@@ -121,10 +122,10 @@ def test_identity_pooler_restart(tiny_bert_dir: Path) -> None:
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from kbqa.read.train import _identity_pooler
+    from kbqa.read.train import identity_pooler
 
     model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert_dir), num_labels=3)
-    _identity_pooler(model)
+    identity_pooler(model)
     dense = model.base_model.pooler.dense
     assert torch.equal(dense.weight, torch.eye(32)) and not dense.bias.any()
     with pytest.raises(KbqaError, match="pooler_init"):
@@ -155,7 +156,7 @@ def test_inference_precision_bf16_close_to_fp32_and_auto_follows_the_hardware(
 
 
 def test_light_classifier_equals_transformers(trained: tuple[Path, dict]) -> None:
-    from kbqa.read.train import _tokenize
+    from kbqa.read.classifier import tokenize_pairs
 
     out, _ = trained
     pairs = [(e.text, e.text_pair) for e in _examples()] + [("a question?", "a passage " * 200), ("only a question", None)]
@@ -163,5 +164,5 @@ def test_light_classifier_equals_transformers(trained: tuple[Path, dict]) -> Non
     full = SequenceClassifier.load(out, precision="fp32")
     assert type(light.model).__module__ == "kbqa.bert" and type(full.model).__module__ != "kbqa.bert"
     for n in (16, light.max_length):
-        assert _tokenize(light.tokenizer, pairs, n) == _tokenize(full.tokenizer, pairs, n)
+        assert tokenize_pairs(light.tokenizer, pairs, n) == tokenize_pairs(full.tokenizer, pairs, n)
     assert np.abs(light.predict_logits(pairs) - full.predict_logits(pairs)).max() < 1e-5

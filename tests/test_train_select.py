@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from kbqa.errors import KbqaError
-from kbqa.read.train import Example, TrainParams, class_weights, classification_metrics, train_classifier
+from kbqa.read.classifier import Example
+from kbqa.read.train import TrainParams, class_weights, classification_metrics, train_classifier
 
 LABELS = ["none", "a", "b"]
 
@@ -87,7 +88,7 @@ def test_interrupted_training_resumes_to_the_same_weights(
                          select_metric="micro_f1", negative_label="none")
     train_classifier(_rows(), _rows(), LABELS, tiny_bert_dir, tmp_path / "full", params)
 
-    real_logits, calls = train_mod._logits, []
+    real_logits, calls = train_mod.batch_logits, []
 
     def crash_in_epoch_2(*args, **kwargs):
         calls.append(1)
@@ -96,11 +97,11 @@ def test_interrupted_training_resumes_to_the_same_weights(
         return real_logits(*args, **kwargs)
 
     ckpt = tmp_path / "run.ckpt"
-    monkeypatch.setattr(train_mod, "_logits", crash_in_epoch_2)
+    monkeypatch.setattr(train_mod, "batch_logits", crash_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         train_classifier(_rows(), _rows(), LABELS, tiny_bert_dir, tmp_path / "run", params, checkpoint_dir=ckpt)
     assert json.loads((ckpt / "checkpoint.json").read_text())["epoch"] == 1 and not (tmp_path / "run").exists()
-    monkeypatch.setattr(train_mod, "_logits", real_logits)
+    monkeypatch.setattr(train_mod, "batch_logits", real_logits)
     train_classifier(_rows(), _rows(), LABELS, tiny_bert_dir, tmp_path / "run", params, checkpoint_dir=ckpt)
     assert not ckpt.exists()
     full = json.loads((tmp_path / "full" / "kbqa_train.json").read_text())
@@ -126,13 +127,13 @@ def test_average_last_saves_the_mean_of_the_last_epochs(tiny_bert_dir: Path, tmp
 
     import kbqa.read.train as train_mod
 
-    real_logits, states = train_mod._logits, []
+    real_logits, states = train_mod.batch_logits, []
 
     def record_state(model, *args, **kwargs):  # called once per epoch on dev, then once on the mean
         states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
         return real_logits(model, *args, **kwargs)
 
-    monkeypatch.setattr(train_mod, "_logits", record_state)
+    monkeypatch.setattr(train_mod, "batch_logits", record_state)
     params = TrainParams(epochs=3, lr=5e-3, batch_size=4, max_length=16, warmup_ratio=0.0, progress=False,
                          average_last=2)
     metrics = train_classifier(_rows(), _rows(), LABELS, tiny_bert_dir, tmp_path / "m", params)

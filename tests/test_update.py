@@ -15,7 +15,8 @@ from kbqa.config import Config
 from kbqa.errors import KbqaError
 from kbqa.index.check import check_index
 from kbqa.index.store import IndexFolder
-from kbqa.index.update import list_versions, rollback, update_index
+from kbqa.index.update import update_index
+from kbqa.index.versions import list_versions, rollback
 from kbqa.pipeline import KnowledgeBase
 
 DATA = Path(__file__).parent / "data"

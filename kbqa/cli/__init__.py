@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 
+from kbqa.disclaimer import DISCLAIMER
 from kbqa.errors import KbqaError
 
 # Modules under kbqa.cli that add commands, with the top-level commands each adds (``train``
@@ -29,11 +30,6 @@ COMMAND_MODULES = {
 VERBOSE_HELP = "show model-loading progress bars and library warnings"
 QUICK_COMMANDS = ("search", "ask")  # one query from the shell: torch threads sized to the idle cores
 
-DISCLAIMER = (
-    "kbqa is decision support for professionals, not a diagnosis or medical advice: "
-    "check the cited evidence."
-)
-
 
 def _command(argv: list[str] | None) -> str | None:
     """The command word of ``argv`` (the first argument not starting with "-"), if any."""
@@ -42,7 +38,7 @@ def _command(argv: list[str] | None) -> str | None:
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with ``argv`` naming a command, only that command's module is registered."""
-    from kbqa import __version__
+    from kbqa.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="kbqa",

@@ -62,3 +62,16 @@ def apply_rerank_args(kb: Any, args: Any) -> Any:
     if args.rerank_depth is not None:
         over["rerank_depth"] = args.rerank_depth
     return kb.with_search(**over) if over else kb
+
+
+def parse_columns(items: list[str]) -> dict[str, str] | None:
+    """``--column FIELD=COLUMN`` arguments as {field: column} (None when none are given)."""
+    from kbqa.errors import KbqaError
+
+    out = {}
+    for item in items:
+        key, sep, col = item.partition("=")
+        if not sep:
+            raise KbqaError(f"--column expects FIELD=COLUMN, got {item!r}")
+        out[key.strip()] = col.strip()
+    return out or None

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kbqa.cli.common import load_config_arg
+from kbqa.cli.common import load_config_arg, parse_columns
 
 
 def register(sub: Any, train_sub: Any) -> None:
@@ -43,18 +43,6 @@ def register(sub: Any, train_sub: Any) -> None:
     register_index_actions(isub)  # update, versions, rollback, check
 
 
-def _columns(items: list[str]) -> dict[str, str] | None:
-    from kbqa.errors import KbqaError
-
-    out = {}
-    for item in items:
-        key, sep, col = item.partition("=")
-        if not sep:
-            raise KbqaError(f"--column expects FIELD=COLUMN, got {item!r}")
-        out[key.strip()] = col.strip()
-    return out or None
-
-
 def cmd_build(args: argparse.Namespace) -> int:
     config = load_config_arg(args)
     index_over = {k: v for k, v in (("factory", args.factory), ("nlist", args.nlist)) if v is not None}
@@ -65,7 +53,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         kb = ray_build(args.sources, args.index, config, address=args.address, format=args.format,
                        overwrite=args.overwrite, mirror=args.mirror, progress=not args.quiet,
-                       columns=_columns(args.column))
+                       columns=parse_columns(args.column))
     else:
         kb = _local_build(args, config)
     c = kb.manifest["counts"]
@@ -89,18 +77,8 @@ def _local_build(args: argparse.Namespace, config: Any) -> Any:
         overwrite=args.overwrite,
         mirror=args.mirror,
         progress=not args.quiet,
-        columns=_columns(args.column),
+        columns=parse_columns(args.column),
     )
-
-
-def summary(manifest: dict[str, Any]) -> dict[str, Any]:
-    keys = ("version", "created", "kbqa_version", "format_version", "fingerprint", "counts", "sources", "build_seconds")
-    out = {k: manifest.get(k) for k in keys}
-    emb = manifest["embedder"]
-    out["embedder"] = {k: emb.get(k) for k in ("name", "dim", "max_seq_length", "weights_sha256")}
-    out["chunker"] = manifest["chunker"]
-    out["index"] = manifest["index"]
-    return out
 
 
 def _kind_line(index: dict[str, Any]) -> str:
@@ -137,7 +115,7 @@ def describe_source(source: dict[str, Any]) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from kbqa.index.manifest import read_manifest
+    from kbqa.index.manifest import read_manifest, summary
     from kbqa.index.store import IndexFolder
 
     folder = IndexFolder(args.index)

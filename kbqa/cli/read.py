@@ -12,7 +12,7 @@ from kbqa.errors import InputError, KbqaError
 
 
 def register(sub: Any, train_sub: Any) -> None:
-    from kbqa.read.recipe import ReaderRecipe
+    from kbqa.read.train_recipe import ReaderRecipe
 
     d = ReaderRecipe()
     t = train_sub.add_parser("reader", help="fine-tune the yes/no/maybe reader (PubMedQA JSON and/or JSONL)")
@@ -79,7 +79,7 @@ def add_precision_arg(p: argparse.ArgumentParser) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from kbqa.read import data as rdata
-    from kbqa.read.recipe import ReaderRecipe, train_reader
+    from kbqa.read.train_recipe import ReaderRecipe, train_reader
 
     recipe = ReaderRecipe(
         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length, seed=args.seed,
@@ -152,7 +152,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def format_answer(ans: Any, max_evidence: int = 5) -> str:
     """The terminal view: verdict, confidence, top evidence with citations and highlighted sentence."""
-    from kbqa.cli import DISCLAIMER
+    from kbqa.disclaimer import DISCLAIMER
     from kbqa.serialize import citation
 
     probs = ", ".join(f"{k} {v:.2f}" for k, v in ans.probabilities.items())

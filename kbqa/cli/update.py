@@ -54,8 +54,7 @@ def register_index_actions(isub: Any) -> None:
 
 
 def cmd_update(args: argparse.Namespace) -> int:
-    from kbqa.cli.common import dump
-    from kbqa.cli.index import _columns
+    from kbqa.cli.common import dump, parse_columns
     from kbqa.index.update import read_id_file, update_index
 
     report = update_index(
@@ -66,7 +65,7 @@ def cmd_update(args: argparse.Namespace) -> int:
         keep=args.keep,
         format=args.format,
         mirror=args.mirror,
-        columns=_columns(args.column),
+        columns=parse_columns(args.column),
         progress=not args.quiet,
     )
     if args.json:
@@ -83,7 +82,7 @@ def cmd_update(args: argparse.Namespace) -> int:
 
 def cmd_versions(args: argparse.Namespace) -> int:
     from kbqa.cli.common import dump
-    from kbqa.index.update import list_versions
+    from kbqa.index.versions import list_versions
 
     versions = list_versions(args.index)
     if args.json:
@@ -100,7 +99,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from kbqa.index.update import rollback
+    from kbqa.index.versions import rollback
 
     previous, now = rollback(args.index, args.to)
     if previous == now:

@@ -14,10 +14,14 @@ store half-open Python spans. A positive pair (``ddi="true"``) without a ``type`
 ``"int"``: the annotation guidelines use ``int`` for "an interaction is stated, with no further
 information", which is exactly what a typeless positive says. (The released training part has
 no such pair; older releases of the corpus did.)
+
+:func:`load_split` / :func:`split_docs` give the train/dev documents of a committed split
+(eval/splits/ddi2013.json), for training and for ``kbqa eval ddi`` alike.
 """
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -169,6 +173,31 @@ def read_corpus(folder: str | Path) -> list[DDIDocument]:
     if not files:
         raise KbqaError(f"no *.xml files under {root}; expected the DDI 2013 layout (e.g. Train/DrugBank/*.xml)")
     return [read_file(f) for f in files]
+
+
+def load_split(path: str | Path) -> dict[str, list[str]]:
+    """The ``train``/``dev`` document ids of a split file made by eval/splits/make_ddi_split.py."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KbqaError(f"split file not found: {p}; make it with eval/splits/make_ddi_split.py") from None
+    except json.JSONDecodeError as exc:
+        raise KbqaError(f"{p}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("train", "dev")):
+        raise KbqaError(f"{p}: expected an object with 'train' and 'dev' lists of document ids")
+    return {"train": list(data["train"]), "dev": list(data["dev"])}
+
+
+def split_docs(docs: list[DDIDocument], split: dict[str, list[str]]) -> tuple[list[DDIDocument], list[DDIDocument]]:
+    by_id = {d.doc_id: d for d in docs}
+    missing = [i for i in split["train"] + split["dev"] if i not in by_id]
+    if missing:
+        raise KbqaError(
+            f"{len(missing)} document ids of the split are not in the data (e.g. {missing[:3]}); "
+            "point --data at the DDI 2013 Train folder the split was made from"
+        )
+    return [by_id[i] for i in split["train"]], [by_id[i] for i in split["dev"]]
 
 
 def iter_documents(folder: str | Path) -> Iterator[Document]:

@@ -69,9 +69,8 @@ def score(gold: Sequence[str], pred: Sequence[str], meta: dict[str, Any] | None 
 def evaluate(model_dir: str | Path, data: str | Path, *, split: str | Path | None = None) -> DDIScores:
     """Predict every candidate pair of ``data`` (only the split's dev documents when given) and score it."""
     from kbqa.ddi.blind import pair_examples
-    from kbqa.ddi.corpus import read_corpus
+    from kbqa.ddi.corpus import load_split, read_corpus, split_docs
     from kbqa.ddi.model import DDIModel
-    from kbqa.ddi.train import load_split, split_docs
 
     docs = read_corpus(data)
     if split:

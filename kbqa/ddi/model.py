@@ -36,7 +36,7 @@ class DDIModel:
     """Load with :meth:`load`; :meth:`predict_proba` takes sentences made by kbqa.ddi.blind.blind with
     :attr:`entity_style` (blinded DRUG1/DRUG2/DRUGN, or the pair marked)."""
 
-    classifier: Any  # kbqa.read.train.SequenceClassifier
+    classifier: Any  # kbqa.read.classifier.SequenceClassifier
     filter_pairs: bool
     max_words: int
     model_dir: Path
@@ -61,7 +61,7 @@ class DDIModel:
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None) -> DDIModel:
-        from kbqa.read.train import TRAIN_FILE, SequenceClassifier
+        from kbqa.read.classifier import TRAIN_FILE, SequenceClassifier
 
         folder = Path(model_dir or DEFAULT_MODEL_DIR)
         clf = SequenceClassifier.load(folder)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.ddi.blind import PairExample, check_style, crop, pair_examples, pair_marks
-from kbqa.ddi.corpus import LABELS, NEGATIVE, DDIDocument, read_corpus
+from kbqa.ddi.corpus import LABELS, NEGATIVE, DDIDocument, load_split, read_corpus, split_docs
 from kbqa.errors import KbqaError
 
 DEFAULT_SPLIT = "eval/splits/ddi2013.json"
@@ -38,31 +38,6 @@ class DDISettings:
     def to_dict(self) -> dict[str, Any]:
         return {"task": "ddi", "filter_pairs": self.filter_pairs, "max_words": self.max_words, "neg_keep": self.neg_keep,
                 "entity_style": self.entity_style}
-
-
-def load_split(path: str | Path) -> dict[str, list[str]]:
-    """The ``train``/``dev`` document ids of a split file made by eval/splits/make_ddi_split.py."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KbqaError(f"split file not found: {p}; make it with eval/splits/make_ddi_split.py") from None
-    except json.JSONDecodeError as exc:
-        raise KbqaError(f"{p}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("train", "dev")):
-        raise KbqaError(f"{p}: expected an object with 'train' and 'dev' lists of document ids")
-    return {"train": list(data["train"]), "dev": list(data["dev"])}
-
-
-def split_docs(docs: list[DDIDocument], split: dict[str, list[str]]) -> tuple[list[DDIDocument], list[DDIDocument]]:
-    by_id = {d.doc_id: d for d in docs}
-    missing = [i for i in split["train"] + split["dev"] if i not in by_id]
-    if missing:
-        raise KbqaError(
-            f"{len(missing)} document ids of the split are not in the data (e.g. {missing[:3]}); "
-            "point --data at the DDI 2013 Train folder the split was made from"
-        )
-    return [by_id[i] for i in split["train"]], [by_id[i] for i in split["dev"]]
 
 
 def data_checksum(folder: str | Path) -> dict[str, Any]:
@@ -99,7 +74,8 @@ def train_ddi(
     prediction; None: ``1 / neg_keep``, the prior correction for the subsampled negatives.
     Returns the dev metrics of the kept epoch (see kbqa.read.train.train_classifier).
     """
-    from kbqa.read.train import Example, TrainParams, train_classifier
+    from kbqa.read.classifier import Example
+    from kbqa.read.train import TrainParams, train_classifier
 
     settings = settings or DDISettings()
     continues = base_ddi_model(base_model)  # None: a plain encoder
@@ -153,7 +129,7 @@ def base_ddi_model(base_model: str | Path) -> dict[str, Any] | None:
     silently re-initialised or its labels mixed up.
     """
     from kbqa.corpus.recipes import sha256_file
-    from kbqa.read.train import TRAIN_FILE, check_model_dir
+    from kbqa.read.classifier import TRAIN_FILE, check_model_dir
 
     folder = Path(base_model)
     if not (folder / TRAIN_FILE).is_file():

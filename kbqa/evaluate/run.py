@@ -207,7 +207,7 @@ def _insufficient(answer: Any) -> bool:
 
 
 def _version() -> str:
-    from kbqa import __version__
+    from kbqa.version import __version__
 
     return __version__
 

@@ -1,4 +1,4 @@
-"""The VectorIndex protocol and the backend factory.
+"""The VectorIndex protocol and what every backend shares; kbqa/index/factory.py picks a backend by name.
 
 Backends keep the string id of every vector next to it: callers never see row positions.
 """
@@ -11,7 +11,6 @@ from typing import Protocol
 
 import numpy as np
 
-from kbqa.config import IndexConfig
 from kbqa.errors import KbqaError
 
 SearchResult = list[list[tuple[str, float]]]
@@ -40,23 +39,3 @@ def check_vectors(ids: Sequence[str], vectors: np.ndarray, dim: int) -> np.ndarr
     if len(ids) != len(vectors):
         raise KbqaError(f"{len(ids)} ids for {len(vectors)} vectors")
     return vectors
-
-
-def create_index(cfg: IndexConfig, dim: int) -> VectorIndex:
-    if cfg.backend == "exact":
-        from kbqa.index.exact import ExactIndex
-
-        return ExactIndex(dim)
-    from kbqa.index.faiss_backend import FaissIndex
-
-    return FaissIndex.create(dim, cfg)
-
-
-def load_index(folder: Path, cfg: IndexConfig, dim: int) -> VectorIndex:
-    if cfg.backend == "exact":
-        from kbqa.index.exact import ExactIndex
-
-        return ExactIndex.load(folder, dim)
-    from kbqa.index.faiss_backend import FaissIndex
-
-    return FaissIndex.load(folder, cfg, dim)

@@ -23,7 +23,7 @@ from kbqa.chunk import Chunker, embed_text
 from kbqa.config import Config
 from kbqa.embed import Encoder
 from kbqa.errors import KbqaError
-from kbqa.index.base import create_index
+from kbqa.index.factory import create_index
 from kbqa.index.manifest import FORMAT, FORMAT_VERSION, document_checksum, index_fingerprint
 from kbqa.index.store import IndexFolder, file_checksums, write_atomic
 from kbqa.types import Chunk, Document
@@ -235,6 +235,6 @@ def build_version(
 
 
 def _kbqa_version() -> str:
-    from kbqa import __version__
+    from kbqa.version import __version__
 
     return __version__

@@ -25,7 +25,7 @@ import numpy as np
 
 from kbqa.errors import KbqaError
 from kbqa.index.manifest import index_fingerprint, read_manifest
-from kbqa.index.store import POINTER, STAGING_PREFIX, TRASH_PREFIX, IndexFolder, file_checksums
+from kbqa.index.store import POINTER, STAGING_PREFIX, TRASH_PREFIX, IndexFolder, file_checksums, resolve_version
 
 SHOW = 5  # ids listed per kind of problem
 
@@ -272,8 +272,6 @@ def check_index(index_dir: str | Path, version: str | None = None) -> CheckRepor
     Leftovers of a writer that died (staging or trash folders, temporary pointer files) are
     reported as warnings: the next update or build removes them.
     """
-    from kbqa.index.update import resolve_version
-
     folder = IndexFolder(index_dir)
     name = resolve_version(folder, version) if version else folder.current()
     report = check_version(folder, name)

@@ -52,6 +52,17 @@ def read_manifest(version_dir: Path) -> dict[str, Any]:
     return manifest
 
 
+def summary(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What `kbqa index info` and the server's /index show of a manifest: counts, sources, models, settings."""
+    keys = ("version", "created", "kbqa_version", "format_version", "fingerprint", "counts", "sources", "build_seconds")
+    out = {k: manifest.get(k) for k in keys}
+    emb = manifest["embedder"]
+    out["embedder"] = {k: emb.get(k) for k in ("name", "dim", "max_seq_length", "weights_sha256")}
+    out["chunker"] = manifest["chunker"]
+    out["index"] = manifest["index"]
+    return out
+
+
 def check_embedder(manifest: dict[str, Any], identity: dict[str, Any], where: Path) -> None:
     """Refuse to query an index with a model other than the one that built it."""
     built = manifest["embedder"]

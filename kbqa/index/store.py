@@ -211,6 +211,17 @@ class IndexFolder:
         shutil.rmtree(trash, ignore_errors=True)
 
 
+def resolve_version(folder: IndexFolder, spec: str) -> str:
+    """'v000002', 'v2' or '2' -> 'v000002'; anything else is an error listing the versions."""
+    digits = spec[1:] if spec.lower().startswith("v") else spec
+    if not digits.isdigit():
+        raise KbqaError(f"not a version: {spec!r}; give a name such as v000002 or a number")
+    name = f"v{int(digits):06d}"
+    if name not in folder.versions():
+        raise KbqaError(f"{folder.root} has no version {name}; versions: {', '.join(folder.versions()) or 'none'}")
+    return name
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

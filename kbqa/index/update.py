@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -293,7 +293,7 @@ def _incremental(config: Config) -> bool:
 
 def _patched_index(base: _Base, config: Config, dim: int, drop_docs: list[str]) -> Any:
     """The base version's trained index with the chunks of removed and changed documents taken out."""
-    from kbqa.index.base import load_index
+    from kbqa.index.factory import load_index
 
     index = load_index(base.path, config.index, dim)
     index.remove({c["chunk_id"] for d in drop_docs for c in base.chunks.get(d, ())})
@@ -401,11 +401,6 @@ def _chunk(row: dict[str, Any], doc: dict[str, Any]) -> Chunk:
     )
 
 
-def remove_documents(index_dir: str | Path, doc_ids: Iterable[str], *, keep: int = DEFAULT_KEEP) -> UpdateReport:
-    """Remove documents by id and commit a new version (no model is loaded)."""
-    return update_index(index_dir, [], delete_ids=list(doc_ids), keep=keep)
-
-
 def read_id_file(path: str | Path) -> list[str]:
     """Document ids, one per line; blank lines and lines starting with '#' are ignored."""
     p = Path(path)
@@ -416,75 +411,3 @@ def read_id_file(path: str | Path) -> list[str]:
     except UnicodeDecodeError:
         raise KbqaError(f"{p}: not UTF-8 text; give one document id per line") from None
     return [s for line in text.splitlines() if (s := line.strip()) and not s.startswith("#")]
-
-
-# ---- versions ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """One version folder: its counts and how it was made (``kind`` is "build" or "update")."""
-
-    name: str
-    current: bool
-    created: str
-    kind: str
-    documents: int
-    chunks: int
-    retracted: int
-    added: int = 0
-    changed: int = 0
-    removed: int = 0
-    error: str = ""  # why the manifest could not be read, if it could not
-
-
-def list_versions(index_dir: str | Path) -> list[VersionInfo]:
-    """Every version folder, oldest first."""
-    folder = IndexFolder(index_dir)
-    current = folder.current()
-    out = []
-    for name in folder.versions():
-        try:
-            m = read_manifest(folder.version_dir(name))
-        except KbqaError as exc:
-            out.append(VersionInfo(name, name == current, "", "?", 0, 0, 0, error=str(exc)))
-            continue
-        c, u = m.get("counts", {}), m.get("update") or {}
-        out.append(
-            VersionInfo(
-                name=name, current=name == current, created=m.get("created", ""), kind="update" if u else "build",
-                documents=c.get("documents", 0), chunks=c.get("chunks", 0), retracted=c.get("retracted", 0),
-                added=u.get("added", 0), changed=u.get("changed", 0), removed=u.get("removed", 0),
-            )
-        )
-    return out
-
-
-def resolve_version(folder: IndexFolder, spec: str) -> str:
-    """'v000002', 'v2' or '2' -> 'v000002'; anything else is an error listing the versions."""
-    digits = spec[1:] if spec.lower().startswith("v") else spec
-    if not digits.isdigit():
-        raise KbqaError(f"not a version: {spec!r}; give a name such as v000002 or a number")
-    name = f"v{int(digits):06d}"
-    if name not in folder.versions():
-        raise KbqaError(f"{folder.root} has no version {name}; versions: {', '.join(folder.versions()) or 'none'}")
-    return name
-
-
-def rollback(index_dir: str | Path, to: str, *, check: Callable[[IndexFolder, str], Any] | None = None) -> tuple[str, str]:
-    """Make version ``to`` current again by switching the pointer (atomic; nothing is copied or
-    deleted). The target is verified first and refused if damaged. Returns (previous, now current)."""
-    from kbqa.index.check import check_version
-
-    folder = IndexFolder(index_dir)
-    folder.current()
-    with folder.lock():
-        previous = folder.current()
-        name = resolve_version(folder, to)
-        result = (check or check_version)(folder, name)
-        if getattr(result, "problems", None):
-            raise KbqaError(
-                f"refusing to roll back to {name}: it fails the integrity check ({'; '.join(result.problems[:3])})"
-            )
-        folder.switch(name)
-    return previous, name

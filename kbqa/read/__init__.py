@@ -1,4 +1,4 @@
-"""Fine-tuned classifier readers: training (train.py, recipe.py), calibration, aggregation, answers.
+"""Fine-tuned classifier readers: inference (classifier.py), training (train.py, train_recipe.py), calibration, aggregation, answers.
 
 Nothing heavy is imported here; see :mod:`kbqa.read.answer` for ``answer(kb, question)``.
 """

@@ -110,7 +110,7 @@ def answer_from_hits(
 
     ``probs`` (rows for ``dedupe(hits)``, from ``reader.predict_proba``) skips the reader call, so
     batch evaluations can read every question's passages in one pass."""
-    from kbqa import __version__
+    from kbqa.version import __version__
 
     q = check_question(question)
     qtype = question_type(q)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from kbqa.errors import KbqaError
-from kbqa.read.train import Example, softmax
+from kbqa.read.classifier import Example, SequenceClassifier, check_model_dir, softmax
 
 CALIBRATION_FILE = "calibration.json"
 # Index chunks are up to ~200 tokens: the reader reads at least this many tokens, whatever it was
@@ -143,8 +143,6 @@ def calibrate_reader_dir(model_dir: str | Path, dev: list[Example], target_cover
     """Predict dev with the saved model, fit calibration, write calibration.json; returns the report.
 
     ``sentences_dev`` (question + conclusion pairs) also fits :attr:`Calibration.sentences`."""
-    from kbqa.read.train import SequenceClassifier, check_model_dir
-
     trained = check_model_dir(Path(model_dir))[1]
     clf = SequenceClassifier.load(model_dir, max_length=max(trained, MIN_INFERENCE_LENGTH))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.errors import InputError, KbqaError
-from kbqa.read.train import Example
+from kbqa.read.classifier import Example
 
 READER_LABELS = ["yes", "no", "maybe"]
 DEFAULT_SPLIT = Path(__file__).resolve().parents[2] / "eval" / "splits" / "pubmedqa.json"

@@ -11,8 +11,8 @@ import numpy as np
 
 from kbqa.errors import KbqaError
 from kbqa.read.calibrate import MIN_INFERENCE_LENGTH, Calibration, load_calibration
+from kbqa.read.classifier import TRAIN_FILE, SequenceClassifier, check_model_dir, softmax
 from kbqa.read.select import SentenceSelector, load_selector
-from kbqa.read.train import SequenceClassifier, softmax
 
 READER_ENV = "KBQA_READER"
 PRECISION_ENV = "KBQA_READER_PRECISION"
@@ -44,7 +44,7 @@ def load_prior(folder: Path, labels: Sequence[str]) -> dict[str, float] | None:
     """The shares of ``labels`` among the training examples recorded in ``kbqa_train.json`` (None if not recorded)."""
     import json
 
-    path = folder / "kbqa_train.json"
+    path = folder / TRAIN_FILE
     try:
         counts = json.loads(path.read_text(encoding="utf-8"))["data"]["train"]["labels"]
         total = sum(float(counts.get(lab, 0)) for lab in labels)
@@ -80,8 +80,6 @@ class Reader:
                 f"no reader model at {folder}; train one with `{TRAIN_COMMAND}` "
                 f"or point --reader / ${READER_ENV} at a reader folder"
             )
-        from kbqa.read.train import check_model_dir
-
         trained = check_model_dir(folder)[1]
         clf = SequenceClassifier.load(folder, device=device, max_length=max(trained, MIN_INFERENCE_LENGTH),
                                       precision=precision or os.environ.get(PRECISION_ENV) or "auto", light=True)

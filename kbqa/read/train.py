@@ -1,4 +1,4 @@
-"""Fine-tuning and inference for BERT-style sequence classifiers (reader, DDI classifier, ...).
+"""Fine-tuning BERT-style sequence classifiers (reader, DDI classifier, ...); inference is kbqa.read.classifier.
 
 A plain torch loop over ``AutoModelForSequenceClassification``: AdamW, linear warmup/decay,
 class-weighted cross-entropy, length-sorted dynamic padding, best epoch kept by a dev metric.
@@ -25,20 +25,19 @@ from typing import Any
 import numpy as np
 
 from kbqa.errors import KbqaError
+from kbqa.read.classifier import (
+    TRAIN_FILE,
+    Example,
+    batch_logits,
+    collate,
+    length_batches,
+    tokenize_pairs,
+    torch_device,
+)
 
-TRAIN_FILE = "kbqa_train.json"
 DEV_METRICS_FILE = "dev_metrics.json"
 SELECT_METRICS = ("macro_f1", "micro_f1", "accuracy", "loss")
 CLASS_WEIGHTS = ("balanced", "sqrt", "none")
-
-
-@dataclass(frozen=True)
-class Example:
-    """One training example: a text (or text pair) and its label."""
-
-    text: str
-    text_pair: str | None
-    label: str
 
 
 @dataclass(frozen=True)
@@ -97,14 +96,6 @@ class TrainParams:
             raise KbqaError(f"average_last must be in [0, epochs={self.epochs}], got {self.average_last}")
 
 
-def _device(name: str) -> Any:
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _seed_everything(seed: int) -> None:
     import torch
 
@@ -132,56 +123,6 @@ def _check_examples(examples: Sequence[Example], labels: list[str], name: str) -
             )
         if not ex.text or not ex.text.strip():
             raise KbqaError(f"{name} example {i} has an empty text")
-
-
-def _tokenize(tokenizer: Any, pairs: Sequence[tuple[str, str | None]], max_length: int) -> list[list[int]]:
-    """Token ids per pair, truncating the longer side first (so long passages lose their tail)."""
-    out: list[list[int]] = []
-    for text, pair in pairs:
-        enc = tokenizer(text, pair, truncation="longest_first" if pair else True, max_length=max_length)
-        out.append(list(enc["input_ids"]))
-    return out
-
-
-def _length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random | None) -> list[list[int]]:
-    """Indices grouped into batches of similar length; batch order shuffled when ``rng`` is given."""
-    if rng is None:
-        order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
-    else:  # random order among similar lengths, so batches differ between epochs
-        jitter = [rng.random() for _ in lengths]
-        order = sorted(range(len(lengths)), key=lambda i: (lengths[i] // 16, jitter[i]))
-    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
-    if rng is not None:
-        rng.shuffle(batches)
-    return batches
-
-
-def _collate(ids: list[list[int]], pad_id: int, device: Any) -> dict[str, Any]:
-    import torch
-
-    width = max(len(x) for x in ids)
-    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(ids), width), dtype=torch.long)
-    for row, seq in enumerate(ids):
-        input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
-    return {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
-
-
-def _logits(model: Any, ids: list[list[int]], pad_id: int, batch_size: int, device: Any, progress: bool,
-            precision: str = "fp32") -> np.ndarray:
-    import torch
-    from tqdm.auto import tqdm
-
-    out = np.zeros((len(ids), model.config.num_labels), dtype=np.float32)
-    batches = _length_batches([len(x) for x in ids], batch_size, None)
-    model.eval()
-    bf16 = precision == "bf16"
-    with torch.inference_mode(), torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
-        for batch in tqdm(batches, desc="predict", disable=not progress, leave=False):
-            logits = model(**_collate([ids[i] for i in batch], pad_id, device)).logits
-            out[batch] = logits.float().cpu().numpy()
-    return out
 
 
 def classification_metrics(
@@ -264,7 +205,7 @@ def train_classifier(
     out = Path(out_dir)
     started = time.time()
     _seed_everything(params.seed)
-    device = _device(params.device)
+    device = torch_device(params.device)
 
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     if special_tokens:
@@ -281,13 +222,13 @@ def train_classifier(
     if special_tokens:
         model.resize_token_embeddings(len(tokenizer))
     if params.pooler_init == "identity":
-        _identity_pooler(model)
+        identity_pooler(model)
     model.to(device)
     pad_id = tokenizer.pad_token_id or 0
 
-    train_ids = _tokenize(tokenizer, [(e.text, e.text_pair) for e in train], params.max_length)
+    train_ids = tokenize_pairs(tokenizer, [(e.text, e.text_pair) for e in train], params.max_length)
     train_y = [label2id[e.label] for e in train]
-    dev_ids = _tokenize(tokenizer, [(e.text, e.text_pair) for e in dev], params.max_length) if dev else []
+    dev_ids = tokenize_pairs(tokenizer, [(e.text, e.text_pair) for e in dev], params.max_length) if dev else []
     dev_y = [label2id[e.label] for e in dev] if dev else []
 
     head = [p for n, p in model.named_parameters() if n.startswith(("classifier", "score"))]
@@ -315,7 +256,7 @@ def train_classifier(
     dev_loss_fn = torch.nn.CrossEntropyLoss()
 
     def dev_metrics() -> dict[str, Any]:
-        logits = _logits(model, dev_ids, pad_id, params.eval_batch_size, device, params.progress)
+        logits = batch_logits(model, dev_ids, pad_id, params.eval_batch_size, device, params.progress)
         shifted = logits.copy()
         if params.negative_label is not None:
             shifted[:, label2id[params.negative_label]] += math.log(params.negative_weight)
@@ -341,11 +282,11 @@ def train_classifier(
             print(f"resumed from {ckpt} after epoch {resumed['epoch']}", file=sys.stderr)
     for epoch in range(first_epoch, params.epochs + 1):
         model.train()
-        batches = _length_batches([len(x) for x in train_ids], params.batch_size, rng)
+        batches = length_batches([len(x) for x in train_ids], params.batch_size, rng)
         running, seen = 0.0, 0
         bar = tqdm(batches, desc=f"epoch {epoch}/{params.epochs}", disable=not params.progress)
         for step, batch in enumerate(bar):
-            inputs = _collate([train_ids[i] for i in batch], pad_id, device)
+            inputs = collate([train_ids[i] for i in batch], pad_id, device)
             target = torch.tensor([train_y[i] for i in batch], dtype=torch.long, device=device)
             loss = loss_fn(model(**inputs).logits, target)
             (loss / params.grad_accum).backward()
@@ -413,7 +354,8 @@ def train_classifier(
     return {**best_metrics, "epoch": best_epoch}
 
 
-def _identity_pooler(model: Any) -> None:
+def identity_pooler(model: Any) -> None:
+    """Restart a BERT pooler as tanh(h_CLS): identity weight, zero bias (``pooler_init="identity"``)."""
     import torch
 
     dense = getattr(getattr(getattr(model, "base_model", None), "pooler", None), "dense", None)
@@ -441,102 +383,3 @@ def _save(model: Any, tokenizer: Any, out: Path, info: dict, dev_metrics: dict) 
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
-
-
-class SequenceClassifier:
-    """A fine-tuned classifier loaded from a folder written by :func:`train_classifier`."""
-
-    def __init__(self, model: Any, tokenizer: Any, labels: list[str], model_dir: Path, max_length: int,
-                 precision: str = "fp32") -> None:
-        self.model = model
-        self.tokenizer = tokenizer
-        self.labels = labels
-        self.model_dir = model_dir
-        self.max_length = max_length
-        self.precision = precision  # "fp32" or "bf16" (autocast at inference; weights stay fp32)
-        self.precision_reason = "requested"  # why (kbqa.precision): "amx", "probe 1.80x", "cuda"...
-
-    @classmethod
-    def load(cls, model_dir: str | Path, *, device: str = "auto", max_length: int | None = None,
-             precision: str = "fp32", light: bool = False) -> SequenceClassifier:
-        """Load and check a classifier folder; a missing file or inconsistent label map is a KbqaError.
-
-        ``max_length`` overrides the training length at inference (e.g. to read whole index chunks);
-        ``precision`` is ``fp32``, ``bf16`` (autocast) or ``auto`` (bf16 only where it is faster: :mod:`kbqa.precision`).
-        ``light``: a BERT classifier runs on :mod:`kbqa.bert` (same logits, without transformers'
-        2-3 s import); other architectures load with transformers either way."""
-        from kbqa import bert
-        from kbqa.precision import resolve as resolve_precision
-
-        folder = Path(model_dir)
-        labels, trained_length = check_model_dir(folder)
-        dev = _device(device)
-        if light and bert.supported(folder, classifier=True):
-            model = bert.load_bert(folder, num_labels=len(labels), device=dev)
-            tokenizer: Any = bert.PairTokenizer(folder, int(model.config.pad_token_id or 0))
-        else:
-            import torch
-            from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(str(folder))
-            model = AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=torch.float32)
-            model.to(dev).eval()
-        chosen = resolve_precision(precision, dev)
-        clf = cls(model, tokenizer, labels, folder, max_length or trained_length, chosen.name)
-        clf.precision_reason = chosen.reason
-        return clf
-
-    def predict_logits(
-        self, examples: Sequence[tuple[str, str | None]], batch_size: int = 32, progress: bool = False
-    ) -> np.ndarray:
-        """Raw logits, shape (n, n_labels), columns in ``self.labels`` order."""
-        if not examples:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        ids = _tokenize(self.tokenizer, list(examples), self.max_length)
-        device = next(self.model.parameters()).device
-        return _logits(self.model, ids, self.tokenizer.pad_token_id or 0, batch_size, device, progress, self.precision)
-
-    def predict_proba(
-        self, examples: Sequence[tuple[str, str | None]], batch_size: int = 32, progress: bool = False
-    ) -> np.ndarray:
-        """Label probabilities, shape (n, n_labels), columns in ``self.labels`` order."""
-        return softmax(self.predict_logits(examples, batch_size=batch_size, progress=progress))
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
-
-
-def check_model_dir(folder: Path) -> tuple[list[str], int]:
-    """The folder's labels (in id order) and max_length, after checking files and the label map."""
-    if not folder.is_dir():
-        raise KbqaError(f"model folder {folder} does not exist; train one first")
-    missing = [name for name in ("config.json", TRAIN_FILE) if not (folder / name).is_file()]
-    if not any(folder.glob("*.safetensors")):
-        missing.append("model.safetensors")
-    if not ((folder / "tokenizer.json").is_file() or (folder / "vocab.txt").is_file()):
-        missing.append("tokenizer.json")
-    if missing:
-        raise KbqaError(f"model folder {folder} is incomplete: missing {missing}; retrain it or copy the whole folder")
-    try:
-        config = json.loads((folder / "config.json").read_text())
-        info = json.loads((folder / TRAIN_FILE).read_text())
-    except json.JSONDecodeError as exc:
-        raise KbqaError(f"model folder {folder}: unreadable JSON ({exc})") from exc
-    id2label = {int(k): v for k, v in config.get("id2label", {}).items()}
-    label2id = {k: int(v) for k, v in config.get("label2id", {}).items()}
-    labels = [id2label[i] for i in sorted(id2label)]
-    expected = list(info.get("labels", []))
-    if (
-        sorted(id2label) != list(range(len(id2label)))
-        or {v: k for k, v in id2label.items()} != label2id
-        or labels != expected
-    ):
-        raise KbqaError(
-            f"model folder {folder}: inconsistent label map (config.json id2label {id2label}, label2id {label2id}, "
-            f"{TRAIN_FILE} labels {expected}); the folder was edited or mixed up: retrain it"
-        )
-    return labels, int(info.get("params", {}).get("max_length", 512))

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from kbqa.cli import DISCLAIMER
+from kbqa.disclaimer import DISCLAIMER
 from kbqa.errors import KbqaError
 from kbqa.filters import Filters
 from kbqa.read.reader import MAX_QUESTION_CHARS
@@ -243,7 +243,7 @@ def validation_message(errors: Any) -> str:
 
 
 def index_summary(served: ServedIndex, settings: ServerSettings) -> dict[str, Any]:
-    from kbqa.cli.index import summary
+    from kbqa.index.manifest import summary
     from kbqa.index.store import IndexFolder
 
     kb = served.kb
@@ -296,6 +296,6 @@ def _openapi(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
 
 
 def _version() -> str:
-    from kbqa import __version__
+    from kbqa.version import __version__
 
     return __version__

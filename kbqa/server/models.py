@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from kbqa.cli import DISCLAIMER
+from kbqa.disclaimer import DISCLAIMER
 from kbqa.read.reader import MAX_QUESTION_CHARS, check_question
 from kbqa.server.settings import ASK_K_MAX, SEARCH_K_MAX
 

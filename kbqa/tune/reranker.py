@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.errors import KbqaError
+from kbqa.rerank import load_cross_encoder
 from kbqa.tune.loop import cached_rows, open_work, resume_state, run_steps, write_summary
 
 
@@ -83,20 +84,6 @@ def _rows(out: Path, recipe: RerankerRecipe, base_model: str, data: dict[str, st
     return [r if "negatives" in r else {**r, "negatives": [r["negative"]]} for r in rows], info
 
 
-def load_cross_encoder(source: str, *, max_length: int, device: str | None = None) -> Any:
-    """A CrossEncoder with one output in fp32 from a CrossEncoder folder, a sentence-transformers
-    folder or a plain transformers encoder folder (a new head is then initialised)."""
-    import torch
-    from sentence_transformers import CrossEncoder
-
-    try:
-        return CrossEncoder(source, num_labels=1, max_length=max_length, device=device,
-                            model_kwargs={"dtype": torch.float32})
-    except OSError as exc:
-        raise KbqaError(f"could not load {source!r} as a cross-encoder ({exc.__class__.__name__}: {exc}); "
-                        "pass a local model folder") from None
-
-
 def train_reranker(
     out: str | Path,
     *,
@@ -134,9 +121,9 @@ def train_reranker(
     torch.manual_seed(recipe.seed)  # the new relevance head is initialised from torch's generator
     model = load_cross_encoder(source, max_length=recipe.max_length, device=device)
     if ckpt is None and recipe.pooler_init == "identity":
-        from kbqa.read.train import _identity_pooler
+        from kbqa.read.train import identity_pooler
 
-        _identity_pooler(model.model)
+        identity_pooler(model.model)
     head = [p for n, p in model.named_parameters() if ".classifier." in f".{n}" or n.startswith("classifier")]
     head_ids = {id(p) for p in head}
     optimizer = torch.optim.AdamW(

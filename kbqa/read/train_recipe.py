@@ -21,7 +21,8 @@ from typing import Any
 from kbqa.corpus.recipes import sha256_file
 from kbqa.errors import KbqaError
 from kbqa.read import data as rdata
-from kbqa.read.train import Example, TrainParams, train_classifier
+from kbqa.read.classifier import Example
+from kbqa.read.train import TrainParams, train_classifier
 
 
 def default_base_model() -> str:
