@@ -269,10 +269,8 @@ class KnowledgeBase:
         return self._allowed_cache[filters]
 
     def _filters(self, filters: Filters | dict[str, Any] | None) -> Filters:
-        parsed = Filters.parse(filters)
-        if filters is None and not self.config.search.exclude_retracted:
-            parsed = Filters(include_retracted=True)
-        return parsed
+        # a filter that leaves include_retracted unset keeps the configured default
+        return Filters.parse(filters).with_retracted_default(not self.config.search.exclude_retracted)
 
     def search(self, query: str, k: int | None = None, filters: Filters | dict[str, Any] | None = None) -> list[Hit]:
         """The ``k`` best chunks for ``query``; ``k`` is clamped to the index size."""

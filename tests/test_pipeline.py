@@ -72,6 +72,16 @@ def test_filters(kb):
         kb.search("x", filters={"yr": 2000})
 
 
+def test_configured_retracted_default_holds_with_other_filters(kb):
+    keep = kb.with_search(exclude_retracted=False)
+    assert "5" in {h.doc_id for h in keep.search("vitamin D fractures", k=50)}
+    # any other filter used to drop retracted documents whatever the setting said
+    assert "5" in {h.doc_id for h in keep.search("vitamin D fractures", k=50, filters={"source": "trials"})}
+    assert "5" in {h.doc_id for h in keep.search("x", k=50, filters={"year_min": 2016, "year_max": 2018})}
+    assert "5" not in {h.doc_id for h in keep.search("x", k=50, filters={"source": "trials", "include_retracted": False})}
+    assert "5" not in {h.doc_id for h in kb.search("x", k=50, filters={"source": "trials"})}  # excluded by default
+
+
 def test_load_round_trip(kb, cfg):
     again = KnowledgeBase.load(kb.index_dir)
     assert again.fingerprint == kb.fingerprint
