@@ -61,3 +61,14 @@ def test_lexical_side_respects_filters(kb):
     assert lexical.search("vitamin fractures", k=5, filters={"include_retracted": True})[0].doc_id == "5"
     hybrid = kb.with_search(mode="hybrid").search("warfarin", k=10, filters={"year_min": 2015})
     assert hybrid and all(h.meta["year"] >= 2015 for h in hybrid)
+
+
+def test_with_lexical_adds_bm25_to_a_version_built_without(kb, tiny_encoder_dir, tmp_path):
+    assert kb.with_lexical() is kb  # the stored side is used as it is
+    cfg = Config().replace(embed={"model": str(tiny_encoder_dir)}, index={"lexical": False})
+    bare = KnowledgeBase.build([DOCS], tmp_path / "idx", cfg, progress=False)
+    assert bare.lexical is None
+    added = bare.with_lexical()
+    assert bare.lexical is None and sorted(added.lexical.ids) == sorted(kb.lexical.ids)
+    query = "warfarin amiodarone"
+    assert added.with_search(mode="lexical").search(query, k=5) == kb.with_search(mode="lexical").search(query, k=5)

@@ -205,3 +205,41 @@ def test_tuned_embedder_name_resolves_to_its_folder_or_says_how_to_get_it(tmp_pa
     monkeypatch.setenv(EMBEDDER_ENV, str(tmp_path / "missing"))
     with pytest.raises(KbqaError, match="all-MiniLM-L6-v2"):
         resolve_model(TUNED_EMBEDDER)
+
+
+def test_mining_reuses_index_vectors_only_from_the_same_embedder(tmp_path, tiny_encoder_dir):
+    from kbqa.chunk import embed_text
+    from kbqa.config import Config
+    from kbqa.index.store import IndexFolder
+    from kbqa.pipeline import KnowledgeBase
+    from kbqa.tune.pairs import dense_pool_vectors
+
+    cfg = Config().replace(embed={"model": str(tiny_encoder_dir)}, chunk={"size": 24, "overlap": 4})
+    kb = KnowledgeBase.build([DATA / "kb" / "docs.jsonl"], tmp_path / "idx", cfg, progress=False)
+    src = Source("toy")
+    for c in kb.iter_chunks():
+        src.passages[c.chunk_id] = embed_text(c, kb.config.chunk)
+        src.passage_doc[c.chunk_id] = c.doc_id
+
+    class NoEncoding:  # the index's own model, forbidden to encode: every vector must come from the index
+        dim = kb.encoder.dim
+
+        def __init__(self, identity):
+            self._identity = identity
+
+        def identity(self):
+            return self._identity
+
+        def encode_passages(self, texts, *, progress=False):
+            raise AssertionError(f"{len(texts)} passages re-encoded")
+
+    ids, vecs = dense_pool_vectors(NoEncoding(kb.encoder.identity()), src, tmp_path / "idx")
+    stored_ids, stored = IndexFolder(tmp_path / "idx").vectors()
+    assert ids == list(src.passages) and sorted(ids) == sorted(stored_ids)
+    assert np.array_equal(vecs, np.asarray(stored)[[stored_ids.index(i) for i in ids]])
+    version_dir = IndexFolder(tmp_path / "idx").version_dir()  # a version folder works as well
+    assert np.array_equal(dense_pool_vectors(NoEncoding(kb.encoder.identity()), src, version_dir)[1], vecs)
+    for key, value in [("name", "another-model"), ("dim", 64), ("weights_sha256", "0" * 64), ("max_seq_length", 64)]:
+        other = NoEncoding({**kb.encoder.identity(), key: value})
+        with pytest.raises(KbqaError, match=f"{key} .* vs .*{value}.*drop --mine-index"):
+            dense_pool_vectors(other, src, tmp_path / "idx")

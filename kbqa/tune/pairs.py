@@ -194,19 +194,15 @@ def dense_pool_vectors(encoder: Any, src: Source, reuse_index: str | Path | None
 
 
 def _reuse_vectors(root: Path, encoder: Any, ids: list[str], src: Source) -> dict[int, np.ndarray]:
-    current = root / (root / "CURRENT").read_text().strip() if (root / "CURRENT").is_file() else root
-    manifest = json.loads((current / "manifest.json").read_text())
-    if manifest["embedder"].get("weights_sha256") != encoder.identity()["weights_sha256"]:
-        raise KbqaError(f"{root} was built by another embedder than the one mining negatives; drop --mine-index")
-    stored = json.loads((current / "ids.json").read_text())
+    from kbqa.index.manifest import require_same_embedder
+    from kbqa.index.store import IndexFolder
+
+    folder, version = IndexFolder.at(root)
+    manifest = folder.manifest(version)
+    require_same_embedder(manifest, encoder.identity(), root, "mine with that index's model or drop --mine-index")
+    stored, matrix = folder.vectors(version)
     row = {cid: i for i, cid in enumerate(stored)}
-    texts = {}
-    with open(current / "chunks.jsonl", encoding="utf-8") as f:
-        for line in f:
-            c = json.loads(line)
-            if c["chunk_id"] in src.passages:
-                texts[c["chunk_id"]] = c["text"]
-    matrix = np.load(current / "vectors.npy", mmap_mode="r", allow_pickle=False)
+    texts = {c["chunk_id"]: c["text"] for c in folder.chunk_rows(version) if c["chunk_id"] in src.passages}
     out = {}
     for i, cid in enumerate(ids):
         if cid in row and cid in texts and src.passages[cid].endswith(texts[cid]):
