@@ -98,7 +98,7 @@ def test_updates_per_kind_add_change_remove(kind, data, tmp_path):
     names = ids(len(x))
     index = build(cfg, x[:2800], names[:2800])
     index.search(q[:1], 1)  # trained now; what follows is an update of a trained index
-    trained = dict(index.meta)
+    trained = index.state
     index.save(tmp_path)
     index = FaissIndex.load(tmp_path, cfg, DIM)
     gone = names[:150]
@@ -116,8 +116,8 @@ def test_updates_per_kind_add_change_remove(kind, data, tmp_path):
     assert recall(found, exact(live, live_names).search(q, 10)) >= threshold
     top = index.search(fresh[:10], 1)
     assert sum(row[0][0] == name for row, name in zip(top, changed[:10])) >= 9  # the new vectors are searched
-    if index.meta["structure"] == "ivf":
-        assert index.meta["nlist"] == trained["nlist"] and index.meta["trained_on"] == trained["trained_on"]
+    if index.state.structure == "ivf":
+        assert index.state.nlist == trained.nlist and index.state.trained_on == trained.trained_on
         assert index.index.ntotal == len(index)  # remove_ids dropped them from the lists: no retraining
 
 
@@ -126,7 +126,7 @@ def test_hnsw_tombstones_masked_then_rebuilt(data, tmp_path):
     names = ids(len(x))
     index = build(IndexConfig(factory="hnsw", rebuild_fraction=0.1), x, names)
     index.remove(names[:200])  # 6% < 10%: tombstones, no rebuild
-    assert index.tombstones() == 200 and index.index.ntotal == len(x) and "rebuilds" not in index.meta
+    assert index.tombstones() == 200 and index.index.ntotal == len(x) and index.state.rebuilds is None
     masked = index.search(x[:200], 5)  # the removed vectors themselves as queries
     assert not {i for row in masked for i, _ in row} & set(names[:200])
     assert all(len(row) == 5 for row in masked)
@@ -136,7 +136,7 @@ def test_hnsw_tombstones_masked_then_rebuilt(data, tmp_path):
     loaded = FaissIndex.load(tmp_path, IndexConfig(factory="hnsw"), DIM)
     assert loaded.tombstones() == 200 and loaded.search(x[:200], 5) == masked
     loaded.remove(names[200:400])  # 400 of 3200 = 12.5% > 10%: rebuilt from the stored vectors
-    assert loaded.tombstones() == 0 and loaded.meta["rebuilds"] == 1 and loaded.index.ntotal == len(x) - 400
+    assert loaded.tombstones() == 0 and loaded.state.rebuilds == 1 and loaded.index.ntotal == len(x) - 400
     truth = exact(x[400:], names[400:]).search(q, 10)
     assert recall(loaded.search(q, 10), truth) >= 0.9
 
@@ -148,9 +148,9 @@ def test_query_time_settings_trade_recall(data):
     truth = exact(x, names).search(q, 10)
     index.cfg = IndexConfig(factory="ivf-flat", nprobe=1)
     one = recall(index.search(q, 10), truth)
-    index.cfg = IndexConfig(factory="ivf-flat", nprobe=index.meta["nlist"])  # every list: exhaustive
+    index.cfg = IndexConfig(factory="ivf-flat", nprobe=index.state.nlist)  # every list: exhaustive
     assert recall(index.search(q, 10), truth) == 1.0 > one
-    assert index.describe()["nprobe"] == index.meta["nlist"]
+    assert index.describe()["nprobe"] == index.state.nlist
 
 
 def test_training_needs_a_minimum_sample():
