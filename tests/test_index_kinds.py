@@ -7,17 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import KB_DOCS, tiny_config_toml
 
-from kbqa.config import Config, IndexConfig
+from kbqa.config import IndexConfig
 from kbqa.errors import KbqaError
 from kbqa.index.exact import ExactIndex
 from kbqa.index.faiss_backend import FaissIndex
-from kbqa.index.kinds import auto_nlist, gpu_plan, resolve_factory
+from kbqa.index.kinds import PRESETS, auto_nlist, gpu_plan, resolve_factory
 
 faiss = pytest.importorskip("faiss")
 
 DIM = 32
-KB_DOCS = Path(__file__).parent / "data" / "kb" / "docs.jsonl"
 # kind -> (config, recall@10 threshold against exact search on the clustered data below)
 KINDS = {
     "hnsw": ({"factory": "hnsw"}, 0.95),
@@ -80,7 +80,8 @@ def test_kind_matches_exact_search_and_survives_save_load(kind, data, tmp_path):
         scores = [s for _, s in row]
         assert len(row) == 10 and scores == sorted(scores, reverse=True) and len({i for i, _ in row}) == 10
     info = index.describe()
-    assert info["kind"] in (kind, "custom") and info["resolved_factory"] and "tombstones" in info
+    assert info["kind"] in (kind, "custom") and info["tombstones"] == 0
+    assert info["resolved_factory"] == resolve_factory(cfg, DIM, len(x))
     index.save(tmp_path)
     meta = json.loads((tmp_path / "index.json").read_text())
     assert meta["factory"] == info["resolved_factory"]
@@ -237,21 +238,16 @@ def test_hnsw_stays_on_the_cpu_with_gpus(fake_gpus, data):
 
 
 # ---- through the knowledge base: manifest, updates in place, check, refusal ----
-@pytest.fixture(scope="module")
-def kb_cfg(tiny_encoder_dir) -> Config:
-    return Config().replace(embed={"model": str(tiny_encoder_dir)}, chunk={"size": 24, "overlap": 4})
-
-
 @pytest.mark.parametrize("factory", ["hnsw", "sq8"])
-def test_kb_records_the_kind_and_updates_in_place(kb_cfg, tmp_path, factory):
+def test_kb_records_the_kind_and_updates_in_place(tiny_cfg, tmp_path, factory):
     from kbqa.index.check import check_index
     from kbqa.index.update import update_index
     from kbqa.pipeline import KnowledgeBase
 
     idx = tmp_path / "idx"
-    kb = KnowledgeBase.build([KB_DOCS], idx, kb_cfg.replace(index={"factory": factory}), progress=False)
+    kb = KnowledgeBase.build([KB_DOCS], idx, tiny_cfg.replace(index={"factory": factory}), progress=False)
     info = kb.manifest["index"]
-    assert info["kind"] == factory and info["resolved_factory"] and info["tombstones"] == 0
+    assert info["kind"] == factory and info["resolved_factory"] == PRESETS[factory].template and info["tombstones"] == 0
     docs = [json.loads(line) for line in KB_DOCS.read_text().splitlines() if line.strip()]
     changed = {**docs[1], "text": docs[1]["text"] + " Revised in 2024 after a new trial."}
     new = {"id": "n1", "title": "Amiodarone", "text": "Amiodarone causes hypothyroidism; check thyroid function."}
@@ -265,18 +261,19 @@ def test_kb_records_the_kind_and_updates_in_place(kb_cfg, tmp_path, factory):
     assert str(docs[0]["id"]) not in {h.doc_id for h in hits} and "n1" in {h.doc_id for h in hits}
     assert len(after.index) == len(after.chunks)
     assert check_index(idx).ok
-    ref = KnowledgeBase.load(idx, kb_cfg.replace(index={"backend": "exact"}))  # same folder, exact reference
+    ref = KnowledgeBase.load(idx, tiny_cfg.replace(index={"backend": "exact"}))  # same folder, exact reference
     assert {h.chunk_id for h in ref.search("amiodarone thyroid", 5)} == {h.chunk_id for h in after.search("amiodarone thyroid", 5)}
     with pytest.raises(KbqaError, match="config asks for index.factory"):
-        KnowledgeBase.load(idx, kb_cfg.replace(index={"factory": "ivf-flat"}))
+        KnowledgeBase.load(idx, tiny_cfg.replace(index={"factory": "ivf-flat"}))
 
 
 @pytest.mark.parametrize("factory,option", [("hnsw", "--ef-search"), ("sq8", "--refine")])
-def test_cli_builds_a_kind_and_takes_query_time_settings(kb_cfg, tmp_path, capsys, factory, option):
+def test_cli_builds_a_kind_and_takes_query_time_settings(tiny_cfg, tmp_path, capsys, factory, option):
     from kbqa.cli import main
+    from kbqa.pipeline import KnowledgeBase
 
     cfg_file = tmp_path / "tiny.toml"
-    cfg_file.write_text(f'[embed]\nmodel = "{kb_cfg.embed.model}"\n[chunk]\nsize = 24\noverlap = 4\n')
+    cfg_file.write_text(tiny_config_toml(tiny_cfg.embed.model))
     idx = tmp_path / "idx"
     assert main(["index", "build", str(KB_DOCS), "--index", str(idx), "--config", str(cfg_file),
                  "--factory", factory, "--quiet"]) == 0
@@ -284,16 +281,21 @@ def test_cli_builds_a_kind_and_takes_query_time_settings(kb_cfg, tmp_path, capsy
     out = capsys.readouterr().out
     assert f"faiss {factory} = " in out and "advice" not in out
     assert main(["search", "warfarin bleeding", "--index", str(idx), option, "3", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)
+    printed = json.loads(capsys.readouterr().out)
+    setting = {option.removeprefix("--").replace("-", "_"): 3}
+    same = KnowledgeBase.load(idx, tiny_cfg.replace(index={"factory": factory, **setting}))  # the API, same setting
+    assert same.config.index.ef_search == 3 if factory == "hnsw" else same.config.index.refine == 3
+    assert [h["chunk_id"] for h in printed] == [h.chunk_id for h in same.search("warfarin bleeding", k=10)]
+    assert len(printed) == 10
     assert main(["search", "warfarin", "--index", str(idx), option, "0"]) != 0
     assert "must be at least 1" in capsys.readouterr().err
 
 
-def test_kb_too_small_for_a_trained_kind_fails_cleanly(kb_cfg, tmp_path):
+def test_kb_too_small_for_a_trained_kind_fails_cleanly(tiny_cfg, tmp_path):
     from kbqa.pipeline import KnowledgeBase
 
     with pytest.raises(KbqaError, match="needs at least .* vectors to train"):
-        KnowledgeBase.build([KB_DOCS], tmp_path / "idx", kb_cfg.replace(index={"factory": "ivf-pq"}), progress=False)
+        KnowledgeBase.build([KB_DOCS], tmp_path / "idx", tiny_cfg.replace(index={"factory": "ivf-pq"}), progress=False)
     assert not (tmp_path / "idx" / "CURRENT").exists()
 
 

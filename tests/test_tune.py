@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import KB_DOCS
 
 from kbqa.errors import KbqaError
 from kbqa.tune.embedder import EmbedderRecipe, batches, train_embedder
@@ -155,14 +156,14 @@ def test_train_embedder_saves_a_loadable_fp16_model_and_resumes(tmp_path, tiny_e
         assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.float16"}
 
     from kbqa.config import EmbedConfig
-    from kbqa.embed import load_encoder
+    from kbqa.embed import load_encoder, weights_checksum
 
     enc = load_encoder(EmbedConfig(model=str(out)))
     # fp16 file, fp32 in memory (the light encoder keeps the word table as stored: it only looks rows up)
     dtypes = {str(p.dtype) for name, p in enc.model.named_parameters() if name not in ("word.weight",)}
     assert dtypes == {"torch.float32"}
     assert enc.max_seq_length == 128  # the base model's window, not the training cut
-    assert enc.identity()["weights_sha256"]
+    assert enc.identity()["weights_sha256"] == weights_checksum(str(out)) != weights_checksum(str(tiny_encoder_dir))
     vec = enc.encode_queries(["aspirin"])
     assert vec.shape == (1, enc.dim) and np.isclose(np.linalg.norm(vec), 1.0, atol=1e-3)
 
@@ -207,15 +208,13 @@ def test_tuned_embedder_name_resolves_to_its_folder_or_says_how_to_get_it(tmp_pa
         resolve_model(TUNED_EMBEDDER)
 
 
-def test_mining_reuses_index_vectors_only_from_the_same_embedder(tmp_path, tiny_encoder_dir):
+def test_mining_reuses_index_vectors_only_from_the_same_embedder(tmp_path, tiny_cfg):
     from kbqa.chunk import embed_text
-    from kbqa.config import Config
     from kbqa.index.store import IndexFolder
     from kbqa.pipeline import KnowledgeBase
     from kbqa.tune.pairs import dense_pool_vectors
 
-    cfg = Config().replace(embed={"model": str(tiny_encoder_dir)}, chunk={"size": 24, "overlap": 4})
-    kb = KnowledgeBase.build([DATA / "kb" / "docs.jsonl"], tmp_path / "idx", cfg, progress=False)
+    kb = KnowledgeBase.build([KB_DOCS], tmp_path / "idx", tiny_cfg, progress=False)
     src = Source("toy")
     for c in kb.iter_chunks():
         src.passages[c.chunk_id] = embed_text(c, kb.config.chunk)
