@@ -14,7 +14,7 @@ from kbqa.config import SearchConfig
 from kbqa.errors import KbqaError
 from kbqa.pipeline import KnowledgeBase
 from kbqa.rerank import RERANKER_ENV, TUNED_RERANKER, Reranker, resolve_reranker
-from kbqa.tune.pairs import mine
+from kbqa.tune.mining import mine
 from kbqa.tune.reranker import RerankerRecipe, groups, train_reranker
 from tests.test_tune import DATA, HashEncoder, _claims, _pubmedqa_split, _source
 

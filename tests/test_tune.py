@@ -12,7 +12,8 @@ from conftest import KB_DOCS
 
 from kbqa.errors import KbqaError
 from kbqa.tune.embedder import EmbedderRecipe, batches, train_embedder
-from kbqa.tune.pairs import Source, allocate, claims_source, mine
+from kbqa.tune.mining import Source, allocate, mine
+from kbqa.tune.pairs import claims_source
 
 DATA = Path(__file__).parent / "data"
 
@@ -212,7 +213,7 @@ def test_mining_reuses_index_vectors_only_from_the_same_embedder(tmp_path, tiny_
     from kbqa.chunk import embed_text
     from kbqa.index.store import IndexFolder
     from kbqa.pipeline import KnowledgeBase
-    from kbqa.tune.pairs import dense_pool_vectors
+    from kbqa.tune.mining import dense_pool_vectors
 
     kb = KnowledgeBase.build([KB_DOCS], tmp_path / "idx", tiny_cfg, progress=False)
     src = Source("toy")
