@@ -21,7 +21,7 @@ import numpy as np
 
 from kbqa.config import IndexConfig
 from kbqa.errors import KbqaError
-from kbqa.index.base import SearchResult, check_vectors
+from kbqa.index.protocol import SearchResult, check_vectors
 from kbqa.index.faiss_common import FaissBase, gpu_count, import_faiss, is_flat, make_index, random_access
 from kbqa.index.faiss_trained import TrainedFaissIndex, TrainedState
 from kbqa.index.ids import IdTable

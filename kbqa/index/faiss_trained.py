@@ -18,7 +18,7 @@ import numpy as np
 
 from kbqa.config import IndexConfig
 from kbqa.errors import KbqaError
-from kbqa.index.base import SearchResult, check_vectors
+from kbqa.index.protocol import SearchResult, check_vectors
 from kbqa.index.faiss_common import FaissBase, gpu_count, import_faiss, make_index
 from kbqa.index.ids import IdTable
 from kbqa.index.kinds import (
