@@ -128,7 +128,7 @@ class IndexFolder:
             return folder, folder.current()
         return cls(path.parent), path.name
 
-    # ---- what a version holds: the one place outside build/update/check that reads its files ----
+    # ---- what a version holds, for readers outside kbqa.index (tuning, evaluation) ----
     def manifest(self, name: str | None = None) -> dict[str, Any]:
         """The version's manifest (checked for format and format version)."""
         from kbqa.index.manifest import read_manifest
