@@ -106,7 +106,7 @@ def main() -> None:
 
     if args.index:
         from kbqa.pipeline import KnowledgeBase
-        from kbqa.read.aggregate import question_type
+        from kbqa.read.question import question_type
 
         if not args.questions:
             ap.error("--index needs --questions")

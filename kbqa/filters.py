@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from kbqa.errors import KbqaError
@@ -15,7 +15,8 @@ class Filters:
     source: str | None = None  # matches meta "source" or "collection", case-insensitive
     mesh: str | None = None  # a MeSH heading, case-insensitive exact match
     publication_type: str | None = None
-    include_retracted: bool = False
+    # None: as the knowledge base's ``search.exclude_retracted`` says (excluded when no setting applies)
+    include_retracted: bool | None = None
 
     @classmethod
     def parse(cls, value: Filters | dict[str, Any] | None) -> Filters:
@@ -67,6 +68,10 @@ class Filters:
     @property
     def is_trivial(self) -> bool:
         return self == Filters(include_retracted=self.include_retracted)
+
+    def with_retracted_default(self, include: bool) -> Filters:
+        """These filters with ``include_retracted`` set to ``include`` unless the caller set it."""
+        return self if self.include_retracted is not None else replace(self, include_retracted=include)
 
     def accepts(self, meta: dict[str, Any]) -> bool:
         if not self.include_retracted and meta.get("retracted"):

@@ -51,12 +51,23 @@ class KnowledgeBase:
     def lexical(self) -> Any:
         """The version's BM25 index (kbqa.lexical.LexicalIndex), or None if it was built without."""
         if self._lexical is None:
-            path = self.index_dir / self.version / "lexical"
-            if path.is_dir():
-                from kbqa.lexical import LexicalIndex
-
-                self._lexical = LexicalIndex.load(path)
+            self._lexical = IndexFolder(self.index_dir).lexical(self.version)
         return self._lexical
+
+    def with_lexical(self) -> KnowledgeBase:
+        """This knowledge base with a BM25 side: itself when its version stores one, else a copy
+        with one built in memory over its chunks (for versions built with ``index.lexical = false``)."""
+        if self.lexical is not None:
+            return self
+        from kbqa.chunk import embed_text
+        from kbqa.lexical import LexicalIndex
+
+        clone = self.with_search()
+        chunks = list(self.iter_chunks())
+        clone._lexical = LexicalIndex.build(
+            [c.chunk_id for c in chunks], [embed_text(c, self.config.chunk) for c in chunks]
+        )
+        return clone
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -270,10 +281,8 @@ class KnowledgeBase:
         return self._allowed_cache[filters]
 
     def _filters(self, filters: Filters | dict[str, Any] | None) -> Filters:
-        parsed = Filters.parse(filters)
-        if filters is None and not self.config.search.exclude_retracted:
-            parsed = Filters(include_retracted=True)
-        return parsed
+        # a filter that leaves include_retracted unset keeps the configured default
+        return Filters.parse(filters).with_retracted_default(not self.config.search.exclude_retracted)
 
     def search(self, query: str, k: int | None = None, filters: Filters | dict[str, Any] | None = None) -> list[Hit]:
         """The ``k`` best chunks for ``query``; ``k`` is clamped to the index size."""

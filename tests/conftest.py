@@ -1,11 +1,19 @@
-"""Shared fixtures: tiny randomly initialised encoders so unit tests run in seconds, offline."""
+"""Shared fixtures and test doubles: tiny randomly initialised encoders so unit tests run in seconds,
+offline; the tiny-index config; a keyword-driven reader. Test modules import the plain helpers with
+``from conftest import ...`` (pytest puts tests/ on the path)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from kbqa.config import Config
+    from kbqa.read.reader import Reader
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -13,6 +21,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 DATA = Path(__file__).parent / "data"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+KB_DOCS = DATA / "kb" / "docs.jsonl"  # six hand-written documents (one retracted, one empty)
+TINY_CHUNK = {"size": 24, "overlap": 4}  # small chunks: the short test documents split in several
 
 
 def _bundled_minilm() -> str:
@@ -76,3 +86,59 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared data not found at {SHARED}")
     return SHARED
+
+
+# ---- the tiny-index config ----------------------------------------------------------------------
+def tiny_config(encoder_dir: Path | str, *, small_chunks: bool = True, **sections: dict) -> Config:
+    """kbqa's default Config with the tiny encoder (and small chunks), plus ``sections`` overrides,
+    e.g. ``tiny_config(d, index={"backend": "exact"})``."""
+    from kbqa.config import Config
+
+    over: dict = {"embed": {"model": str(encoder_dir)}, **({"chunk": TINY_CHUNK} if small_chunks else {})}
+    for name, values in sections.items():
+        over[name] = {**over.get(name, {}), **values}
+    return Config().replace(**over)
+
+
+def tiny_config_toml(encoder_dir: Path | str, extra: str = "") -> str:
+    """The same settings as ``tiny_config`` as a kbqa.toml text (for the CLI), ``extra`` appended."""
+    return (f'[embed]\nmodel = "{encoder_dir}"\n[chunk]\nsize = {TINY_CHUNK["size"]}\n'
+            f'overlap = {TINY_CHUNK["overlap"]}\n{extra}')
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg(tiny_encoder_dir: Path) -> Config:
+    """``tiny_config(tiny_encoder_dir)``: the config of the tiny test indexes."""
+    return tiny_config(tiny_encoder_dir)
+
+
+# ---- a reader whose verdicts the test decides ----------------------------------------------------
+class KeywordClassifier:
+    """Stands in for the reader's classifier: logits chosen per passage text, so a test controls the
+    verdict exactly. A passage with a ``yes`` keyword gets yes, else one with a ``no`` keyword gets
+    no, else a weak yes/maybe mix."""
+
+    labels = ["yes", "no", "maybe"]
+
+    def __init__(self, yes: tuple[str, ...] = ("reduced",), no: tuple[str, ...] = ("did not",)) -> None:
+        self.yes, self.no = yes, no
+
+    def predict_logits(self, pairs, batch_size=32, progress=False):  # noqa: ANN001 - test double
+        rows = []
+        for _, text in pairs:
+            if any(w in text for w in self.yes):
+                rows.append([3.0, 0.0, 0.0])
+            elif any(w in text for w in self.no):
+                rows.append([0.0, 3.0, 0.0])
+            else:
+                rows.append([0.2, 0.0, 0.1])
+        return np.array(rows, dtype=np.float32)
+
+
+def keyword_reader(folder: Path, threshold: float = 0.5, classifier: KeywordClassifier | None = None) -> Reader:
+    """A Reader over a KeywordClassifier with temperature 1 and the given abstention threshold."""
+    from kbqa.read.calibrate import Calibration
+    from kbqa.read.reader import Reader
+
+    clf = classifier or KeywordClassifier()
+    return Reader(clf, Calibration(temperature=1.0, threshold=threshold), folder)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_config
 
 from kbqa.cli import main as kbqa_main
 from kbqa.cli.ddi import eval_main
@@ -110,10 +111,9 @@ def test_repo_split_is_by_document() -> None:
 
 def test_cli_interactions_on_a_real_index(ddi_model: Path, tiny_encoder_dir: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    from kbqa.config import Config
     from kbqa.pipeline import KnowledgeBase
 
-    config = Config().replace(embed={"model": str(tiny_encoder_dir)}, index={"backend": "exact"})
+    config = tiny_config(tiny_encoder_dir, small_chunks=False, index={"backend": "exact"})
     KnowledgeBase.build([str(DATA)], tmp_path / "idx", config, format="ddi2013", progress=False)
     rc = kbqa_main(["interactions", "warfarin", "Cimetidine", "metformin", "--index", str(tmp_path / "idx"),
                     "--model", str(ddi_model), "--json"])

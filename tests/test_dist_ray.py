@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_config, tiny_config_toml
 
 from kbqa.cli import main
-from kbqa.config import Config
 from kbqa.pipeline import KnowledgeBase
 
 DATA = Path(__file__).parent / "data"
@@ -19,10 +19,10 @@ QUERIES = ["warfarin bleeding", "statin muscle pain", "influenza vaccine", "metf
 @pytest.mark.slow
 def test_ray_build_equals_the_local_build(tiny_encoder_dir, tmp_path):
     ray = pytest.importorskip("ray", reason="the Ray path needs the extra: pip install 'kbqa[dist]'")
-    cfg = Config().replace(embed={"model": str(tiny_encoder_dir)}, chunk={"size": 24, "overlap": 4})
+    cfg = tiny_config(tiny_encoder_dir)
     local = KnowledgeBase.build(SOURCES, tmp_path / "local", cfg, progress=False)
     cfg_file = tmp_path / "tiny.toml"
-    cfg_file.write_text(f'[embed]\nmodel = "{tiny_encoder_dir}"\n[chunk]\nsize = 24\noverlap = 4\n')
+    cfg_file.write_text(tiny_config_toml(tiny_encoder_dir))
     # two CPUs: one for the embedding actor, one for the read tasks feeding it
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:

@@ -41,6 +41,14 @@ class FakeKB:
     def iter_chunks(self):
         return iter(self.chunks)
 
+    @property
+    def lexical(self):
+        """A BM25 side saved under ``index_dir/lexical``, as KnowledgeBase.lexical gives its version's."""
+        from kbqa.lexical import LexicalIndex
+
+        path = self.index_dir / "lexical"
+        return LexicalIndex.load(path) if path.is_dir() else None
+
     def search_many(self, queries: list[str], k: int = 10, filters: Any = None) -> list[list[Hit]]:
         self.searched.append(len(queries))
         out = []

@@ -95,11 +95,6 @@ def assert_intact(idx: Path, states: list[dict[str, str]], encoder) -> str:
 
 
 @pytest.fixture(scope="module")
-def cfg(tiny_encoder_dir) -> Config:
-    return Config().replace(embed={"model": str(tiny_encoder_dir)}, chunk={"size": 24, "overlap": 4})
-
-
-@pytest.fixture(scope="module")
 def corpora(tmp_path_factory) -> tuple[Path, Path]:
     """Two versions of a corpus: B revises d2, drops d4, adds n1."""
     d = tmp_path_factory.mktemp("corpora")
@@ -114,19 +109,19 @@ def corpora(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def pristine(cfg, corpora, tmp_path_factory) -> tuple[Path, list[dict[str, str]]]:
+def pristine(tiny_cfg, corpora, tmp_path_factory) -> tuple[Path, list[dict[str, str]]]:
     """An index of A, and the two states an update from A to B may leave."""
     a, b = corpora
     root = tmp_path_factory.mktemp("pristine")
-    KnowledgeBase.build([a], root / "a", cfg, progress=False)
-    KnowledgeBase.build([b], root / "b", cfg, progress=False)
+    KnowledgeBase.build([a], root / "a", tiny_cfg, progress=False)
+    KnowledgeBase.build([b], root / "b", tiny_cfg, progress=False)
     return root / "a", states_of(root / "a", root / "b")
 
 
-def test_exception_or_ctrl_c_at_every_write_step(pristine, corpora, cfg, tmp_path):
+def test_exception_or_ctrl_c_at_every_write_step(pristine, corpora, tiny_cfg, tmp_path):
     from kbqa.embed import load_encoder
 
-    encoder = load_encoder(cfg.embed)
+    encoder = load_encoder(tiny_cfg.embed)
     source, states = pristine
     names: list[str] = []  # a dry run names the steps; faults go where the writing moves on to a new kind of step
     dry = tmp_path / "dry"
@@ -193,13 +188,13 @@ for line in sys.stdin:
 """
 
 
-def test_sigkill_at_steps_and_random_moments(pristine, corpora, cfg, tiny_encoder_dir, tmp_path):
+def test_sigkill_at_steps_and_random_moments(pristine, corpora, tiny_cfg, tiny_encoder_dir, tmp_path):
     """SIGKILL a looping updater at chosen write steps and after random delays; check after each."""
     import time
 
     from kbqa.embed import load_encoder
 
-    encoder = load_encoder(cfg.embed)
+    encoder = load_encoder(tiny_cfg.embed)
     source, states = pristine
     idx = tmp_path / "idx"
     shutil.copytree(source, idx)

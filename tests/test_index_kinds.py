@@ -7,17 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import KB_DOCS, tiny_config_toml
 
-from kbqa.config import Config, IndexConfig
+from kbqa.config import IndexConfig
 from kbqa.errors import KbqaError
 from kbqa.index.exact import ExactIndex
 from kbqa.index.faiss_backend import FaissIndex
-from kbqa.index.kinds import auto_nlist, gpu_plan, resolve_factory
+from kbqa.index.kinds import PRESETS, auto_nlist, gpu_plan, resolve_factory
 
 faiss = pytest.importorskip("faiss")
 
 DIM = 32
-KB_DOCS = Path(__file__).parent / "data" / "kb" / "docs.jsonl"
 # kind -> (config, recall@10 threshold against exact search on the clustered data below)
 KINDS = {
     "hnsw": ({"factory": "hnsw"}, 0.95),
@@ -80,7 +80,8 @@ def test_kind_matches_exact_search_and_survives_save_load(kind, data, tmp_path):
         scores = [s for _, s in row]
         assert len(row) == 10 and scores == sorted(scores, reverse=True) and len({i for i, _ in row}) == 10
     info = index.describe()
-    assert info["kind"] in (kind, "custom") and info["resolved_factory"] and "tombstones" in info
+    assert info["kind"] in (kind, "custom") and info["tombstones"] == 0
+    assert info["resolved_factory"] == resolve_factory(cfg, DIM, len(x))
     index.save(tmp_path)
     meta = json.loads((tmp_path / "index.json").read_text())
     assert meta["factory"] == info["resolved_factory"]
@@ -98,7 +99,7 @@ def test_updates_per_kind_add_change_remove(kind, data, tmp_path):
     names = ids(len(x))
     index = build(cfg, x[:2800], names[:2800])
     index.search(q[:1], 1)  # trained now; what follows is an update of a trained index
-    trained = dict(index.meta)
+    trained = index.state
     index.save(tmp_path)
     index = FaissIndex.load(tmp_path, cfg, DIM)
     gone = names[:150]
@@ -116,8 +117,8 @@ def test_updates_per_kind_add_change_remove(kind, data, tmp_path):
     assert recall(found, exact(live, live_names).search(q, 10)) >= threshold
     top = index.search(fresh[:10], 1)
     assert sum(row[0][0] == name for row, name in zip(top, changed[:10])) >= 9  # the new vectors are searched
-    if index.meta["structure"] == "ivf":
-        assert index.meta["nlist"] == trained["nlist"] and index.meta["trained_on"] == trained["trained_on"]
+    if index.state.structure == "ivf":
+        assert index.state.nlist == trained.nlist and index.state.trained_on == trained.trained_on
         assert index.index.ntotal == len(index)  # remove_ids dropped them from the lists: no retraining
 
 
@@ -126,7 +127,7 @@ def test_hnsw_tombstones_masked_then_rebuilt(data, tmp_path):
     names = ids(len(x))
     index = build(IndexConfig(factory="hnsw", rebuild_fraction=0.1), x, names)
     index.remove(names[:200])  # 6% < 10%: tombstones, no rebuild
-    assert index.tombstones() == 200 and index.index.ntotal == len(x) and "rebuilds" not in index.meta
+    assert index.tombstones() == 200 and index.index.ntotal == len(x) and index.state.rebuilds is None
     masked = index.search(x[:200], 5)  # the removed vectors themselves as queries
     assert not {i for row in masked for i, _ in row} & set(names[:200])
     assert all(len(row) == 5 for row in masked)
@@ -136,7 +137,7 @@ def test_hnsw_tombstones_masked_then_rebuilt(data, tmp_path):
     loaded = FaissIndex.load(tmp_path, IndexConfig(factory="hnsw"), DIM)
     assert loaded.tombstones() == 200 and loaded.search(x[:200], 5) == masked
     loaded.remove(names[200:400])  # 400 of 3200 = 12.5% > 10%: rebuilt from the stored vectors
-    assert loaded.tombstones() == 0 and loaded.meta["rebuilds"] == 1 and loaded.index.ntotal == len(x) - 400
+    assert loaded.tombstones() == 0 and loaded.state.rebuilds == 1 and loaded.index.ntotal == len(x) - 400
     truth = exact(x[400:], names[400:]).search(q, 10)
     assert recall(loaded.search(q, 10), truth) >= 0.9
 
@@ -148,9 +149,9 @@ def test_query_time_settings_trade_recall(data):
     truth = exact(x, names).search(q, 10)
     index.cfg = IndexConfig(factory="ivf-flat", nprobe=1)
     one = recall(index.search(q, 10), truth)
-    index.cfg = IndexConfig(factory="ivf-flat", nprobe=index.meta["nlist"])  # every list: exhaustive
+    index.cfg = IndexConfig(factory="ivf-flat", nprobe=index.state.nlist)  # every list: exhaustive
     assert recall(index.search(q, 10), truth) == 1.0 > one
-    assert index.describe()["nprobe"] == index.meta["nlist"]
+    assert index.describe()["nprobe"] == index.state.nlist
 
 
 def test_training_needs_a_minimum_sample():
@@ -237,21 +238,16 @@ def test_hnsw_stays_on_the_cpu_with_gpus(fake_gpus, data):
 
 
 # ---- through the knowledge base: manifest, updates in place, check, refusal ----
-@pytest.fixture(scope="module")
-def kb_cfg(tiny_encoder_dir) -> Config:
-    return Config().replace(embed={"model": str(tiny_encoder_dir)}, chunk={"size": 24, "overlap": 4})
-
-
 @pytest.mark.parametrize("factory", ["hnsw", "sq8"])
-def test_kb_records_the_kind_and_updates_in_place(kb_cfg, tmp_path, factory):
+def test_kb_records_the_kind_and_updates_in_place(tiny_cfg, tmp_path, factory):
     from kbqa.index.check import check_index
     from kbqa.index.update import update_index
     from kbqa.pipeline import KnowledgeBase
 
     idx = tmp_path / "idx"
-    kb = KnowledgeBase.build([KB_DOCS], idx, kb_cfg.replace(index={"factory": factory}), progress=False)
+    kb = KnowledgeBase.build([KB_DOCS], idx, tiny_cfg.replace(index={"factory": factory}), progress=False)
     info = kb.manifest["index"]
-    assert info["kind"] == factory and info["resolved_factory"] and info["tombstones"] == 0
+    assert info["kind"] == factory and info["resolved_factory"] == PRESETS[factory].template and info["tombstones"] == 0
     docs = [json.loads(line) for line in KB_DOCS.read_text().splitlines() if line.strip()]
     changed = {**docs[1], "text": docs[1]["text"] + " Revised in 2024 after a new trial."}
     new = {"id": "n1", "title": "Amiodarone", "text": "Amiodarone causes hypothyroidism; check thyroid function."}
@@ -265,18 +261,19 @@ def test_kb_records_the_kind_and_updates_in_place(kb_cfg, tmp_path, factory):
     assert str(docs[0]["id"]) not in {h.doc_id for h in hits} and "n1" in {h.doc_id for h in hits}
     assert len(after.index) == len(after.chunks)
     assert check_index(idx).ok
-    ref = KnowledgeBase.load(idx, kb_cfg.replace(index={"backend": "exact"}))  # same folder, exact reference
+    ref = KnowledgeBase.load(idx, tiny_cfg.replace(index={"backend": "exact"}))  # same folder, exact reference
     assert {h.chunk_id for h in ref.search("amiodarone thyroid", 5)} == {h.chunk_id for h in after.search("amiodarone thyroid", 5)}
     with pytest.raises(KbqaError, match="config asks for index.factory"):
-        KnowledgeBase.load(idx, kb_cfg.replace(index={"factory": "ivf-flat"}))
+        KnowledgeBase.load(idx, tiny_cfg.replace(index={"factory": "ivf-flat"}))
 
 
 @pytest.mark.parametrize("factory,option", [("hnsw", "--ef-search"), ("sq8", "--refine")])
-def test_cli_builds_a_kind_and_takes_query_time_settings(kb_cfg, tmp_path, capsys, factory, option):
+def test_cli_builds_a_kind_and_takes_query_time_settings(tiny_cfg, tmp_path, capsys, factory, option):
     from kbqa.cli import main
+    from kbqa.pipeline import KnowledgeBase
 
     cfg_file = tmp_path / "tiny.toml"
-    cfg_file.write_text(f'[embed]\nmodel = "{kb_cfg.embed.model}"\n[chunk]\nsize = 24\noverlap = 4\n')
+    cfg_file.write_text(tiny_config_toml(tiny_cfg.embed.model))
     idx = tmp_path / "idx"
     assert main(["index", "build", str(KB_DOCS), "--index", str(idx), "--config", str(cfg_file),
                  "--factory", factory, "--quiet"]) == 0
@@ -284,16 +281,21 @@ def test_cli_builds_a_kind_and_takes_query_time_settings(kb_cfg, tmp_path, capsy
     out = capsys.readouterr().out
     assert f"faiss {factory} = " in out and "advice" not in out
     assert main(["search", "warfarin bleeding", "--index", str(idx), option, "3", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)
+    printed = json.loads(capsys.readouterr().out)
+    setting = {option.removeprefix("--").replace("-", "_"): 3}
+    same = KnowledgeBase.load(idx, tiny_cfg.replace(index={"factory": factory, **setting}))  # the API, same setting
+    assert same.config.index.ef_search == 3 if factory == "hnsw" else same.config.index.refine == 3
+    assert [h["chunk_id"] for h in printed] == [h.chunk_id for h in same.search("warfarin bleeding", k=10)]
+    assert len(printed) == 10
     assert main(["search", "warfarin", "--index", str(idx), option, "0"]) != 0
     assert "must be at least 1" in capsys.readouterr().err
 
 
-def test_kb_too_small_for_a_trained_kind_fails_cleanly(kb_cfg, tmp_path):
+def test_kb_too_small_for_a_trained_kind_fails_cleanly(tiny_cfg, tmp_path):
     from kbqa.pipeline import KnowledgeBase
 
     with pytest.raises(KbqaError, match="needs at least .* vectors to train"):
-        KnowledgeBase.build([KB_DOCS], tmp_path / "idx", kb_cfg.replace(index={"factory": "ivf-pq"}), progress=False)
+        KnowledgeBase.build([KB_DOCS], tmp_path / "idx", tiny_cfg.replace(index={"factory": "ivf-pq"}), progress=False)
     assert not (tmp_path / "idx" / "CURRENT").exists()
 
 

@@ -16,13 +16,8 @@ DOCS = Path(__file__).parent / "data" / "kb" / "docs.jsonl"
 
 
 @pytest.fixture(scope="module")
-def cfg(tiny_encoder_dir) -> Config:
-    return Config().replace(embed={"model": str(tiny_encoder_dir)}, chunk={"size": 24, "overlap": 4})
-
-
-@pytest.fixture(scope="module")
-def kb(cfg, tmp_path_factory) -> KnowledgeBase:
-    return KnowledgeBase.build([DOCS], tmp_path_factory.mktemp("kb") / "idx", cfg, progress=False)
+def kb(tiny_cfg, tmp_path_factory) -> KnowledgeBase:
+    return KnowledgeBase.build([DOCS], tmp_path_factory.mktemp("kb") / "idx", tiny_cfg, progress=False)
 
 
 def test_build_counts_chunks_and_offsets(kb):
@@ -72,11 +67,21 @@ def test_filters(kb):
         kb.search("x", filters={"yr": 2000})
 
 
-def test_load_round_trip(kb, cfg):
+def test_configured_retracted_default_holds_with_other_filters(kb):
+    keep = kb.with_search(exclude_retracted=False)
+    assert "5" in {h.doc_id for h in keep.search("vitamin D fractures", k=50)}
+    # any other filter used to drop retracted documents whatever the setting said
+    assert "5" in {h.doc_id for h in keep.search("vitamin D fractures", k=50, filters={"source": "trials"})}
+    assert "5" in {h.doc_id for h in keep.search("x", k=50, filters={"year_min": 2016, "year_max": 2018})}
+    assert "5" not in {h.doc_id for h in keep.search("x", k=50, filters={"source": "trials", "include_retracted": False})}
+    assert "5" not in {h.doc_id for h in kb.search("x", k=50, filters={"source": "trials"})}  # excluded by default
+
+
+def test_load_round_trip(kb, tiny_cfg):
     again = KnowledgeBase.load(kb.index_dir)
     assert again.fingerprint == kb.fingerprint
     assert [h.chunk_id for h in again.search("aspirin", k=5)] == [h.chunk_id for h in kb.search("aspirin", k=5)]
-    exact = KnowledgeBase.load(kb.index_dir, cfg.replace(index={"backend": "exact"}))
+    exact = KnowledgeBase.load(kb.index_dir, tiny_cfg.replace(index={"backend": "exact"}))
     assert type(exact.index).__name__ == "ExactIndex" and type(kb.index).__name__ == "FaissIndex"
     assert [h.chunk_id for h in exact.search("aspirin", k=5)] == [h.chunk_id for h in kb.search("aspirin", k=5)]
 
@@ -100,27 +105,27 @@ def test_unsupported_format_version_is_refused(kb, tmp_path):
         KnowledgeBase.load(copy)
 
 
-def test_existing_index_needs_overwrite_and_bad_input_loses_nothing(cfg, tmp_path):
+def test_existing_index_needs_overwrite_and_bad_input_loses_nothing(tiny_cfg, tmp_path):
     idx = tmp_path / "idx"
-    kb = KnowledgeBase.build([DOCS], idx, cfg, progress=False)
+    kb = KnowledgeBase.build([DOCS], idx, tiny_cfg, progress=False)
     with pytest.raises(KbqaError, match="overwrite"):
-        KnowledgeBase.build([DOCS], idx, cfg, progress=False)
+        KnowledgeBase.build([DOCS], idx, tiny_cfg, progress=False)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "n1", "text": "fine"}\n{"id": "n2", "text": broken}\n')
     with pytest.raises(KbqaError, match=r"bad.jsonl:2"):
-        KnowledgeBase.build([bad], idx, cfg, overwrite=True, progress=False)
+        KnowledgeBase.build([bad], idx, tiny_cfg, overwrite=True, progress=False)
     dup = tmp_path / "dup.jsonl"
     dup.write_text('{"id": "d1", "text": "the same id as in docs.jsonl"}\n')
     with pytest.raises(KbqaError, match="duplicate document id 'd1'"):
-        KnowledgeBase.build([DOCS, dup], idx, cfg, overwrite=True, progress=False)
+        KnowledgeBase.build([DOCS, dup], idx, tiny_cfg, overwrite=True, progress=False)
     survivor = KnowledgeBase.load(idx)  # the failed rebuilds left the committed index as it was
     assert survivor.fingerprint == kb.fingerprint and survivor.version == "v000001"
     assert not [p for p in idx.iterdir() if p.name.startswith(".staging")]
-    rebuilt = KnowledgeBase.build([DOCS], idx, cfg, overwrite=True, progress=False)
+    rebuilt = KnowledgeBase.build([DOCS], idx, tiny_cfg, overwrite=True, progress=False)
     assert rebuilt.version == "v000002" and IndexFolder(idx).versions() == ["v000002"]
 
 
-def test_interrupted_build_leaves_no_index(cfg, tmp_path, monkeypatch):
+def test_interrupted_build_leaves_no_index(tiny_cfg, tmp_path, monkeypatch):
     import kbqa.index.build as build
 
     def boom(*a, **k):
@@ -128,23 +133,23 @@ def test_interrupted_build_leaves_no_index(cfg, tmp_path, monkeypatch):
 
     monkeypatch.setattr(build, "create_index", boom)
     with pytest.raises(KeyboardInterrupt):
-        KnowledgeBase.build([DOCS], tmp_path / "idx", cfg, progress=False)
+        KnowledgeBase.build([DOCS], tmp_path / "idx", tiny_cfg, progress=False)
     with pytest.raises(KbqaError, match="no kbqa index"):
         KnowledgeBase.load(tmp_path / "idx")
 
 
-def test_empty_corpus_is_an_error(cfg, tmp_path):
+def test_empty_corpus_is_an_error(tiny_cfg, tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text('{"id": "a", "text": ""}\n')
     with pytest.raises(KbqaError, match="no document with text"):
-        KnowledgeBase.build([empty], tmp_path / "idx", cfg, progress=False)
+        KnowledgeBase.build([empty], tmp_path / "idx", tiny_cfg, progress=False)
 
 
-def test_writer_lock(cfg, tmp_path):
+def test_writer_lock(tiny_cfg, tmp_path):
     folder = IndexFolder(tmp_path / "idx")
     with folder.lock():
         with pytest.raises(KbqaError, match="being written"):
-            KnowledgeBase.build([DOCS], tmp_path / "idx", cfg, progress=False, overwrite=True)
+            KnowledgeBase.build([DOCS], tmp_path / "idx", tiny_cfg, progress=False, overwrite=True)
 
 
 def test_query_vectors_are_cached_and_returned_as_copies(kb, monkeypatch):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import KeywordClassifier, keyword_reader, tiny_config
 
 from kbqa.errors import InputError, KbqaError
 from kbqa.read import calibrate as cal
@@ -20,29 +21,8 @@ DATA = Path(__file__).parent / "data" / "read"
 LABELS = ["yes", "no", "maybe"]
 
 
-class FakeClassifier:
-    """Logits chosen per passage text: a keyword decides, so tests control the reader exactly."""
-
-    labels = LABELS
-
-    def predict_logits(self, pairs, batch_size=32, progress=False):  # noqa: ANN001 - test double
-        rows = []
-        for _, text in pairs:
-            if "reduced" in text:
-                rows.append([3.0, 0.0, 0.0])
-            elif "did not" in text:
-                rows.append([0.0, 3.0, 0.0])
-            else:
-                rows.append([0.2, 0.0, 0.1])
-        return np.array(rows, dtype=np.float32)
-
-
 def _hit(cid: str, text: str, score: float, doc: str | None = None) -> Hit:
     return Hit(chunk_id=cid, doc_id=doc or cid.split("#")[0], score=score, text=text, meta={"pmid": "1"})
-
-
-def _fake_reader(tmp_path: Path, threshold: float = 0.5) -> Reader:
-    return Reader(FakeClassifier(), cal.Calibration(temperature=1.0, threshold=threshold), tmp_path)  # type: ignore[arg-type]
 
 
 # ---- aggregation ------------------------------------------------------------------------
@@ -124,7 +104,7 @@ def test_answer_from_hits_verdict_stance_highlight(tmp_path: Path) -> None:
             _hit("b#0", "Aspirin did not reduce stroke in this trial.", 0.7),
             _hit("c#0", "Vitamin C did not prevent colds.", 0.65),
             _hit("a#0", "duplicate chunk id", 0.6)]
-    ans = answer_from_hits("Does aspirin reduce stroke?", hits, _fake_reader(tmp_path, threshold=0.5))
+    ans = answer_from_hits("Does aspirin reduce stroke?", hits, keyword_reader(tmp_path, threshold=0.5))
     assert ans.verdict == "yes" and not ans.abstained and ans.question_type == "yes_no"
     assert ans.decision == "yes"
     # the passage about something else is listed, but neither as support nor as contradiction
@@ -137,21 +117,21 @@ def test_answer_from_hits_verdict_stance_highlight(tmp_path: Path) -> None:
 
 def test_abstains_below_threshold_and_on_open_questions(tmp_path: Path) -> None:
     hits = [_hit("a#0", "Nothing decisive here on whether it helps.", 0.9)]
-    low = answer_from_hits("Does X help?", hits, _fake_reader(tmp_path, threshold=0.6))
+    low = answer_from_hits("Does X help?", hits, keyword_reader(tmp_path, threshold=0.6))
     assert low.abstained and low.verdict in LABELS and low.confidence < 0.6
     assert low.provenance["reason"] == "confidence 0.37 is below the threshold 0.60" and low.decision is None
-    assert not answer_from_hits("Does X help?", hits, _fake_reader(tmp_path), threshold=0.2).abstained
+    assert not answer_from_hits("Does X help?", hits, keyword_reader(tmp_path), threshold=0.2).abstained
     hits = [_hit("a#0", "Aspirin reduced stroke.", 0.9)]
-    open_q = answer_from_hits("Which drug reduced stroke?", hits, _fake_reader(tmp_path, threshold=0.0))
+    open_q = answer_from_hits("Which drug reduced stroke?", hits, keyword_reader(tmp_path, threshold=0.0))
     assert open_q.abstained and open_q.question_type == "open" and open_q.evidence[0].stance == "neutral"
     assert open_q.decision is None
-    none = answer_from_hits("Does X help?", [], _fake_reader(tmp_path))
+    none = answer_from_hits("Does X help?", [], keyword_reader(tmp_path))
     assert none.abstained and none.evidence == [] and none.decision is None
     assert none.provenance["reason"].startswith("insufficient evidence")
 
 
 def test_insufficient_evidence_when_the_best_document_is_off_topic(tmp_path: Path) -> None:
-    reader = _fake_reader(tmp_path, threshold=0.0)
+    reader = keyword_reader(tmp_path, threshold=0.0)
     reader.prior = {"yes": 0.2, "no": 0.7, "maybe": 0.1}
     question = "Does aspirin reduce stroke in the elderly?"
     # confidently read, but the best document is about something else: abstain, naming what is missing
@@ -193,7 +173,7 @@ def test_key_terms_weighted_by_idf_so_generic_words_count_little(tmp_path: Path)
     equal = coverage(key_terms("Does metformin increase the risk of lactic acidosis?"), "Metformin increased risk.")
     assert equal.share == pytest.approx(3 / 5)  # without an index: equal weights
     # the same question answered over a knowledge base: the index's BM25 idf weighs the terms
-    reader = _fake_reader(tmp_path, threshold=0.0)
+    reader = keyword_reader(tmp_path, threshold=0.0)
     hits = [_hit("a#0", "Metformin did not increase the risk of ovarian hyperstimulation.", 0.9)]
     ans = answer_from_hits("Does metformin increase the risk of lactic acidosis?", hits, reader,
                            idf=lambda stems: {t: idf.get(t, 1.0) for t in stems})
@@ -250,12 +230,13 @@ def test_a_message_is_yes_no_only_if_the_sentence_that_asks_is(message: str, kin
 def test_a_message_that_asks_an_open_question_gets_no_verdict(tmp_path: Path) -> None:
     hits = [_hit("a#0", "Noonan syndrome reduced kidney cysts.", 0.9)]
     ans = answer_from_hits("Noonan syndrome. What are the references with noonan syndrome and polycystic renal disease",
-                           hits, _fake_reader(tmp_path, threshold=0.0))
+                           hits, keyword_reader(tmp_path, threshold=0.0))
     assert ans.question_type == "open" and ans.abstained and ans.decision is None
 
 
-class CountingClassifier(FakeClassifier):
+class CountingClassifier(KeywordClassifier):
     def __init__(self) -> None:
+        super().__init__()
         self.seen: list[str] = []
 
     def predict_logits(self, pairs, batch_size=32, progress=False):  # noqa: ANN001 - test double
@@ -327,7 +308,7 @@ def test_selector_learns_conclusion_sentences_and_round_trips(tmp_path: Path) ->
 def test_verdict_read_from_conclusion_sentences_of_the_best_document(tmp_path: Path) -> None:
     from kbqa.read.aggregate import AggregationParams
 
-    reader = _fake_reader(tmp_path)
+    reader = keyword_reader(tmp_path)
     reader.selector = _selector()
     # the best document's passages are dominated by a "did not" background sentence; its conclusion says "reduced"
     hits = [_hit("a#0", "Earlier trials did not include women. Patients were randomised to two arms.", 0.9, "a"),
@@ -351,7 +332,7 @@ def test_verdict_read_from_conclusion_sentences_of_the_best_document(tmp_path: P
 def test_verdict_read_from_the_end_or_from_the_selectors_choice(tmp_path: Path) -> None:
     from kbqa.read.aggregate import AggregationParams
 
-    reader = _fake_reader(tmp_path)
+    reader = keyword_reader(tmp_path)
     reader.selector = _selector()
     # a conclusion-like sentence early on, and an abstract that ends on a "did not" sentence
     text = ("These results suggest that aspirin reduced stroke. We enrolled 200 patients in 2010. "
@@ -366,7 +347,7 @@ def test_verdict_read_from_the_end_or_from_the_selectors_choice(tmp_path: Path) 
 
 
 def test_verdict_from_sentences_uses_their_own_calibration(tmp_path: Path) -> None:
-    reader = Reader(FakeClassifier(), cal.Calibration(4.0, 0.45, cal.Calibration(0.5, 0.9)), tmp_path)  # type: ignore[arg-type]
+    reader = Reader(KeywordClassifier(), cal.Calibration(4.0, 0.45, cal.Calibration(0.5, 0.9)), tmp_path)  # type: ignore[arg-type]
     reader.selector = _selector()
     hits = [_hit("a#0", "Patients were randomised. These results suggest aspirin reduced stroke.", 0.9, "a")]
     ans = answer_from_hits("Does aspirin reduce stroke?", hits, reader, highlight_top=0)
@@ -403,7 +384,7 @@ def test_train_reader_on_pubmedqa_saves_the_selector(shared_data: Path, tiny_ber
 
 
 def test_bad_questions(tmp_path: Path) -> None:
-    reader = _fake_reader(tmp_path)
+    reader = keyword_reader(tmp_path)
     with pytest.raises(KbqaError, match="empty"):
         answer_from_hits("   ", [], reader)
     with pytest.raises(KbqaError, match="characters long"):
@@ -483,10 +464,9 @@ def tiny_reader_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture(scope="module")
 def tiny_kb(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    from kbqa.config import Config
     from kbqa.pipeline import KnowledgeBase
 
-    cfg = Config().replace(embed={"model": str(tiny_encoder_dir)})
+    cfg = tiny_config(tiny_encoder_dir, small_chunks=False)
     return KnowledgeBase.build([DATA / "docs.jsonl"], tmp_path_factory.mktemp("kb") / "idx", cfg, progress=False)
 
 
@@ -535,7 +515,7 @@ def test_cli_ask_and_read(tiny_kb, tiny_reader_dir: Path, tmp_path: Path, capsys
 
 
 def test_precomputed_probabilities_match_and_are_checked(tmp_path: Path) -> None:
-    reader = _fake_reader(tmp_path)
+    reader = keyword_reader(tmp_path)
     hits = [_hit("a#0", "Aspirin reduced stroke.", 0.9), _hit("b#0", "It did not help.", 0.8)]
     direct = answer_from_hits("Does aspirin help?", hits, reader)
     probs = reader.predict_proba([("Does aspirin help?", h.text) for h in hits])
@@ -581,16 +561,16 @@ def test_terminal_output_shows_stances_only_for_questions_that_were_read(tmp_pat
     from kbqa.cli.read import format_answer
 
     hits = [_hit("a#0", "Background here. Aspirin reduced stroke by half.", 0.9)]
-    yes = format_answer(answer_from_hits("Does aspirin reduce stroke?", hits, _fake_reader(tmp_path)))
+    yes = format_answer(answer_from_hits("Does aspirin reduce stroke?", hits, keyword_reader(tmp_path)))
     assert "probabilities: yes" in yes and "[1] supports (" in yes and "not a diagnosis" in yes
     assert yes.splitlines()[1].startswith("Decision: YES (confidence")
     # off topic: no leaning or probabilities shown, the missing concept named
-    off = format_answer(answer_from_hits("Does metformin cause lactic acidosis?", hits, _fake_reader(tmp_path)))
+    off = format_answer(answer_from_hits("Does metformin cause lactic acidosis?", hits, keyword_reader(tmp_path)))
     assert off.splitlines()[1].startswith("Decision: none, insufficient evidence: no passage about metformin")
     assert "probabilities:" not in off and "leans" not in off and "do not address the question" in off
-    low = format_answer(answer_from_hits("Does aspirin reduce stroke?", hits, _fake_reader(tmp_path, threshold=0.99)))
+    low = format_answer(answer_from_hits("Does aspirin reduce stroke?", hits, keyword_reader(tmp_path, threshold=0.99)))
     assert "Decision: none, abstained (confidence" in low and "is below the threshold" in low
-    open_q = format_answer(answer_from_hits("Which drug reduced stroke?", hits, _fake_reader(tmp_path)))
+    open_q = format_answer(answer_from_hits("Which drug reduced stroke?", hits, keyword_reader(tmp_path)))
     assert "Decision: none (not a yes/no question" in open_q and "probabilities:" not in open_q
     assert "neutral (" not in open_q
     assert "» Aspirin reduced stroke by half." in open_q and "not a diagnosis" in open_q

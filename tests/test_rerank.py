@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_config
 
-from kbqa.config import Config, SearchConfig
+from kbqa.config import SearchConfig
 from kbqa.errors import KbqaError
 from kbqa.pipeline import KnowledgeBase
 from kbqa.rerank import RERANKER_ENV, TUNED_RERANKER, Reranker, resolve_reranker
-from kbqa.tune.pairs import mine
+from kbqa.tune.mining import mine
 from kbqa.tune.reranker import RerankerRecipe, groups, train_reranker
 from tests.test_tune import DATA, HashEncoder, _claims, _pubmedqa_split, _source
 
@@ -80,7 +81,7 @@ def test_missing_committed_reranker_says_how_to_get_one(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def kb(tiny_encoder_dir, tmp_path_factory):
-    cfg = Config().replace(embed={"model": str(tiny_encoder_dir)})
+    cfg = tiny_config(tiny_encoder_dir, small_chunks=False)
     return KnowledgeBase.build([DATA / "kb" / "docs.jsonl"], tmp_path_factory.mktemp("r") / "idx", cfg, progress=False)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import tiny_config
 
-from kbqa.config import Config, SearchConfig
+from kbqa.config import SearchConfig
 from kbqa.errors import KbqaError
 from kbqa.pipeline import KnowledgeBase
 from kbqa.retrieve import fuse_rrf, fuse_scores
@@ -43,7 +44,7 @@ def test_bad_search_settings():
 
 @pytest.fixture(scope="module")
 def kb(tiny_encoder_dir, tmp_path_factory):
-    cfg = Config().replace(embed={"model": str(tiny_encoder_dir)})
+    cfg = tiny_config(tiny_encoder_dir, small_chunks=False)
     return KnowledgeBase.build([DOCS], tmp_path_factory.mktemp("r") / "idx", cfg, progress=False)
 
 
@@ -61,3 +62,14 @@ def test_lexical_side_respects_filters(kb):
     assert lexical.search("vitamin fractures", k=5, filters={"include_retracted": True})[0].doc_id == "5"
     hybrid = kb.with_search(mode="hybrid").search("warfarin", k=10, filters={"year_min": 2015})
     assert hybrid and all(h.meta["year"] >= 2015 for h in hybrid)
+
+
+def test_with_lexical_adds_bm25_to_a_version_built_without(kb, tiny_encoder_dir, tmp_path):
+    assert kb.with_lexical() is kb  # the stored side is used as it is
+    cfg = tiny_config(tiny_encoder_dir, small_chunks=False, index={"lexical": False})
+    bare = KnowledgeBase.build([DOCS], tmp_path / "idx", cfg, progress=False)
+    assert bare.lexical is None
+    added = bare.with_lexical()
+    assert bare.lexical is None and sorted(added.lexical.ids) == sorted(kb.lexical.ids)
+    query = "warfarin amiodarone"
+    assert added.with_search(mode="lexical").search(query, k=5) == kb.with_search(mode="lexical").search(query, k=5)

@@ -10,14 +10,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
+from conftest import KeywordClassifier, keyword_reader  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from kbqa.config import Config  # noqa: E402
-from kbqa.read.calibrate import Calibration  # noqa: E402
 from kbqa.read.reader import Reader  # noqa: E402
 from kbqa.serialize import hit_to_dict  # noqa: E402
 from kbqa.server import SearchBatcher, ServedIndex, ServerSettings, create_app, public_message  # noqa: E402
@@ -29,25 +28,9 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 DISCLAIMER_WORDS = "not a diagnosis or medical advice"
 
 
-class FakeClassifier:
-    """'reduces'/'increases' -> yes, 'not caused' -> no, else maybe: the test decides the verdict."""
-
-    labels = ["yes", "no", "maybe"]
-
-    def predict_logits(self, pairs, batch_size=32, progress=False):  # noqa: ANN001 - test double
-        rows = []
-        for _, text in pairs:
-            if "reduces" in text or "increases" in text:
-                rows.append([3.0, 0.0, 0.0])
-            elif "not caused" in text:
-                rows.append([0.0, 3.0, 0.0])
-            else:
-                rows.append([0.2, 0.0, 0.1])
-        return np.array(rows, dtype=np.float32)
-
-
 def fake_reader(folder: Path) -> Reader:
-    return Reader(FakeClassifier(), Calibration(temperature=1.0, threshold=0.4), folder)  # type: ignore[arg-type]
+    """'reduces'/'increases' -> yes, 'not caused' -> no, else maybe: the test decides the verdict."""
+    return keyword_reader(folder, 0.4, KeywordClassifier(yes=("reduces", "increases"), no=("not caused",)))
 
 
 @contextmanager
@@ -74,15 +57,10 @@ def running_server(app) -> Iterator[str]:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def cfg(tiny_encoder_dir: Path) -> Config:
-    return Config().replace(embed={"model": str(tiny_encoder_dir)}, chunk={"size": 24, "overlap": 4})
-
-
-@pytest.fixture(scope="module")
-def kb(cfg, tmp_path_factory):  # noqa: ANN001, ANN201
+def kb(tiny_cfg, tmp_path_factory):  # noqa: ANN001, ANN201
     from kbqa.pipeline import KnowledgeBase
 
-    return KnowledgeBase.build([DOCS], tmp_path_factory.mktemp("kb") / "idx", cfg, progress=False)
+    return KnowledgeBase.build([DOCS], tmp_path_factory.mktemp("kb") / "idx", tiny_cfg, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -316,11 +294,11 @@ NEW_DOCS = [
 ]
 
 
-def test_reload_while_requests_are_in_flight(cfg, tmp_path) -> None:  # noqa: ANN001
+def test_reload_while_requests_are_in_flight(tiny_cfg, tmp_path) -> None:  # noqa: ANN001
     from kbqa.pipeline import KnowledgeBase
 
     index = tmp_path / "idx"
-    kb = KnowledgeBase.build([DOCS], index, cfg, progress=False)
+    kb = KnowledgeBase.build([DOCS], index, tiny_cfg, progress=False)
     served = ServedIndex(kb, fake_reader(tmp_path / "reader"), watch_interval=0.1)
     statuses: list[int] = []
     versions: set[str] = set()
@@ -344,7 +322,7 @@ def test_reload_while_requests_are_in_flight(cfg, tmp_path) -> None:  # noqa: AN
         time.sleep(0.5)
         new_source = tmp_path / "new.jsonl"
         new_source.write_text("\n".join(NEW_DOCS) + "\n")
-        KnowledgeBase.build([new_source], index, cfg, overwrite=True, progress=False)  # commits v2, deletes v1
+        KnowledgeBase.build([new_source], index, tiny_cfg, overwrite=True, progress=False)  # commits v2, deletes v1
         deadline = time.time() + 30
         while c.get("/index").json()["version"] != "v000002" and time.time() < deadline:
             time.sleep(0.05)  # picked up by the watcher, no /reload call
@@ -360,11 +338,11 @@ def test_reload_while_requests_are_in_flight(cfg, tmp_path) -> None:  # noqa: AN
     assert hits["index_version"] == "v000002" and {h["doc_id"] for h in hits["hits"]} == {"n1", "n2"}
 
 
-def test_failed_reload_keeps_serving_and_hides_paths(cfg, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_failed_reload_keeps_serving_and_hides_paths(tiny_cfg, tmp_path, monkeypatch) -> None:  # noqa: ANN001
     from kbqa.pipeline import KnowledgeBase
 
     index = tmp_path / "idx"
-    kb = KnowledgeBase.build([DOCS], index, cfg, progress=False)
+    kb = KnowledgeBase.build([DOCS], index, tiny_cfg, progress=False)
     loads = []
     real_reload = KnowledgeBase.reload
     monkeypatch.setattr(KnowledgeBase, "reload", lambda self: loads.append(1) or real_reload(self))

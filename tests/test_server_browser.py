@@ -18,9 +18,9 @@ _spec.loader.exec_module(screenshot_page)  # type: ignore[union-attr]
 if screenshot_page.chromium_path() is None:
     pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
 
+from conftest import tiny_config  # noqa: E402
 from test_server import DOCS, KEY, fake_reader, running_server  # noqa: E402
 
-from kbqa.config import Config  # noqa: E402
 from kbqa.server import ServedIndex, ServerSettings, create_app  # noqa: E402
 
 
@@ -28,7 +28,7 @@ from kbqa.server import ServedIndex, ServerSettings, create_app  # noqa: E402
 def server_url(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     from kbqa.pipeline import KnowledgeBase
 
-    cfg = Config().replace(embed={"model": str(tiny_encoder_dir)}, chunk={"size": 24, "overlap": 4})
+    cfg = tiny_config(tiny_encoder_dir)
     kb = KnowledgeBase.build([DOCS], tmp_path_factory.mktemp("kb") / "idx", cfg, progress=False)
     served = ServedIndex(kb, fake_reader(tmp_path_factory.mktemp("reader")), watch_interval=0)
     with running_server(create_app(served, ServerSettings(api_key=KEY))) as url:

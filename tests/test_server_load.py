@@ -11,9 +11,9 @@ import pytest
 pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
+from conftest import tiny_config  # noqa: E402
 from test_server import DOCS, KEY, fake_reader, running_server  # noqa: E402
 
-from kbqa.config import Config  # noqa: E402
 from kbqa.server import ServedIndex, ServerSettings, create_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ _spec.loader.exec_module(load_test)  # type: ignore[union-attr]
 def test_concurrent_clients_get_no_errors(tiny_encoder_dir: Path, tmp_path: Path) -> None:
     from kbqa.pipeline import KnowledgeBase
 
-    cfg = Config().replace(embed={"model": str(tiny_encoder_dir)}, chunk={"size": 24, "overlap": 4})
+    cfg = tiny_config(tiny_encoder_dir)
     kb = KnowledgeBase.build([DOCS], tmp_path / "idx", cfg, progress=False)
     served = ServedIndex(kb, fake_reader(tmp_path / "reader"), watch_interval=0)
     questions = load_test.load_questions(load_test.QUESTIONS)
@@ -41,7 +41,7 @@ def test_concurrent_clients_get_no_errors(tiny_encoder_dir: Path, tmp_path: Path
 def test_rate_limited_clients_see_429_not_5xx(tiny_encoder_dir: Path, tmp_path: Path) -> None:
     from kbqa.pipeline import KnowledgeBase
 
-    cfg = Config().replace(embed={"model": str(tiny_encoder_dir)}, chunk={"size": 24, "overlap": 4})
+    cfg = tiny_config(tiny_encoder_dir)
     kb = KnowledgeBase.build([DOCS], tmp_path / "idx", cfg, progress=False)
     with running_server(create_app(kb, ServerSettings(rate_limit=2, rate_burst=4, watch_interval=0))) as url:
         row = asyncio.run(load_test.drive(url, "search", 4, 1.0, 3, ["aspirin"], {}))

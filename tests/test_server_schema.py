@@ -4,36 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 pytest.importorskip("fastapi")
+from conftest import tiny_config  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
+from test_server import fake_reader  # noqa: E402
 
-from kbqa.config import Config  # noqa: E402
-from kbqa.read.calibrate import Calibration  # noqa: E402
-from kbqa.read.reader import Reader  # noqa: E402
 from kbqa.server import ServedIndex, ServerSettings, create_app  # noqa: E402
 
 DOCS = Path(__file__).parent / "data" / "kb" / "docs.jsonl"
 KEY = "schema-test-key-0123456789"
 
 
-class FakeClassifier:
-    labels = ["yes", "no", "maybe"]
-
-    def predict_logits(self, pairs, batch_size=32, progress=False):  # noqa: ANN001 - test double
-        return np.array([[float(len(t) % 3), 1.0, 0.5] for _, t in pairs], dtype=np.float32)
-
-
 @pytest.fixture(scope="module")
 def api_schema(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     from kbqa.pipeline import KnowledgeBase
 
-    cfg = Config().replace(embed={"model": str(tiny_encoder_dir)}, chunk={"size": 24, "overlap": 4})
+    cfg = tiny_config(tiny_encoder_dir)
     kb = KnowledgeBase.build([DOCS], tmp_path_factory.mktemp("kb") / "idx", cfg, progress=False)
-    reader = Reader(FakeClassifier(), Calibration(1.0, 0.4), tmp_path_factory.mktemp("reader"))  # type: ignore[arg-type]
+    reader = fake_reader(tmp_path_factory.mktemp("reader"))
     app = create_app(ServedIndex(kb, reader, watch_interval=0), ServerSettings(api_key=KEY, rate_limit=0))
     return schemathesis.openapi.from_asgi("/openapi.json", app, headers={"Authorization": f"Bearer {KEY}"})
 

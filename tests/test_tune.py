@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import KB_DOCS
 
 from kbqa.errors import KbqaError
 from kbqa.tune.embedder import EmbedderRecipe, batches, train_embedder
-from kbqa.tune.pairs import Source, allocate, claims_source, mine
+from kbqa.tune.mining import Source, allocate, mine
+from kbqa.tune.pairs import claims_source
 
 DATA = Path(__file__).parent / "data"
 
@@ -155,14 +157,14 @@ def test_train_embedder_saves_a_loadable_fp16_model_and_resumes(tmp_path, tiny_e
         assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.float16"}
 
     from kbqa.config import EmbedConfig
-    from kbqa.embed import load_encoder
+    from kbqa.embed import load_encoder, weights_checksum
 
     enc = load_encoder(EmbedConfig(model=str(out)))
     # fp16 file, fp32 in memory (the light encoder keeps the word table as stored: it only looks rows up)
     dtypes = {str(p.dtype) for name, p in enc.model.named_parameters() if name not in ("word.weight",)}
     assert dtypes == {"torch.float32"}
     assert enc.max_seq_length == 128  # the base model's window, not the training cut
-    assert enc.identity()["weights_sha256"]
+    assert enc.identity()["weights_sha256"] == weights_checksum(str(out)) != weights_checksum(str(tiny_encoder_dir))
     vec = enc.encode_queries(["aspirin"])
     assert vec.shape == (1, enc.dim) and np.isclose(np.linalg.norm(vec), 1.0, atol=1e-3)
 
@@ -205,3 +207,39 @@ def test_tuned_embedder_name_resolves_to_its_folder_or_says_how_to_get_it(tmp_pa
     monkeypatch.setenv(EMBEDDER_ENV, str(tmp_path / "missing"))
     with pytest.raises(KbqaError, match="all-MiniLM-L6-v2"):
         resolve_model(TUNED_EMBEDDER)
+
+
+def test_mining_reuses_index_vectors_only_from_the_same_embedder(tmp_path, tiny_cfg):
+    from kbqa.chunk import embed_text
+    from kbqa.index.store import IndexFolder
+    from kbqa.pipeline import KnowledgeBase
+    from kbqa.tune.mining import dense_pool_vectors
+
+    kb = KnowledgeBase.build([KB_DOCS], tmp_path / "idx", tiny_cfg, progress=False)
+    src = Source("toy")
+    for c in kb.iter_chunks():
+        src.passages[c.chunk_id] = embed_text(c, kb.config.chunk)
+        src.passage_doc[c.chunk_id] = c.doc_id
+
+    class NoEncoding:  # the index's own model, forbidden to encode: every vector must come from the index
+        dim = kb.encoder.dim
+
+        def __init__(self, identity):
+            self._identity = identity
+
+        def identity(self):
+            return self._identity
+
+        def encode_passages(self, texts, *, progress=False):
+            raise AssertionError(f"{len(texts)} passages re-encoded")
+
+    ids, vecs = dense_pool_vectors(NoEncoding(kb.encoder.identity()), src, tmp_path / "idx")
+    stored_ids, stored = IndexFolder(tmp_path / "idx").vectors()
+    assert ids == list(src.passages) and sorted(ids) == sorted(stored_ids)
+    assert np.array_equal(vecs, np.asarray(stored)[[stored_ids.index(i) for i in ids]])
+    version_dir = IndexFolder(tmp_path / "idx").version_dir()  # a version folder works as well
+    assert np.array_equal(dense_pool_vectors(NoEncoding(kb.encoder.identity()), src, version_dir)[1], vecs)
+    for key, value in [("name", "another-model"), ("dim", 64), ("weights_sha256", "0" * 64), ("max_seq_length", 64)]:
+        other = NoEncoding({**kb.encoder.identity(), key: value})
+        with pytest.raises(KbqaError, match=f"{key} .* vs .*{value}.*drop --mine-index"):
+            dense_pool_vectors(other, src, tmp_path / "idx")

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from kbqa.cli import main
-from kbqa.config import Config
 from kbqa.errors import KbqaError
 from kbqa.index.check import check_index
 from kbqa.index.store import IndexFolder
@@ -35,21 +34,16 @@ def write_jsonl(path: Path, items: list[dict]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cfg(tiny_encoder_dir) -> Config:
-    return Config().replace(embed={"model": str(tiny_encoder_dir)}, chunk={"size": 24, "overlap": 4})
-
-
-@pytest.fixture(scope="module")
-def encoder(cfg):
+def encoder(tiny_cfg):
     from kbqa.embed import load_encoder
 
-    return load_encoder(cfg.embed)
+    return load_encoder(tiny_cfg.embed)
 
 
 @pytest.fixture()
-def base(cfg, tmp_path) -> Path:
+def base(tiny_cfg, tmp_path) -> Path:
     idx = tmp_path / "idx"
-    KnowledgeBase.build([DOCS], idx, cfg, progress=False)
+    KnowledgeBase.build([DOCS], idx, tiny_cfg, progress=False)
     return idx
 
 
@@ -67,7 +61,7 @@ def delta(tmp_path: Path) -> tuple[Path, list[dict]]:
     return write_jsonl(tmp_path / "delta.jsonl", [d2, *new]), final
 
 
-def test_update_embeds_only_what_changed_and_equals_a_fresh_build(base, cfg, encoder, tmp_path, monkeypatch):
+def test_update_embeds_only_what_changed_and_equals_a_fresh_build(base, tiny_cfg, encoder, tmp_path, monkeypatch):
     update_file, final = delta(tmp_path)
     embedded: list[str] = []
     original = type(encoder).encode_passages
@@ -89,7 +83,7 @@ def test_update_embeds_only_what_changed_and_equals_a_fresh_build(base, cfg, enc
     assert report.chunks_reused == len(updated) - len(embedded)
 
     fresh_dir = tmp_path / "fresh"
-    KnowledgeBase.build([write_jsonl(tmp_path / "final.jsonl", final)], fresh_dir, cfg, progress=False)
+    KnowledgeBase.build([write_jsonl(tmp_path / "final.jsonl", final)], fresh_dir, tiny_cfg, progress=False)
     new_v, fresh_v = base / "v000002", fresh_dir / "v000001"
     for name in ("documents.jsonl", "chunks.jsonl", "ids.json", "lexical/lexical.json", "lexical/vocab.index.json"):
         assert (new_v / name).read_bytes() == (fresh_v / name).read_bytes(), name
@@ -138,10 +132,10 @@ def test_versions_prune_and_rollback(base, encoder, tmp_path):
     assert "x2" not in KnowledgeBase.load(base).documents
 
 
-def test_kb_api_moves_to_new_version_and_readers_survive_pruning(cfg, tmp_path):
+def test_kb_api_moves_to_new_version_and_readers_survive_pruning(tiny_cfg, tmp_path):
     update_file, _ = delta(tmp_path)
     base = tmp_path / "idx"
-    KnowledgeBase.build([DOCS], base, cfg.replace(index={"backend": "exact"}), progress=False)
+    KnowledgeBase.build([DOCS], base, tiny_cfg.replace(index={"backend": "exact"}), progress=False)
     reader = KnowledgeBase.load(base)  # the exact backend memory-maps vectors.npy, BM25 is memory-mapped too
     assert isinstance(reader.index.vectors, np.memmap)
     before = [h.chunk_id for h in reader.search("warfarin amiodarone", k=5)]

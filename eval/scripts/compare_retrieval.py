@@ -88,13 +88,7 @@ def compare(bench: Path, indexes: dict[str, str], depth: int, rerank: str | None
     results: dict[str, dict] = {}
     embedders: dict[str, dict] = {}
     for i, (name, path) in enumerate(indexes.items()):
-        kb = KnowledgeBase.load(path)
-        if kb.lexical is None:  # an index built before the lexical side existed: add it in memory
-            from kbqa.chunk import embed_text
-            from kbqa.lexical import LexicalIndex
-
-            chunks = list(kb.iter_chunks())
-            kb._lexical = LexicalIndex.build([c.chunk_id for c in chunks], [embed_text(c, kb.config.chunk) for c in chunks])
+        kb = KnowledgeBase.load(path).with_lexical()  # an index built without BM25 gets it in memory
         ident = kb.manifest["embedder"] if hasattr(kb, "manifest") else {}
         embedders[name] = {"index": path, "model": ident.get("name"), "weights_sha256": ident.get("weights_sha256")}
         if i == 0 and bm25:

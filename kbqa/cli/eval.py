@@ -138,7 +138,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         doc_ids = {c.doc_id for c in chunks}
         # An index that dropped empty documents cannot tell a typo from a dropped document: then
         # judgements naming unknown documents are kept (never retrieved) with a warning, not refused.
-        skipped = int(((getattr(kb, "manifest", None) or {}).get("counts") or {}).get("skipped_empty") or 0)
+        skipped = int(kb.manifest.get("counts", {}).get("skipped_empty") or 0)
         qrels = load_qrels(args.qrels, question_ids=[q.qid for q in questions], doc_ids=None if skipped else doc_ids)
         missing = sum(r.doc_id not in doc_ids for r in qrels)
         if missing:
@@ -146,10 +146,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                   "empty documents); they count as relevant and never retrieved", file=sys.stderr)
     reader = None
     if args.reader:
-        try:
-            from kbqa.read import Reader  # type: ignore[attr-defined]
-        except ImportError:
-            from kbqa.read.reader import Reader
+        from kbqa.read.reader import Reader
 
         reader = Reader.load(args.reader, precision=args.reader_precision)
     result = evaluate(kb, questions, qrels=qrels, reader=reader, k=args.k, baselines=args.baseline,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ class DDIModel:
     none_weight: float = 1.0  # multiplies P(none) before renormalising (prior correction for neg_keep < 1)
     drug_names: tuple[str, ...] = ()  # names seen as drugs in training; blinded as DRUGN beside a pair
     entity_style: str = "blind"  # how training showed the pair (kbqa.ddi.blind.STYLES)
-    _names_pattern: Any = None
+    _names_pattern: Any = field(default=None, init=False, repr=False, compare=False)  # compiled on first use
 
     def other_drugs(self, sentence: str) -> list[tuple[int, int]]:
         """Spans of known drug names in ``sentence`` (whole words, case-insensitive)."""
@@ -70,14 +70,12 @@ class DDIModel:
             raise KbqaError(
                 f"{folder} is not a DDI model (labels {clf.labels}); train one with `kbqa train ddi`"
             )
-        settings: dict[str, Any] = {}
+        none_weight = 1.0
         if (folder / SETTINGS_FILE).is_file():
             try:
-                settings = json.loads((folder / SETTINGS_FILE).read_text())
-                none_weight = float(settings.get("none_weight", 1.0))
+                none_weight = float(json.loads((folder / SETTINGS_FILE).read_text()).get("none_weight", 1.0))
             except (json.JSONDecodeError, TypeError, ValueError, AttributeError):
                 raise KbqaError(f"{folder / SETTINGS_FILE}: expected {{\"none_weight\": <number>}}") from None
-        none_weight = float(settings.get("none_weight", 1.0))
         if none_weight <= 0:
             raise KbqaError(f"{folder / SETTINGS_FILE}: none_weight must be > 0, got {none_weight}")
         names_file = folder / DRUG_NAMES_FILE

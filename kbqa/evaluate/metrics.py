@@ -13,7 +13,7 @@ from kbqa.evaluate.benchmark import Qrel
 
 RETRIEVAL_MEASURES = ("nDCG@10", "R@10", "R@100", "RR@10")
 RECALL_CUTOFFS = (1, 2, 3, 5, 10, 20, 50, 100)
-HEADLINE_ANSWERS = ("accuracy", "macro_f1")
+CI_LEVEL = 0.95  # every interval in a report is a 95% percentile bootstrap interval
 
 
 def judged_questions(qrels: Sequence[Qrel]) -> list[str]:
@@ -142,7 +142,7 @@ def answer_metrics(
 
 
 def macro_f1_ci(
-    gold: Sequence[str], predicted: Sequence[str], *, resamples: int = 1000, seed: int = 0, level: float = 0.95
+    gold: Sequence[str], predicted: Sequence[str], *, resamples: int = 1000, seed: int = 0
 ) -> list[float]:
     """Percentile bootstrap interval of macro F1, vectorised over resamples (sklearn per resample is
     too slow); per resample, F1 is averaged over the labels present in that resample, as
@@ -166,11 +166,11 @@ def macro_f1_ci(
         denom = in_gold + in_pred
         f1s.append((np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0), denom > 0))
     values = np.stack([f for f, _ in f1s]).sum(axis=0) / np.stack([m for _, m in f1s]).sum(axis=0)
-    alpha = (1 - level) / 2
+    alpha = (1 - CI_LEVEL) / 2
     return [float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))]
 
 
-def mean_ci(values: Sequence[float], *, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> list[float]:
+def mean_ci(values: Sequence[float], *, resamples: int = 1000, seed: int = 0) -> list[float]:
     """Percentile bootstrap interval ``[lo, hi]`` of the mean of per-question ``values``."""
     import numpy as np
 
@@ -179,7 +179,7 @@ def mean_ci(values: Sequence[float], *, resamples: int = 1000, seed: int = 0, le
         return [0.0, 0.0]
     rng = np.random.default_rng(seed)
     means = arr[rng.integers(0, len(arr), (resamples, len(arr)))].mean(axis=1)
-    alpha = (1 - level) / 2
+    alpha = (1 - CI_LEVEL) / 2
     return [float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 # (queries, k) -> per query, ranked (doc_id, score) chunk hits, best first
@@ -71,18 +70,13 @@ def dense_search(kb: Any) -> ChunkSearch:
 
 
 def lexical_for(kb: Any, chunks: list[Any]) -> Any:
-    """The index folder's BM25 index (``lexical/`` in the index folder or its current version) when it
-    covers exactly these chunks, else one built in memory over the chunks' title + text (what the
-    dense side embeds)."""
-    from kbqa.lexical import MANIFEST, LexicalIndex
+    """The knowledge base's stored BM25 index (``kb.lexical``) when it covers exactly these chunks,
+    else one built in memory over the chunks' title + text (what the dense side embeds)."""
+    from kbqa.lexical import LexicalIndex
 
-    root = Path(getattr(kb, "index_dir", "") or "")
-    ids = {c.chunk_id for c in chunks}
-    for folder in (root / str(getattr(kb, "version", "")) / "lexical", root / "lexical"):
-        if (folder / MANIFEST).is_file():
-            stored = LexicalIndex.load(folder)
-            if set(stored.ids) == ids:
-                return stored
+    stored = getattr(kb, "lexical", None)
+    if stored is not None and set(stored.ids) == {c.chunk_id for c in chunks}:
+        return stored
     texts = [f"{c.title}\n\n{c.text}" if c.title else c.text for c in chunks]
     return LexicalIndex.build([c.chunk_id for c in chunks], texts)
 

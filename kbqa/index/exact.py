@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kbqa.index.base import SearchResult, check_vectors
+from kbqa.index.protocol import SearchResult, check_vectors
 from kbqa.index.ids import IdTable
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kbqa.config import IndexConfig
-from kbqa.index.base import VectorIndex
+from kbqa.index.protocol import VectorIndex
 
 
 def create_index(cfg: IndexConfig, dim: int) -> VectorIndex:

@@ -79,3 +79,19 @@ def check_embedder(manifest: dict[str, Any], identity: dict[str, Any], where: Pa
             f"({identity['name']!r} at {identity['path']}) differs: {', '.join(problems)}. Query it with the "
             "same model, or rebuild it with `kbqa index build SOURCE --index DIR --overwrite`."
         )
+
+
+def require_same_embedder(manifest: dict[str, Any], identity: dict[str, Any], where: Path, hint: str) -> None:
+    """Refuse to reuse an index's stored vectors unless the model at hand is the one that built it:
+    same name, dimension, weights (sha256, required on both sides) and maximum sequence length."""
+    built = manifest["embedder"]
+    problems = [
+        f"{key} {built.get(key)!r} vs {identity.get(key)!r}"
+        for key in ("name", "dim", "weights_sha256", "max_seq_length")
+        if built.get(key) is None or built.get(key) != identity.get(key)
+    ]
+    if problems:
+        raise KbqaError(
+            f"the index at {where} was built by another embedder than the one loaded now "
+            f"(index vs loaded: {'; '.join(problems)}), so its vectors cannot be reused; {hint}"
+        )

@@ -22,9 +22,13 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kbqa.errors import KbqaError
+from kbqa.index.ids import IdTable
+
+if TYPE_CHECKING:
+    import numpy as np
 
 POINTER = "CURRENT"
 STAGING_PREFIX = ".staging-"
@@ -113,6 +117,47 @@ class IndexFolder:
 
     def version_dir(self, name: str | None = None) -> Path:
         return self.root / (name or self.current())
+
+    @classmethod
+    def at(cls, path: str | Path) -> tuple[IndexFolder, str]:
+        """The index folder and version named by ``path``: an index folder (its committed version)
+        or one of its version folders."""
+        path = Path(path)
+        if (path / POINTER).is_file() or not (path / MANIFEST).is_file():
+            folder = cls(path)
+            return folder, folder.current()
+        return cls(path.parent), path.name
+
+    # ---- what a version holds, for readers outside kbqa.index (tuning, evaluation) ----
+    def manifest(self, name: str | None = None) -> dict[str, Any]:
+        """The version's manifest (checked for format and format version)."""
+        from kbqa.index.manifest import read_manifest
+
+        return read_manifest(self.version_dir(name))
+
+    def vectors(self, name: str | None = None) -> tuple[list[str], np.ndarray]:
+        """The version's chunk ids and their float32 vectors (memory-mapped), row for row."""
+        import numpy as np
+
+        vdir = self.version_dir(name)
+        ids = list(IdTable.load(vdir / "ids.json"))
+        matrix = np.load(vdir / "vectors.npy", mmap_mode="r", allow_pickle=False)
+        if matrix.ndim != 2 or len(matrix) != len(ids):
+            raise KbqaError(f"{vdir}: {len(ids)} ids but vectors of shape {matrix.shape}; run `kbqa index check`")
+        return ids, matrix
+
+    def chunk_rows(self, name: str | None = None) -> Iterator[dict[str, Any]]:
+        """The version's chunks.jsonl rows (chunk_id, doc_id, text, start, end)."""
+        return read_jsonl(self.version_dir(name) / "chunks.jsonl")
+
+    def lexical(self, name: str | None = None) -> Any:
+        """The version's BM25 side (kbqa.lexical.LexicalIndex, memory-mapped), or None if it was built without."""
+        path = self.version_dir(name) / "lexical"
+        if not path.is_dir():
+            return None
+        from kbqa.lexical import LexicalIndex
+
+        return LexicalIndex.load(path)
 
     def versions(self) -> list[str]:
         if not self.root.is_dir():

@@ -1,0 +1,306 @@
+"""FAISS kinds other than Flat (IVF, PQ, SQ, HNSW; kbqa/index/kinds.py): trained, approximate.
+
+Besides ``faiss.index`` they keep ``labels.npy`` (the FAISS label of each row) and ``index.json``
+(:class:`TrainedState`: kind, resolved factory string, training sample). Trainable kinds buffer the
+vectors of a build and train once on a seeded sample of all of them, when the index is first
+searched or saved. Candidates can be re-scored against the stored float32 vectors (``refine``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kbqa.config import IndexConfig
+from kbqa.errors import KbqaError
+from kbqa.index.protocol import SearchResult, check_vectors
+from kbqa.index.faiss_common import FaissBase, gpu_count, import_faiss, make_index
+from kbqa.index.ids import IdTable
+from kbqa.index.kinds import (
+    PRESETS,
+    extract_ivf,
+    gpu_plan,
+    preset_name,
+    query_params,
+    resolve_factory,
+    structure,
+    train_size,
+)
+
+TRAIN_SEED = 1234
+
+
+@dataclass(frozen=True)
+class TrainedState:
+    """What ``index.json`` records about a trained kind."""
+
+    kind: str  # a preset name of kinds.PRESETS, or "custom"
+    requested: str  # index.factory as configured
+    factory: str | None = None  # the resolved FAISS factory string (None until the size is known)
+    structure: str | None = None  # "ivf" | "graph" | "compact" (None until the index exists)
+    nlist: int | None = None  # IVF lists
+    trained_on: int | None = None  # vectors in the training sample
+    next_label: int | None = None  # the FAISS label the next IVF vector gets (set once trained)
+    rebuilds: int | None = None  # times rebuilt to drop HNSW tombstones
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields that are set (unset ones are left out, as index.json always did)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], where: Path) -> TrainedState:
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown or not {"kind", "requested"} <= set(data):
+            raise KbqaError(f"{where}: not a kbqa index state (unknown keys {unknown}); run `kbqa index check`")
+        return cls(**data)
+
+
+class TrainedFaissIndex(FaissBase):
+    def __init__(
+        self, index: Any, dim: int, cfg: IndexConfig, ids: IdTable, state: TrainedState, *,
+        labels: np.ndarray | None = None, stored: np.ndarray | None = None,
+    ) -> None:
+        super().__init__(index, dim, cfg, ids, state.structure)  # index is None until trained
+        self.state = state
+        self.labels = labels if labels is not None else np.zeros(0, dtype=np.int64)
+        self._stored: list[np.ndarray] = [] if stored is None else [stored]
+        self._cpu_stale = False  # the GPU copy holds adds the CPU index has not seen yet
+
+    @classmethod
+    def create(cls, dim: int, cfg: IndexConfig) -> TrainedFaissIndex:
+        faiss = import_faiss()
+        name = preset_name(cfg.factory)
+        state = TrainedState(kind=name or "custom", requested=cfg.factory)
+        template = PRESETS[name].template if name else cfg.factory
+        index = None
+        if "{" not in template:  # no size-dependent parameter: the factory string is final now
+            index = make_index(faiss, dim, template, cfg.factory)
+            state = replace(state, factory=template, structure=structure(faiss, index))
+            if not index.is_trained:
+                index = None  # trained on a sample once all vectors are in
+        return cls(index, dim, cfg, IdTable(), state)
+
+    # ---- adding and removing ---------------------------------------------------------------
+    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        vectors = check_vectors(ids, vectors, self.dim)
+        self.ids.extend(ids)
+        self._stored.append(vectors.copy())
+        if self.index is None:
+            return  # trained later on a sample of everything
+        self._add_to_index(vectors)
+
+    def _add_to_index(self, vectors: np.ndarray) -> None:
+        ivf = self.state.structure == "ivf"
+        target = self._gpu if self._gpu is not None and ivf else self.index
+        if ivf:
+            start = self.state.next_label or 0
+            new = np.arange(start, start + len(vectors), dtype=np.int64)
+            target.add_with_ids(vectors, new)
+            self.state = replace(self.state, next_label=start + len(vectors))
+        else:
+            new = np.arange(self.index.ntotal, self.index.ntotal + len(vectors), dtype=np.int64)
+            target.add(vectors)
+        self.labels = np.concatenate([self.labels, new])
+        if target is self._gpu:
+            self._cpu_stale = True
+        else:
+            self._gpu = None
+
+    def remove(self, ids: Collection[str]) -> int:
+        rows = self.ids.rows_of(ids)
+        if not rows:
+            return 0
+        keep = np.ones(len(self.ids), dtype=bool)
+        keep[rows] = False
+        stored = self.stored()
+        if self.index is not None:
+            self._sync_cpu()
+            gone = self.labels[rows]
+            if self.state.structure != "graph":  # HNSW cannot delete: tombstones, masked at search
+                removed = self.index.remove_ids(self.faiss.IDSelectorBatch(gone))
+                if removed != len(rows):
+                    raise KbqaError(f"FAISS removed {removed} of {len(rows)} vectors from {self.state.factory!r}")
+            self.labels = self.labels[keep]
+            if self.state.structure == "compact":
+                self.labels = np.arange(len(self.labels), dtype=np.int64)  # FAISS renumbered the rows
+        self._stored = [np.asarray(stored[keep])]
+        self.ids.remove_rows(rows)
+        self._gpu = None
+        graph = self.state.structure == "graph" and self.index is not None
+        if graph and self.tombstones() > self.cfg.rebuild_fraction * max(self.index.ntotal, 1):
+            self.rebuild()
+        return len(rows)
+
+    def tombstones(self) -> int:
+        """Vectors still in the FAISS index that no longer belong to it (HNSW after removals)."""
+        return 0 if self.index is None else int(self.index.ntotal - len(self.labels))
+
+    def rebuild(self) -> None:
+        """A fresh FAISS index of the current vectors (drops tombstones; retrains trainable kinds)."""
+        self.index = None
+        self._gpu = None
+        self.labels = np.zeros(0, dtype=np.int64)
+        self.state = replace(self.state, next_label=0, rebuilds=(self.state.rebuilds or 0) + 1)
+        self.ready()
+
+    # ---- training ------------------------------------------------------------------------------
+    def stored(self) -> np.ndarray:
+        """The float32 vectors in row order (memory-mapped after ``load``)."""
+        if len(self._stored) != 1:
+            self._stored = [np.concatenate(self._stored) if self._stored else np.zeros((0, self.dim), np.float32)]
+        return self._stored[0]
+
+    vectors = stored
+
+    def ready(self) -> None:
+        """Create and train the FAISS index if that is still pending, then add every buffered vector."""
+        if self.index is not None:
+            return
+        faiss = self.faiss
+        n = len(self.ids)
+        factory = resolve_factory(self.cfg, self.dim, n)
+        index = make_index(faiss, self.dim, factory, self.cfg.factory)
+        self.state = replace(self.state, factory=factory, structure=structure(faiss, index))
+        self.plan = gpu_plan(self.cfg, gpu_count(faiss), self.state.structure)
+        self.on_gpu = self.plan != "cpu"
+        ivf = extract_ivf(faiss, index)
+        if ivf is not None:
+            self.state = replace(self.state, nlist=int(ivf.nlist))
+        vectors = self.stored()
+        work = self._to_gpu(index) if self.on_gpu and self.state.structure != "graph" else index
+        if not index.is_trained:
+            size = train_size(self.cfg, faiss, index, n)
+            rng = np.random.default_rng(TRAIN_SEED)
+            sample = np.sort(rng.choice(n, size=size, replace=False)) if size < n else np.arange(n)
+            work.train(np.ascontiguousarray(vectors[sample]))
+            self.state = replace(self.state, trained_on=int(size))
+        self.index = index
+        self._gpu = work if work is not index else None
+        self.labels = np.zeros(0, dtype=np.int64)
+        self.state = replace(self.state, next_label=0)
+        for start in range(0, n, 65536):  # bounded temporary copies
+            self._add_to_index(np.ascontiguousarray(vectors[start:start + 65536]))
+        self._sync_cpu()
+
+    def _to_gpu(self, index: Any) -> Any:
+        options = getattr(self.faiss, "GpuMultipleClonerOptions", None)
+        co = options() if options else None
+        if co is not None:
+            co.shard = self.plan == "shard"
+            co.useFloat16 = True  # IVF-PQ lookup tables in fp16: the usual GPU setting, fits shared memory
+        return self.faiss.index_cpu_to_all_gpus(index, co=co)
+
+    def _sync_cpu(self) -> None:
+        if self._cpu_stale and self._gpu is not None:
+            self.index = self.faiss.index_gpu_to_cpu(self._gpu)
+            self._cpu_stale = False
+
+    # ---- search -------------------------------------------------------------------------------
+    def _search_index(self) -> Any:
+        if not self.on_gpu:
+            return self.index
+        if self._gpu is None:
+            self._gpu = self._to_gpu(self.index)
+        return self._gpu
+
+    def query_params(self) -> dict[str, int]:
+        return query_params(self.cfg)
+
+    def search(self, queries: np.ndarray, k: int, allowed: Collection[str] | None = None) -> SearchResult:
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        n = len(self.ids)
+        if n == 0 or k < 1:
+            return [[] for _ in range(len(queries))]
+        self.ready()
+        q = self.query_params()
+        selector = None
+        if allowed is not None:
+            rows = np.asarray(self.ids.rows_of(allowed), dtype=np.int64)
+            if len(rows) == 0:
+                return [[] for _ in range(len(queries))]
+            n = len(rows)
+            selector = self.faiss.IDSelectorBatch(np.ascontiguousarray(self.labels[rows]))
+        elif self.tombstones():
+            dead = np.setdiff1d(np.arange(self.index.ntotal, dtype=np.int64), self.labels, assume_unique=True)
+            inner = self.faiss.IDSelectorBatch(dead)
+            selector = self.faiss.IDSelectorNot(inner)
+            selector._keep = inner  # the C++ object refers to it: keep it alive
+        k = min(k, n)
+        fetch = min(n, k * max(1, q["refine"]))
+        if selector is not None:  # selectors run on the CPU index
+            self._sync_cpu()
+            scores, labels = self.index.search(queries, fetch, params=self._params(q, selector))
+        else:
+            index = self._search_index()
+            self._set_params(index, q)
+            scores, labels = index.search(queries, fetch)
+        rows = np.searchsorted(self.labels, labels)
+        rows = np.minimum(rows, len(self.labels) - 1)
+        valid = (labels >= 0) & (self.labels[rows] == labels)
+        if q["refine"] > 1 and valid.any():  # exact scores from the stored vectors (only these rows are read)
+            wanted = np.unique(rows[valid])
+            exact = np.asarray(self.stored()[wanted], dtype=np.float32)
+            pos = np.minimum(np.searchsorted(wanted, rows), len(wanted) - 1)  # invalid slots: masked below
+            for start in range(0, len(queries), 32):  # bounded (32, fetch, dim) temporaries
+                part = slice(start, start + 32)
+                scores[part] = np.einsum("qfd,qd->qf", exact[pos[part]], queries[part])
+        out: SearchResult = []
+        for i in range(len(queries)):
+            r = rows[i][valid[i]]
+            s = scores[i][valid[i]]
+            order = np.lexsort((r, -s))[:k]  # score descending, then row: deterministic ties
+            out.append([(self.ids[int(r[j])], float(s[j])) for j in order])
+        return out
+
+    def _set_params(self, index: Any, q: dict[str, int]) -> None:
+        kind = self.state.structure
+        if index is not self.index:
+            space = getattr(self.faiss, "GpuParameterSpace", None)
+            if kind == "ivf" and space is not None:
+                space().set_index_parameter(index, "nprobe", q["nprobe"])
+            return
+        space = self.faiss.ParameterSpace()
+        if kind == "ivf":
+            space.set_index_parameter(index, "nprobe", q["nprobe"])
+        elif kind == "graph":
+            space.set_index_parameter(index, "efSearch", q["ef_search"])
+
+    def _params(self, q: dict[str, int], selector: Any) -> Any:
+        f = self.faiss
+        kind = self.state.structure
+        if kind == "ivf":
+            inner = f.SearchParametersIVF()
+            inner.nprobe = q["nprobe"]
+        elif kind == "graph":
+            inner = f.SearchParametersHNSW()
+            inner.efSearch = q["ef_search"]
+        else:
+            inner = f.SearchParameters()
+        inner.sel = selector
+        if type(f.downcast_index(self.index)).__name__ != "IndexPreTransform":
+            return inner
+        outer = f.SearchParametersPreTransform()
+        outer.index_params = inner
+        outer._keep = (inner, selector)
+        return outer
+
+    # ---- files ----------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records about this index: kind, resolved factory, query settings, GPU plan."""
+        self.ready()
+        recorded = self.state.to_json()
+        keys = ("kind", "factory", "structure", "nlist", "trained_on", "rebuilds")
+        out = {k if k != "factory" else "resolved_factory": recorded[k] for k in keys if k in recorded}
+        return {**out, **self.query_params(), "tombstones": self.tombstones(), "gpu": self.plan}
+
+    def save(self, folder: Path) -> None:
+        self.ready()
+        self._sync_cpu()
+        np.save(folder / "labels.npy", self.labels, allow_pickle=False)
+        (folder / "index.json").write_text(json.dumps(self.state.to_json(), indent=1), encoding="utf-8")
+        self._write(folder)

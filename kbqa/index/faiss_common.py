@@ -1,0 +1,78 @@
+"""What the two FAISS index classes share: the lazy import, GPU detection, the factory call, and
+the files every FAISS version folder holds (``faiss.index``, ``vectors.npy``, ``ids.json``)."""
+
+from __future__ import annotations
+
+import mmap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kbqa.config import IndexConfig
+from kbqa.errors import KbqaError, missing_extra
+from kbqa.index.ids import IdTable
+from kbqa.index.kinds import gpu_plan
+
+
+def import_faiss() -> Any:
+    try:
+        import faiss
+    except ImportError:
+        raise missing_extra("faiss-cpu (or faiss-gpu-cu12)", "faiss") from None
+    return faiss
+
+
+def gpu_count(faiss: Any) -> int:
+    get = getattr(faiss, "get_num_gpus", None)
+    return int(get()) if get else 0
+
+
+def is_flat(factory: str) -> bool:
+    return factory.strip().lower() == "flat"
+
+
+def make_index(faiss: Any, dim: int, factory: str, requested: str) -> Any:
+    """An inner-product FAISS index from a factory string; ``requested`` is what the config said."""
+    try:
+        return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        raise KbqaError(f"index.factory {requested!r} is not a valid FAISS factory string: {exc}") from None
+
+
+def random_access(array: np.ndarray) -> None:
+    """Refinement reads scattered rows: without this hint the kernel's read-ahead pulls in whole
+    neighbourhoods of the memory-mapped file for every row (the page cache fills with unused vectors)."""
+    raw = getattr(array, "_mmap", None)
+    advice = getattr(mmap, "MADV_RANDOM", None)
+    if raw is not None and advice is not None:
+        try:
+            raw.madvise(advice)
+        except (OSError, ValueError):  # pragma: no cover - platforms without madvise
+            pass
+
+
+class FaissBase:
+    """Rows line up with the IdTable; ``index`` is the CPU index (the one saved)."""
+
+    def __init__(self, index: Any, dim: int, cfg: IndexConfig, ids: IdTable, structure: str | None) -> None:
+        self.faiss = import_faiss()
+        self.index = index
+        self.dim = dim
+        self.cfg = cfg
+        self.ids = ids
+        self._gpu: Any = None
+        self.plan = gpu_plan(cfg, gpu_count(self.faiss), structure)
+        self.on_gpu = self.plan != "cpu"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def vectors(self) -> np.ndarray:
+        """The float32 vectors in row order."""
+        raise NotImplementedError
+
+    def _write(self, folder: Path) -> None:
+        self.faiss.write_index(self.index, str(folder / "faiss.index"))
+        np.save(folder / "vectors.npy", self.vectors(), allow_pickle=False)
+        self.ids.save(folder / "ids.json")
