@@ -194,7 +194,7 @@ def test_a_missing_concept_of_adjacent_words_counts_as_one(tmp_path: Path) -> No
                      "Statins lowered atrial fibrillation.")
     assert apart.largest_missing == pytest.approx(3.4 / 12.5)  # "cause pain" and "muscles": two concepts
     ans = answer_from_hits("Do statins cause muscle pain?", [_hit("a#0", "Statins reduced atrial fibrillation.", 0.9)],
-                           _fake_reader(tmp_path, threshold=0.0), idf=lambda stems: {t: idf[t] for t in stems})
+                           keyword_reader(tmp_path, threshold=0.0), idf=lambda stems: {t: idf[t] for t in stems})
     assert ans.abstained and ans.provenance["reason"].startswith("insufficient evidence: no passage about muscle pain")
 
 
@@ -214,6 +214,7 @@ def test_idf_comes_from_the_lexical_index() -> None:
      ("Is there any way you could send me information on both?", "open"),
      ("hiatal hernia. i lost 24 lbs. do you know of an exercise i can do for it?", "open"),
      ("I need a specialist for arachnoiditis in southern california", "open"),
+     ("-", "yes_no"), ("?!", "yes_no"),
      ("Are women who are treated for hypothyroidism at risk for pregnancy complications?", "yes_no"),
      ("More than half of U.S. adults have a condition that raises their risk from SARS-CoV-2.", "yes_no"),
      ("Can you tell me what causes leg cramps?", "open"),

@@ -98,7 +98,8 @@ def question_type(question: str) -> str:
     if asking:
         return YES_NO if all(f == YES_NO for f in asking) else OPEN
     # one claim is verified; a story without a question, or a request in the first person, is not
-    return YES_NO if len(sents) == 1 and _words(sents[0])[0] not in _FIRST_PERSON else OPEN
+    words = _words(sents[0])
+    return YES_NO if len(sents) == 1 and (not words or words[0] not in _FIRST_PERSON) else OPEN
 
 
 def asking_text(question: str) -> str:
