@@ -71,7 +71,8 @@ def evaluate(model_dir: str | Path, data: str | Path, *, split: str | Path | Non
     from kbqa.ddi.blind import pair_examples
     from kbqa.ddi.corpus import read_corpus
     from kbqa.ddi.model import DDIModel
-    from kbqa.ddi.train import load_split, split_docs
+    from kbqa.ddi.train import split_docs
+    from kbqa.paths import load_split
 
     docs = read_corpus(data)
     if split:

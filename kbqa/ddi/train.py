@@ -19,8 +19,9 @@ from typing import Any
 from kbqa.ddi.blind import PairExample, check_style, crop, pair_examples, pair_marks
 from kbqa.ddi.corpus import LABELS, NEGATIVE, DDIDocument, read_corpus
 from kbqa.errors import KbqaError
+from kbqa.paths import load_split  # noqa: F401  (the one split reader; kbqa.ddi.train.load_split kept for callers)
 
-DEFAULT_SPLIT = "eval/splits/ddi2013.json"
+DEFAULT_SPLIT = "eval/splits/ddi2013.json"  # the committed split, found by kbqa.paths from any folder
 
 
 @dataclass(frozen=True)
@@ -38,20 +39,6 @@ class DDISettings:
     def to_dict(self) -> dict[str, Any]:
         return {"task": "ddi", "filter_pairs": self.filter_pairs, "max_words": self.max_words, "neg_keep": self.neg_keep,
                 "entity_style": self.entity_style}
-
-
-def load_split(path: str | Path) -> dict[str, list[str]]:
-    """The ``train``/``dev`` document ids of a split file made by eval/splits/make_ddi_split.py."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KbqaError(f"split file not found: {p}; make it with eval/splits/make_ddi_split.py") from None
-    except json.JSONDecodeError as exc:
-        raise KbqaError(f"{p}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("train", "dev")):
-        raise KbqaError(f"{p}: expected an object with 'train' and 'dev' lists of document ids")
-    return {"train": list(data["train"]), "dev": list(data["dev"])}
 
 
 def split_docs(docs: list[DDIDocument], split: dict[str, list[str]]) -> tuple[list[DDIDocument], list[DDIDocument]]:

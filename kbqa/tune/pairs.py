@@ -29,6 +29,7 @@ import numpy as np
 
 from kbqa.corpus.recipes import sha256_file
 from kbqa.errors import KbqaError
+from kbqa.paths import split_part, split_path
 
 NEG_DEPTH = 8  # negatives are drawn among the top of the merged BM25/dense candidates
 CANDIDATES = 30  # per retriever
@@ -37,7 +38,7 @@ DEFAULT_DATA = {
     "pubmedqa": "../shared/data/pubmedqa/pqal_traindev.json",
     "claims": "../shared/data/claims",
 }
-DEFAULT_SPLITS = {"medquad": "eval/splits/medquad.json", "pubmedqa": "eval/splits/pubmedqa.json"}
+DEFAULT_SPLITS = {"medquad": "eval/splits/medquad.json", "pubmedqa": "eval/splits/pubmedqa.json"}  # found by kbqa.paths
 # share of --max-pairs per source; what a source cannot fill goes to the others in this order
 MIX = {"medquad": 0.7, "claims": 0.2, "pubmedqa": 0.1}
 
@@ -52,13 +53,6 @@ class Source:
     # (query id, query, positive chunk id, ids of every document that answers the query)
     queries: list[tuple[str, str, str, frozenset[str]]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # data file -> sha256
-
-
-def _split(path: str | Path, part: str) -> list[str]:
-    p = Path(path)
-    if not p.is_file():
-        raise KbqaError(f"split file not found: {p}; run from the repository root or pass the split path")
-    return list(json.loads(p.read_text(encoding="utf-8"))[part])
 
 
 def _add_documents(src: Source, docs: Sequence[Any], chunker: Any) -> dict[str, str]:
@@ -79,8 +73,8 @@ def medquad_source(chunker: Any, data: str | Path, split: str | Path) -> Source:
     from kbqa.types import Document
 
     pairs = medquad_pairs(data)
-    train = set(_split(split, "train"))
-    dev = set(_split(split, "dev"))
+    train = set(split_part(split, "train"))
+    dev = set(split_part(split, "dev"))
     if train & dev:
         raise KbqaError(f"{split}: train and dev share {len(train & dev)} ids")
     # a pair answers another pair's question if it is on the same focus and has the same answer
@@ -92,7 +86,7 @@ def medquad_source(chunker: Any, data: str | Path, split: str | Path) -> Source:
     docs = [d for d in pairs if d.doc_id in train]
     # as the benchmark corpus stores them: title = the topic, never the question
     passages = [Document(d.doc_id, d.text, str(d.meta.get("focus", "")), d.meta) for d in docs]
-    src = Source("medquad", files={str(split): sha256_file(split)})
+    src = Source("medquad", files={str(split): sha256_file(split_path(split))})
     first = _add_documents(src, passages, chunker)
     for d in docs:
         answering = frozenset(
@@ -107,10 +101,10 @@ def pubmedqa_source(chunker: Any, data: str | Path, split: str | Path) -> Source
     from kbqa.corpus import iter_documents
 
     raw = json.loads(Path(data).read_text(encoding="utf-8"))
-    train = _split(split, "train")
+    train = split_part(split, "train")
     keep = set(train)
     docs = [d for d in iter_documents(Path(data), "pubmedqa") if d.doc_id in keep]
-    src = Source("pubmedqa", files={str(data): sha256_file(data), str(split): sha256_file(split)})
+    src = Source("pubmedqa", files={str(data): sha256_file(data), str(split): sha256_file(split_path(split))})
     first = _add_documents(src, docs, chunker)
     for pmid in train:
         if pmid in first:
