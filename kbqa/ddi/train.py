@@ -19,7 +19,7 @@ from typing import Any
 from kbqa.ddi.blind import PairExample, check_style, crop, pair_examples, pair_marks
 from kbqa.ddi.corpus import LABELS, NEGATIVE, DDIDocument, read_corpus
 from kbqa.errors import KbqaError
-from kbqa.paths import load_split  # noqa: F401  (the one split reader; kbqa.ddi.train.load_split kept for callers)
+from kbqa.paths import load_split
 
 DEFAULT_SPLIT = "eval/splits/ddi2013.json"  # the committed split, found by kbqa.paths from any folder
 
