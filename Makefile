@@ -34,7 +34,7 @@ test-dist: install
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dist]"
 	$(BIN)/python -m pytest -q tests/test_dist_ray.py
 
-# the wheel (python -m build) in a fresh venv, run from an empty folder: with and without $$KBQA_HOME
+# the wheel (python -m build) in a fresh venv, run from an empty folder: with and without $KBQA_HOME
 wheel-check: install
 	PYTHON=$(BIN)/python bash scripts/wheel_check.sh
 
