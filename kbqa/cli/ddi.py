@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction, train_subparsers: argparse.
     i.add_argument("drugs", nargs="*", help="two or more drug names")
     i.add_argument("--drugs-file", help="a text file with one drug name per line ('#' starts a comment)")
     i.add_argument("--index", required=True, help="knowledge-base index folder")
-    i.add_argument("--model", default=None, help=f"DDI model folder (default {DEFAULT_MODEL})")
+    i.add_argument("--model", default=None, help="DDI model folder (default: $KBQA_DDI, else models/ddi, see --models-dir)")
     i.add_argument("--synonyms", default=None, help="brand -> generic names: TSV/CSV (two columns) or a JSON object")
     i.add_argument("--k", type=int, default=50, help="hits retrieved per drug pair")
     i.add_argument("--threshold", type=float, default=None,

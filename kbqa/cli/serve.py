@@ -127,8 +127,8 @@ def load_served(index: str, reader_dir: str | None, config_path: str | None, set
     reader = None
     if reader_dir is not None:
         reader = Reader.load(reader_dir)
-    elif default_reader_dir().is_dir():
-        reader = Reader.load(default_reader_dir())
+    elif (found := default_reader_dir()) is not None and found.is_dir():
+        reader = Reader.load(found)
     return ServedIndex(kb, reader, batch_max=settings.batch_max, watch_interval=settings.watch_interval)
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.errors import KbqaError
+from kbqa.paths import recipes_dir as recipes_path
 
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "corpora"
+RECIPES_DIR: Path | None = None  # None: kbqa.paths.recipes_dir() (packaged, $KBQA_HOME/corpora or the checkout's)
 _KEYS = {"name", "description", "format", "licence", "citation", "homepage", "upstream", "mirror_dir",
          "entry", "mirror_only", "files", "trees", "download"}
 
@@ -95,7 +96,7 @@ def _parse(path: Path) -> Recipe:
 
 def list_recipes(recipes_dir: Path | None = None) -> dict[str, Recipe]:
     """All recipes, by name, from ``corpora/`` (or ``recipes_dir``)."""
-    folder = Path(recipes_dir) if recipes_dir else RECIPES_DIR
+    folder = Path(recipes_dir) if recipes_dir else RECIPES_DIR or recipes_path()
     recipes = {}
     for path in sorted(folder.glob("*.toml")):
         recipe = _parse(path)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kbqa.errors import InputError, KbqaError
+from kbqa.paths import load_split  # noqa: F401  (the one split reader, re-exported for DDI callers)
 from kbqa.types import Document
 
 POSITIVE_TYPES = ("mechanism", "effect", "advise", "int")
@@ -173,20 +174,6 @@ def read_corpus(folder: str | Path) -> list[DDIDocument]:
     if not files:
         raise KbqaError(f"no *.xml files under {root}; expected the DDI 2013 layout (e.g. Train/DrugBank/*.xml)")
     return [read_file(f) for f in files]
-
-
-def load_split(path: str | Path) -> dict[str, list[str]]:
-    """The ``train``/``dev`` document ids of a split file made by eval/splits/make_ddi_split.py."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KbqaError(f"split file not found: {p}; make it with eval/splits/make_ddi_split.py") from None
-    except json.JSONDecodeError as exc:
-        raise KbqaError(f"{p}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("train", "dev")):
-        raise KbqaError(f"{p}: expected an object with 'train' and 'dev' lists of document ids")
-    return {"train": list(data["train"]), "dev": list(data["dev"])}
 
 
 def split_docs(docs: list[DDIDocument], split: dict[str, list[str]]) -> tuple[list[DDIDocument], list[DDIDocument]]:

@@ -69,8 +69,9 @@ def score(gold: Sequence[str], pred: Sequence[str], meta: dict[str, Any] | None 
 def evaluate(model_dir: str | Path, data: str | Path, *, split: str | Path | None = None) -> DDIScores:
     """Predict every candidate pair of ``data`` (only the split's dev documents when given) and score it."""
     from kbqa.ddi.blind import pair_examples
-    from kbqa.ddi.corpus import load_split, read_corpus, split_docs
+    from kbqa.ddi.corpus import read_corpus, split_docs
     from kbqa.ddi.model import DDIModel
+    from kbqa.paths import load_split
 
     docs = read_corpus(data)
     if split:

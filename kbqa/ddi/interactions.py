@@ -27,6 +27,7 @@ from kbqa.ddi.blind import blind
 from kbqa.ddi.corpus import NEGATIVE, POSITIVE_TYPES
 from kbqa.ddi.names import canonical, load_synonyms, mention_pattern, normalize, variants
 from kbqa.errors import KbqaError
+from kbqa.paths import model_dir
 from kbqa.text import normalised, sentence_spans
 from kbqa.types import Chunk, Hit
 
@@ -252,7 +253,7 @@ def check(
     report_pairs = [aggregate(p, evidence[p], max_evidence, threshold) for p in pairs]
     provenance = {
         "index": str(getattr(kb, "index_dir", "")),
-        "model": str(ddi.model_dir) if ddi is not None else str(model or "models/ddi"),
+        "model": str(ddi.model_dir) if ddi is not None else str(model or model_dir("ddi")),
         "k": k,
         "chunks_scanned": scanned,
         "synonyms": len(syn),

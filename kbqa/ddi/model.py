@@ -12,8 +12,9 @@ import numpy as np
 from kbqa.ddi.blind import PairExample, check_style, crop, pair_marks
 from kbqa.ddi.corpus import LABELS, NEGATIVE
 from kbqa.errors import KbqaError
+from kbqa.paths import model_dir as committed_model_dir
+from kbqa.paths import model_hint
 
-DEFAULT_MODEL_DIR = "models/ddi"
 SETTINGS_FILE = "ddi.json"  # optional prediction settings, e.g. {"none_weight": 3.33}
 DRUG_NAMES_FILE = "drug_names.txt"  # optional: drug names seen in training, one per line
 
@@ -63,7 +64,10 @@ class DDIModel:
     def load(cls, model_dir: str | Path | None = None) -> DDIModel:
         from kbqa.read.classifier import TRAIN_FILE, SequenceClassifier
 
-        folder = Path(model_dir or DEFAULT_MODEL_DIR)
+        folder = Path(model_dir) if model_dir else committed_model_dir("ddi")
+        if folder is None or not folder.is_dir():
+            where = f"at {folder}" if folder is not None else "found"
+            raise KbqaError(f"no DDI model {where}; {model_hint('ddi')} (or --model), or train one with `kbqa train ddi`")
         clf = SequenceClassifier.load(folder)
         meta = json.loads((folder / TRAIN_FILE).read_text()).get("metadata", {})
         if meta.get("task") != "ddi" or sorted(clf.labels) != sorted(LABELS):

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.ddi.blind import PairExample, check_style, crop, pair_examples, pair_marks
-from kbqa.ddi.corpus import LABELS, NEGATIVE, DDIDocument, load_split, read_corpus, split_docs
+from kbqa.ddi.corpus import LABELS, NEGATIVE, DDIDocument, read_corpus, split_docs
 from kbqa.errors import KbqaError
+from kbqa.paths import load_split
 
-DEFAULT_SPLIT = "eval/splits/ddi2013.json"
+DEFAULT_SPLIT = "eval/splits/ddi2013.json"  # the committed split, found by kbqa.paths from any folder
 
 
 @dataclass(frozen=True)

@@ -22,28 +22,17 @@ from typing import Any
 from kbqa.corpus.recipes import sha256_file
 from kbqa.errors import KbqaError
 from kbqa.evaluate.benchmark import Qrel, Question, write_benchmark
+from kbqa.paths import split_part
 from kbqa.types import Document
 
 DEFAULT_DATA = {"pubmedqa": "../shared/data/pubmedqa/pqal_traindev.json", "medquad": "../shared/data/medquad"}
-DEFAULT_SPLIT = {"pubmedqa": "eval/splits/pubmedqa.json", "medquad": "eval/splits/medquad.json"}
+DEFAULT_SPLIT = {"pubmedqa": "eval/splits/pubmedqa.json", "medquad": "eval/splits/medquad.json"}  # found by kbqa.paths
 
 
 def _documents(path: str | Path, fmt: str) -> Iterator[Document]:
     from kbqa.corpus import iter_documents
 
     return iter_documents(Path(path), fmt)
-
-
-def _split_ids(split_file: str | Path, part: str) -> list[str]:
-    p = Path(split_file)
-    if not p.is_file():
-        raise KbqaError(f"split file not found: {p}; run from the repository root or pass --split")
-    split = json.loads(p.read_text(encoding="utf-8"))
-    if part == "all":
-        return sorted({i for key in ("train", "dev") for i in split.get(key, [])})
-    if part not in split or not isinstance(split[part], list):
-        raise KbqaError(f"{p} has no part {part!r}; choose one of train, dev, all")
-    return list(split[part])
 
 
 def _corpus_record(doc: Document, title: str | None = None) -> dict[str, Any]:
@@ -63,7 +52,7 @@ def export_pubmedqa(
 ) -> dict[str, Any]:
     """Write the PubMedQA benchmark (``part`` of the split as questions) to ``out_dir``; returns info."""
     raw = json.loads(Path(data).read_text(encoding="utf-8"))
-    wanted = _split_ids(split, part)
+    wanted = split_part(split, part)
     missing = [pmid for pmid in wanted if pmid not in raw]
     if missing:
         raise KbqaError(f"{split}: {len(missing)} PMIDs (e.g. {missing[0]}) are not in {data}; wrong data file?")
@@ -96,7 +85,7 @@ def export_medquad(
     """Write the MedQuAD question -> answer benchmark (``part`` of the split as questions) to ``out_dir``."""
     pairs = medquad_pairs(data)
     by_id = {d.doc_id: d for d in pairs}
-    wanted = _split_ids(split, part)
+    wanted = split_part(split, part)
     missing = [i for i in wanted if i not in by_id]
     if missing:
         raise KbqaError(f"{split}: {len(missing)} pair ids (e.g. {missing[0]}) are not in {data}; wrong data folder?")

@@ -34,9 +34,10 @@ def _reader(reader: Reader | str | None) -> Reader:
         return reader
     from kbqa.read.reader import default_reader_dir
 
-    key = str(reader if reader is not None else default_reader_dir())
+    folder = reader if reader is not None else default_reader_dir()
+    key = str(folder) if folder is not None else ""
     if key not in _READERS:  # loading costs seconds: keep one per folder
-        _READERS[key] = Reader.load(key)
+        _READERS[key] = Reader.load(folder)  # None: says how to point kbqa at the models
     return _READERS[key]
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.errors import InputError, KbqaError
+from kbqa.paths import load_split  # noqa: F401  (the one split reader; kbqa.read.data.load_split kept for callers)
 from kbqa.read.classifier import Example
 
 READER_LABELS = ["yes", "no", "maybe"]
-DEFAULT_SPLIT = Path(__file__).resolve().parents[2] / "eval" / "splits" / "pubmedqa.json"
+DEFAULT_SPLIT = "eval/splits/pubmedqa.json"  # the committed split, found by kbqa.paths from any folder
 # Sections that carry the findings come first, so truncation drops background before results.
 _FINDINGS = ("RESULT", "FINDING", "OUTCOME", "MEASUREMENT")
 
@@ -81,17 +82,6 @@ def load_pubmedqa(path: str | Path) -> list[PubmedqaItem]:
         except (KeyError, TypeError) as exc:
             raise InputError(f"PMID {pmid}: missing or malformed field {exc}", path=str(p)) from exc
     return items
-
-
-def load_split(split_file: str | Path = DEFAULT_SPLIT) -> dict[str, Any]:
-    p = Path(split_file)
-    if not p.is_file():
-        raise KbqaError(f"split file {p} not found (the committed one is eval/splits/pubmedqa.json)")
-    split = json.loads(p.read_text())
-    for key in ("train", "dev"):
-        if not isinstance(split.get(key), list):
-            raise KbqaError(f"split file {p} has no {key!r} list of PMIDs")
-    return split
 
 
 def split_items(items: list[PubmedqaItem], pmids: list[str], *, source: str = "PubMedQA") -> list[PubmedqaItem]:

@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from kbqa.errors import KbqaError
+from kbqa.paths import MODEL_ENV, model_hint
+from kbqa.paths import model_dir as committed_model_dir
 from kbqa.read.calibrate import MIN_INFERENCE_LENGTH, Calibration, load_calibration
 from kbqa.read.classifier import TRAIN_FILE, SequenceClassifier, check_model_dir, softmax
 from kbqa.read.select import SentenceSelector, load_selector
 
-READER_ENV = "KBQA_READER"
+READER_ENV = MODEL_ENV["reader"]
 PRECISION_ENV = "KBQA_READER_PRECISION"
 TRAIN_COMMAND = (
     "kbqa train reader --data ../shared/data/pubmedqa/pqal_traindev.json --out models/reader"
@@ -22,12 +24,9 @@ TRAIN_COMMAND = (
 MAX_QUESTION_CHARS = 1000
 
 
-def default_reader_dir() -> Path:
-    """``$KBQA_READER`` if set, else ``models/reader`` in the repository."""
-    env = os.environ.get(READER_ENV)
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "models" / "reader"
+def default_reader_dir() -> Path | None:
+    """``$KBQA_READER`` if set, else ``models/reader`` (:func:`kbqa.paths.model_dir`); None when nothing says where."""
+    return committed_model_dir("reader")
 
 
 def check_question(question: str) -> str:
@@ -75,10 +74,11 @@ class Reader:
         on PubMedQA dev, probabilities within 0.003 of fp32: ``benchmarks/reader_precision.py``),
         ``fp32`` or ``bf16`` force one. A BERT reader runs on :mod:`kbqa.bert` (no transformers import)."""
         folder = Path(model_dir) if model_dir is not None else default_reader_dir()
-        if not folder.is_dir():
+        if folder is None or not folder.is_dir():
+            where = f"at {folder}" if folder is not None else "found"
             raise KbqaError(
-                f"no reader model at {folder}; train one with `{TRAIN_COMMAND}` "
-                f"or point --reader / ${READER_ENV} at a reader folder"
+                f"no reader model {where}; {model_hint('reader')} (or --reader), "
+                f"or train one with `{TRAIN_COMMAND}`"
             )
         trained = check_model_dir(folder)[1]
         clf = SequenceClassifier.load(folder, device=device, max_length=max(trained, MIN_INFERENCE_LENGTH),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.corpus.recipes import sha256_file
+from kbqa.paths import split_path
 from kbqa.errors import KbqaError
 from kbqa.read import data as rdata
 from kbqa.read.classifier import Example
@@ -96,7 +97,7 @@ def gather(sources: list[str | Path], split_file: str | Path = rdata.DEFAULT_SPL
     if not train_items and not extra:
         raise KbqaError("no training examples in the given --data sources")
     return {"train_items": train_items, "dev_items": dev_items, "extra": extra, "files": files,
-            "split": {"path": str(split_file), "sha256": sha256_file(Path(split_file))}}
+            "split": {"path": str(split_path(split_file)), "sha256": sha256_file(split_path(split_file))}}
 
 
 def _index_chunker(base: str) -> Any:

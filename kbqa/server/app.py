@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from kbqa.disclaimer import DISCLAIMER
 from kbqa.errors import KbqaError
 from kbqa.filters import Filters
+from kbqa.paths import PACKAGE
 from kbqa.read.reader import MAX_QUESTION_CHARS
 from kbqa.serialize import answer_to_dict, to_jsonable
 from kbqa.server.models import (
@@ -36,7 +37,7 @@ from kbqa.server.settings import ASK_K_MAX, SEARCH_K_MAX, ServerSettings
 from kbqa.server.state import ServedIndex
 
 log = logging.getLogger("kbqa.server")
-STATIC = Path(__file__).resolve().parents[1] / "static"
+STATIC = PACKAGE / "static"  # package data
 _PATH = re.compile(r"(?<![\w.~])(?:[A-Za-z]:)?/[^\s'\",;)]+")
 
 DESCRIPTION = f"""Retrieval-augmented question answering over a kbqa index.

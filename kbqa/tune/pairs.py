@@ -26,6 +26,7 @@ from typing import Any
 
 from kbqa.corpus.recipes import sha256_file
 from kbqa.errors import KbqaError
+from kbqa.paths import split_part, split_path
 from kbqa.tune.mining import MIX, Source, allocate, mine
 
 DEFAULT_DATA = {
@@ -33,14 +34,7 @@ DEFAULT_DATA = {
     "pubmedqa": "../shared/data/pubmedqa/pqal_traindev.json",
     "claims": "../shared/data/claims",
 }
-DEFAULT_SPLITS = {"medquad": "eval/splits/medquad.json", "pubmedqa": "eval/splits/pubmedqa.json"}
-
-
-def _split(path: str | Path, part: str) -> list[str]:
-    p = Path(path)
-    if not p.is_file():
-        raise KbqaError(f"split file not found: {p}; run from the repository root or pass the split path")
-    return list(json.loads(p.read_text(encoding="utf-8"))[part])
+DEFAULT_SPLITS = {"medquad": "eval/splits/medquad.json", "pubmedqa": "eval/splits/pubmedqa.json"}  # found by kbqa.paths
 
 
 def _add_documents(src: Source, docs: Sequence[Any], chunker: Any) -> dict[str, str]:
@@ -61,8 +55,8 @@ def medquad_source(chunker: Any, data: str | Path, split: str | Path) -> Source:
     from kbqa.types import Document
 
     pairs = medquad_pairs(data)
-    train = set(_split(split, "train"))
-    dev = set(_split(split, "dev"))
+    train = set(split_part(split, "train"))
+    dev = set(split_part(split, "dev"))
     if train & dev:
         raise KbqaError(f"{split}: train and dev share {len(train & dev)} ids")
     # a pair answers another pair's question if it is on the same focus and has the same answer
@@ -74,7 +68,7 @@ def medquad_source(chunker: Any, data: str | Path, split: str | Path) -> Source:
     docs = [d for d in pairs if d.doc_id in train]
     # as the benchmark corpus stores them: title = the topic, never the question
     passages = [Document(d.doc_id, d.text, str(d.meta.get("focus", "")), d.meta) for d in docs]
-    src = Source("medquad", files={str(split): sha256_file(split)})
+    src = Source("medquad", files={str(split): sha256_file(split_path(split))})
     first = _add_documents(src, passages, chunker)
     for d in docs:
         answering = frozenset(
@@ -89,10 +83,10 @@ def pubmedqa_source(chunker: Any, data: str | Path, split: str | Path) -> Source
     from kbqa.corpus import iter_documents
 
     raw = json.loads(Path(data).read_text(encoding="utf-8"))
-    train = _split(split, "train")
+    train = split_part(split, "train")
     keep = set(train)
     docs = [d for d in iter_documents(Path(data), "pubmedqa") if d.doc_id in keep]
-    src = Source("pubmedqa", files={str(data): sha256_file(data), str(split): sha256_file(split)})
+    src = Source("pubmedqa", files={str(data): sha256_file(data), str(split): sha256_file(split_path(split))})
     first = _add_documents(src, docs, chunker)
     for pmid in train:
         if pmid in first:
