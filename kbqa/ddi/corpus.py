@@ -21,7 +21,6 @@ no such pair; older releases of the corpus did.)
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
