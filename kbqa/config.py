@@ -229,6 +229,7 @@ def opening_config(
             index={
                 **dataclasses.asdict(built.index),
                 "use_gpu": requested.index.use_gpu,
+                # any version can be opened with the exact numpy reference (vectors.npy is always there)
                 "backend": "exact" if requested.index.backend == "exact" else built.index.backend,
                 **index,
             },
