@@ -196,6 +196,50 @@ def from_dict(data: dict[str, Any], *, source: str = "config") -> Config:
     return Config(**built)
 
 
+# index settings read at query time (kbqa/index/kinds.py): a config given when opening an index may set them
+QUERY_TIME = ("nprobe", "ef_search", "refine")
+
+
+def opening_config(
+    built: Config,
+    requested: Config | None = None,
+    *,
+    search: SearchConfig | None = None,
+    query_time: dict[str, int] | None = None,
+) -> Config:
+    """The settings an index version is opened with: ``built`` (its manifest's config) merged with
+    what a config given at load may change.
+
+    ``requested`` brings its search settings, device and batch size, its embedder when it names
+    another model or precision (the caller refuses an embedder other than the index's), index
+    placement (``use_gpu``), the exact backend (any version can be searched exactly), its query-time
+    settings and a non-default factory (another kind is refused at load). Without ``requested``,
+    ``search`` alone replaces the search settings. ``query_time`` (``{"nprobe": 8}``) is applied last.
+    """
+    effective = built
+    if requested is not None:
+        embed = built.embed
+        if requested.embed.model != built.embed.model or requested.embed.precision != built.embed.precision:
+            embed = requested.embed
+        index: dict[str, Any] = {k: getattr(requested.index, k) for k in QUERY_TIME if getattr(requested.index, k)}
+        if requested.index.factory != IndexConfig.factory:
+            index["factory"] = requested.index.factory
+        effective = built.replace(
+            embed={**dataclasses.asdict(embed), "device": requested.embed.device, "batch_size": requested.embed.batch_size},
+            index={
+                **dataclasses.asdict(built.index),
+                "use_gpu": requested.index.use_gpu,
+                # any version can be opened with the exact numpy reference (vectors.npy is always there)
+                "backend": "exact" if requested.index.backend == "exact" else built.index.backend,
+                **index,
+            },
+            search=requested.search,
+        )
+    elif search is not None:
+        effective = built.replace(search=search)
+    return effective.replace(index=query_time) if query_time else effective
+
+
 def load_config(path: str | Path | None = None, preset: str = "default") -> Config:
     """The preset, overridden by the TOML file at ``path`` when given."""
     if preset not in PRESETS:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from kbqa.config import Config, SearchConfig
+from kbqa.config import Config, SearchConfig, from_dict, opening_config
 from kbqa.errors import KbqaError
 from kbqa.filters import Filters
 from kbqa.index.base import VectorIndex
 from kbqa.index.factory import load_index
 from kbqa.index.manifest import check_embedder, read_manifest
 from kbqa.index.store import IndexFolder, read_jsonl
-from kbqa.types import Answer, Chunk, Document, Hit
+from kbqa.types import Answer, Chunk, Hit
 
 Source = str | Path
 
@@ -33,10 +34,22 @@ class KnowledgeBase:
         chunks: dict[str, Chunk],
     ) -> None:
         self.index_dir = index_dir
+        self.encoder = encoder
+        self._serve(version, manifest, config, index, documents, chunks)
+
+    def _serve(
+        self,
+        version: str,
+        manifest: dict[str, Any],
+        config: Config,
+        index: VectorIndex,
+        documents: dict[str, dict[str, Any]],
+        chunks: dict[str, Chunk],
+    ) -> None:
+        """Hold one version: set by the constructor, and again when ``update`` moves this object on."""
         self.version = version
         self.manifest = manifest
         self.config = config
-        self.encoder = encoder
         self.index = index
         self.documents = documents
         self.chunks = chunks
@@ -86,53 +99,15 @@ class KnowledgeBase:
         """Index ``sources`` (files, folders or recipe names) into ``index_dir`` and load the result.
 
         An existing index is refused unless ``overwrite``; with it, the new index is written
-        beside the old one and replaces it only once complete.
+        beside the old one and replaces it only once complete (kbqa.index.build.build_index).
         """
-        from kbqa.corpus import LoadStats, iter_documents, resolve_source
-        from kbqa.embed import available_model, load_encoder
-        from kbqa.index.build import build_version
+        from kbqa.index.build import build_index
 
         config = config or Config()
-        if (model := available_model(config.embed.model)) != config.embed.model:
-            config = config.replace(embed={"model": model})
-        if isinstance(sources, (str, Path)):
-            sources = [sources]
-        if not sources:
-            raise KbqaError("no source given: pass files, folders or recipe names to index")
-        folder = IndexFolder(index_dir)
-        if folder.root.exists() and not folder.root.is_dir():
-            raise KbqaError(f"{folder.root} exists and is not a folder")
-        if folder.root.is_dir() and any(folder.root.iterdir()) and not overwrite:
-            what = "an index" if folder.exists() else "files"
-            raise KbqaError(f"{folder.root} already holds {what}; pass --overwrite (overwrite=True) to replace it")
-        resolved = [resolve_source(s, mirror=mirror) for s in sources]
-        stats = LoadStats()
-        source_info = [
-            {"source": str(s), "path": str(path), "format": format or fmt} for s, (path, fmt) in zip(sources, resolved)
-        ]
-
-        def documents() -> Iterator[tuple[str, Document]]:
-            for info in source_info:
-                for doc in iter_documents(info["path"], info["format"], stats=stats, mirror=mirror, columns=columns):
-                    yield info["source"], doc
-
-        def counts() -> dict[str, int]:
-            return {
-                "skipped_empty": stats.skipped_empty,
-                "skipped_unanswered": stats.skipped_unanswered,
-                "files": stats.files,
-            }
-
-        encoder = load_encoder(config.embed)
-        with folder.lock():
-            old = folder.versions()
-            pointer_before = folder.exists()
-            build_version(
-                folder, documents(), encoder=encoder, config=config, sources=source_info, counts=counts, progress=progress
-            )
-            if overwrite and pointer_before:
-                for name in old:  # the new version is committed: the replaced index goes
-                    folder.discard(name)
+        encoder, stats = build_index(
+            [sources] if isinstance(sources, (str, Path)) else sources, index_dir, config,
+            format=format, overwrite=overwrite, mirror=mirror, progress=progress, columns=columns,
+        )
         kb = cls.load(index_dir, encoder=encoder, search=config.search)
         kb.build_stats = stats
         return kb
@@ -146,36 +121,19 @@ class KnowledgeBase:
         version: str | None = None,
         encoder: Any = None,
         search: SearchConfig | None = None,
+        query_time: dict[str, int] | None = None,
     ) -> KnowledgeBase:
         """Open the committed (or a given) version. ``config`` may change search and device
-        settings; an embedder other than the one that built the index is refused."""
-        from kbqa.config import from_dict
+        settings, ``query_time`` the index's (nprobe, ef_search, refine); an embedder other than the
+        one that built the index is refused. The merge: kbqa.config.opening_config."""
         from kbqa.embed import load_encoder
-        from kbqa.index.kinds import load_overrides
 
         folder = IndexFolder(index_dir)
         name = version or folder.current()
         vdir = folder.version_dir(name)
         manifest = read_manifest(vdir)
         built = from_dict(manifest["config"], source=f"{vdir}/manifest.json")
-        effective = built
-        if config is not None:
-            embed = built.embed
-            if config.embed.model != built.embed.model or config.embed.precision != built.embed.precision:
-                embed = config.embed
-            effective = built.replace(
-                embed={**embed.__dict__, "device": config.embed.device, "batch_size": config.embed.batch_size},
-                index={
-                    **built.index.__dict__,
-                    "use_gpu": config.index.use_gpu,
-                    # any version can be opened with the exact numpy reference (vectors.npy is always there)
-                    "backend": "exact" if config.index.backend == "exact" else built.index.backend,
-                    **load_overrides(config.index),  # nprobe / ef_search / refine; another kind is refused
-                },
-                search=config.search,
-            )
-        elif search is not None:
-            effective = built.replace(search=search)
+        effective = opening_config(built, config, search=search, query_time=query_time)
         if encoder is None:
             encoder = load_encoder(effective.embed)
         check_embedder(manifest, encoder.identity(), vdir)
@@ -243,7 +201,8 @@ class KnowledgeBase:
     def _move_to_current(self) -> None:
         fresh = self.reload()
         if fresh is not self:
-            self.__dict__.update(fresh.__dict__)
+            self._serve(fresh.version, fresh.manifest, fresh.config, fresh.index, fresh.documents, fresh.chunks)
+            self._lexical = fresh._lexical  # opened at load: kept if a later update prunes that version
 
     # ---- queries ------------------------------------------------------------------------
     @property
@@ -303,37 +262,26 @@ class KnowledgeBase:
                 raise KbqaError(f"query {i} is empty; give a question or keywords")
         if not queries:
             return []
-        from kbqa.retrieve import retrieve
+        from kbqa.retrieve import rank
 
-        cfg = self.config.search
         allowed = self._allowed(self._filters(filters))
-        fetch = max(k, cfg.rerank_depth) if cfg.rerank else k
-        results = retrieve(
-            queries, fetch, cfg=cfg, encoder=self.encoder, index=self.index, lexical=self.lexical, allowed=allowed
+        results = rank(
+            queries, k, cfg=self.config.search, encoder=self.encoder, index=self.index, lexical=self.lexical,
+            allowed=allowed, passage=self._passage, device=self.config.embed.device,
         )
-        if cfg.rerank:
-            from kbqa.chunk import embed_text
-
-            reranker = self.reranker
-            results = [
-                reranker.rerank(
-                    q, row, [embed_text(self.chunks[cid], self.config.chunk) for cid, _ in row[: cfg.rerank_depth]],
-                    cfg.rerank_depth,
-                    cfg.rerank_weight,
-                )[:k]
-                for q, row in zip(queries, results, strict=True)
-            ]
         return [[self._hit(cid, score) for cid, score in row] for row in results]
+
+    def _passage(self, chunk_id: str) -> str:
+        from kbqa.chunk import embed_text
+
+        return embed_text(self.chunks[chunk_id], self.config.chunk)
 
     @property
     def reranker(self) -> Any:
         """The cross-encoder of ``search.rerank`` (kbqa.rerank.Reranker), loaded once per process; None when off."""
-        cfg = self.config.search
-        if not cfg.rerank:
-            return None
-        from kbqa.rerank import load_reranker
+        from kbqa.rerank import reranker_for
 
-        return load_reranker(cfg.rerank, self.config.embed.device, cfg.rerank_precision, cfg.rerank_max_length)
+        return reranker_for(self.config.search, self.config.embed.device)
 
     def _hit(self, chunk_id: str, score: float) -> Hit:
         c = self.chunks[chunk_id]
@@ -341,8 +289,7 @@ class KnowledgeBase:
 
     def with_search(self, **settings: Any) -> KnowledgeBase:
         """The same loaded index and models with other search settings, e.g. ``kb.with_search(mode="hybrid")``."""
-        clone = type(self).__new__(type(self))
-        clone.__dict__.update(self.__dict__)
+        clone = copy.copy(self)  # shares the loaded index, chunks and encoder
         clone.config = self.config.replace(search=settings)
         clone._allowed_cache = {}
         return clone

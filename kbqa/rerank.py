@@ -16,13 +16,14 @@ it is read from); any local CrossEncoder folder or hub name (where the user has 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from kbqa.config import SearchConfig
 from kbqa.errors import KbqaError
 from kbqa.paths import MODEL_ENV, model_dir, model_hint
 
@@ -159,3 +160,31 @@ class Reranker:
 def load_reranker(name: str, device: str = "auto", precision: str = "fp32", max_length: int = 0) -> Reranker:
     """One loaded reranker per setting, shared by every KnowledgeBase of the process."""
     return Reranker.load(name, device=device, precision=precision, max_length=max_length)
+
+
+def reranker_for(cfg: SearchConfig, device: str = "auto") -> Reranker | None:
+    """The cross-encoder of ``cfg.rerank`` (loaded once per process); None when reranking is off."""
+    if not cfg.rerank:
+        return None
+    return load_reranker(cfg.rerank, device, cfg.rerank_precision, cfg.rerank_max_length)
+
+
+def rerank_rankings(
+    queries: Sequence[str],
+    rankings: Sequence[Ranking],
+    k: int,
+    cfg: SearchConfig,
+    passage: Callable[[str], str],
+    device: str = "auto",
+) -> list[Ranking]:
+    """The ``search.rerank`` step: each query's ranking with its first ``cfg.rerank_depth``
+    candidates re-scored (``passage``: a chunk id's text as the cross-encoder reads it), cut to
+    ``k``; the rankings unchanged when reranking is off."""
+    reranker = reranker_for(cfg, device)
+    if reranker is None:
+        return list(rankings)
+    depth = cfg.rerank_depth
+    return [
+        reranker.rerank(q, row, [passage(cid) for cid, _ in row[:depth]], depth, cfg.rerank_weight)[:k]
+        for q, row in zip(queries, rankings, strict=True)
+    ]

@@ -1,4 +1,5 @@
-"""Dense, lexical and fused retrieval over one index version -> ranked (chunk id, score) lists.
+"""Dense, lexical and fused retrieval over one index version -> ranked (chunk id, score) lists,
+then the cross-encoder step of ``search.rerank`` (kbqa.rerank) when it is on: :func:`rank`.
 
 Fusion combines the dense (embedding) and lexical (BM25) rankings of the same chunks:
 - ``rrf``: reciprocal-rank fusion, score = sum_i w_i / (rrf_k + rank_i) (Cormack et al., 2009);
@@ -7,12 +8,13 @@ Fusion combines the dense (embedding) and lexical (BM25) rankings of the same ch
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
 
 from kbqa.config import SearchConfig
+from kbqa.rerank import rerank_rankings
 
 Ranking = list[tuple[str, float]]
 
@@ -87,3 +89,22 @@ def retrieve(
         ranking = fuse_rrf((d, l), weights, cfg.rrf_k) if cfg.fusion == "rrf" else fuse_scores((d, l), weights)
         fused.append(ranking[:k])
     return fused
+
+
+def rank(
+    queries: Sequence[str],
+    k: int,
+    *,
+    cfg: SearchConfig,
+    encoder: Any,
+    index: Any,
+    lexical: Any,
+    allowed: Collection[str] | None,
+    passage: Callable[[str], str],
+    device: str = "auto",
+) -> list[Ranking]:
+    """The top ``k`` per query: :func:`retrieve` (deep enough for the reranker to fill ``k``), then
+    the rerank step when ``cfg.rerank`` is set (``passage``: a chunk id's text for the cross-encoder)."""
+    depth = max(k, cfg.rerank_depth) if cfg.rerank else k
+    rankings = retrieve(queries, depth, cfg=cfg, encoder=encoder, index=index, lexical=lexical, allowed=allowed)
+    return rerank_rankings(queries, rankings, k, cfg, passage, device)

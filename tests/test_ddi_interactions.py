@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kbqa.cli.ddi import render_table
 from kbqa.ddi.interactions import (
     INTERACTION,
     NO_EVIDENCE,
@@ -14,7 +15,6 @@ from kbqa.ddi.interactions import (
     InteractionEvidence,
     aggregate,
     check,
-    render_table,
 )
 from kbqa.ddi.names import load_synonyms, mention_pattern, read_drug_list, variants
 from kbqa.errors import InputError, KbqaError

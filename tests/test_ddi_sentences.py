@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kbqa.ddi.interactions import INTERACTION, NO_EVIDENCE, NOT_STATED, DocumentView, check, render_table
+from kbqa.cli.ddi import render_table
+from kbqa.ddi.interactions import INTERACTION, NO_EVIDENCE, NOT_STATED, DocumentView, check
 from kbqa.text import sentence_spans
 from kbqa.types import Chunk, Hit
 

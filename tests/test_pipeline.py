@@ -167,3 +167,18 @@ def test_query_vectors_are_cached_and_returned_as_copies(kb, monkeypatch):
     again[0][:] = 0  # callers may modify what they get back
     assert np.array_equal(enc.encode_queries(["insulin dosing"])[0], first[1])
     assert enc.encode_queries([]).shape == (0, enc.dim)
+
+
+def test_opening_config_merges_what_a_load_may_change() -> None:
+    from kbqa.config import IndexConfig, SearchConfig, opening_config
+
+    built = Config().replace(index={"factory": "hnsw", "ef_search": 32}, search={"k": 7})
+    assert opening_config(built) == built
+    assert opening_config(built, search=SearchConfig(k=3)).search.k == 3
+    asked = Config().replace(embed={"device": "cpu", "batch_size": 8}, index={"backend": "exact", "nprobe": 4})
+    opened = opening_config(built, asked, query_time={"ef_search": 64})
+    assert (opened.embed.model, opened.embed.device, opened.embed.batch_size) == (built.embed.model, "cpu", 8)
+    assert opened.index == IndexConfig(backend="exact", factory="hnsw", nprobe=4, ef_search=64)
+    assert opened.search == asked.search and opened.chunk == built.chunk
+    # the CLI's query-time flags alone keep the index's own search settings
+    assert opening_config(built, query_time={"nprobe": 2}) == built.replace(index={"nprobe": 2})

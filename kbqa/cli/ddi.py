@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
+from kbqa.cli.common import dump
 from kbqa.errors import KbqaError
+
+if TYPE_CHECKING:
+    from kbqa.ddi.interactions import InteractionEvidence, InteractionReport
 
 DEFAULT_MODEL = "models/ddi"
 
@@ -120,7 +125,7 @@ def eval_main(argv: list[str]) -> int:
 
 
 def _interactions(args: argparse.Namespace) -> int:
-    from kbqa.ddi.interactions import REPORT_THRESHOLD, check, render_table, validate_drugs
+    from kbqa.ddi.interactions import REPORT_THRESHOLD, check, validate_drugs
     from kbqa.ddi.names import load_synonyms, read_drug_list
     from kbqa.pipeline import KnowledgeBase
 
@@ -135,8 +140,58 @@ def _interactions(args: argparse.Namespace) -> int:
     threshold = REPORT_THRESHOLD if args.threshold is None else args.threshold
     report = check(kb, drugs, model=args.model, synonyms=synonyms, k=args.k, threshold=threshold)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        dump(report)
     else:
         print(render_table(report))
     return 0
 
+
+def _probability(p: float, threshold: float) -> str:
+    """``p`` with enough decimals that a value below ``threshold`` never prints as equal to it."""
+    for digits in (2, 3, 4):
+        text = f"{p:.{digits}f}"
+        if (float(text) >= threshold) == (p >= threshold):
+            return text
+    return f"{p:.4f}" if p >= threshold else f"{min(p, threshold - 1e-4):.4f}"
+
+
+def describe(e: InteractionEvidence, threshold: float) -> str:
+    """One sentence's reading in words, e.g. "no interaction stated (P(interaction) 0.02)"."""
+    p = _probability(e.probability, threshold)
+    if e.probability >= threshold:
+        return f"interaction stated, {e.type} (P(interaction) {p})"
+    return f"no interaction stated (P(interaction) {p})"
+
+
+def render_table(report: InteractionReport, width: int = 100) -> str:
+    """A terminal table: one block per pair, its verdict in words and its best evidence with citations."""
+    from kbqa.ddi.interactions import STATUS_TEXT
+    from kbqa.serialize import citation
+
+    t = report.threshold
+    lines = []
+    for p in report.pairs:
+        verdict = STATUS_TEXT[p.status] + (f": {p.type}" if p.type else "")
+        if p.evidence:
+            best = p.evidence[0].probability
+            sign = ">=" if best >= t else "<"
+            verdict += (f" (best sentence P(interaction) {_probability(best, t)} {sign} threshold {t:g};"
+                        f" {p.sentences} distinct sentence(s) name both)")
+        lines.append(f"{p.drugs[0]} + {p.drugs[1]}: {verdict}")
+        for e in p.evidence[:3]:
+            text = " ".join(e.sentence.split())
+            text = text if len(text) <= width else text[: width - 3] + "..."
+            lines.append(f"  - {describe(e, t)}:")
+            lines.append(f"      {text}")
+            also = f" (same sentence in {len(e.also_in)} more document(s))" if e.also_in else ""
+            lines.append(f"      {citation(e.hit.meta, e.hit.doc_id, e.hit.title)}{also}")
+    lines.append("")
+    lines.append(f"P(interaction): the DDI model's probability that a sentence states an interaction between the two "
+                 f"drugs; a pair is reported as interacting when a sentence reaches the threshold {t:g}.")
+    precision = report.provenance.get("threshold_dev_precision")
+    if precision is not None:
+        lines.append(f"At this threshold {precision:.0%} of such readings were right on knowledge-base sentences "
+                     "(eval/benchmarks/ddi-comention): read the sentence before acting on it.")
+    lines.append("'no evidence' means nothing was found in this knowledge base, not that the drugs are safe together.")
+    lines.append("Decision support only: check the cited sources.")
+    return "\n".join(lines)

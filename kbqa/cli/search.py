@@ -41,8 +41,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         from kbqa.config import load_config
 
         config = load_config(args.config)
-    config = query_time(args, args.index, config)
-    kb = apply_rerank_args(KnowledgeBase.load(args.index, config), args)
+    kb = apply_rerank_args(KnowledgeBase.load(args.index, config, query_time=query_time(args)), args)
     if args.input:
         rows = list(read_jsonl_input(args.input, ("id", "query")))
         hits = kb.search_many([str(r["query"]) for _, r in rows], args.k, filters)
@@ -64,18 +63,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def query_time(args: argparse.Namespace, index_dir: str, config: Any) -> Any:
-    """``config`` with --nprobe / --ef-search / --refine applied (starting from the index's own settings)."""
+def query_time(args: argparse.Namespace) -> dict[str, int]:
+    """--nprobe / --ef-search / --refine as index settings (applied over the index's own at load)."""
     over = {k: getattr(args, k) for k in ("nprobe", "ef_search", "refine") if getattr(args, k, None) is not None}
-    if not over:
-        return config
     if any(v < 1 for v in over.values()):
         raise KbqaError("--nprobe, --ef-search and --refine must be at least 1")
-    if config is None:
-        from kbqa.config import from_dict
-        from kbqa.index.manifest import read_manifest
-        from kbqa.index.store import IndexFolder
-
-        folder = IndexFolder(index_dir)
-        config = from_dict(read_manifest(folder.version_dir(folder.current()))["config"])
-    return config.replace(index=over)
+    return over

@@ -82,25 +82,8 @@ class InteractionReport:
         return float(self.provenance.get("threshold", REPORT_THRESHOLD))
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``--json`` shape: ``{"pairs": [{"drugs", "status", "type", "confidence", "evidence"}]}``."""
-        from kbqa.serialize import citation
-
-        def ev(e: InteractionEvidence) -> dict[str, Any]:
-            return {
-                "sentence": e.sentence,
-                "type": e.type,
-                "probability": round(e.probability, 4),
-                "probabilities": {k: round(v, 4) for k, v in e.probabilities.items()},
-                "chunk_id": e.hit.chunk_id,
-                "doc_id": e.hit.doc_id,
-                "title": e.hit.title,
-                "start": e.span[0],
-                "end": e.span[1],
-                "also_in": list(e.also_in),
-                "metadata": e.hit.meta,
-                "citation": citation(e.hit.meta, e.hit.doc_id, e.hit.title),
-            }
-
+        """The ``--json`` shape: ``{"pairs": [{"drugs", "status", "type", "confidence", "evidence"}]}``;
+        each evidence cites its chunk as kbqa.serialize does every hit."""
         pairs = [
             {
                 "drugs": list(p.drugs),
@@ -109,11 +92,31 @@ class InteractionReport:
                 "confidence": None if p.confidence is None else round(p.confidence, 4),
                 "message": STATUS_TEXT[p.status],
                 "sentences": p.sentences,
-                "evidence": [ev(e) for e in p.evidence],
+                "evidence": [_evidence_to_dict(e) for e in p.evidence],
             }
             for p in self.pairs
         ]
         return {"drugs": self.drugs, "pairs": pairs, "provenance": self.provenance}
+
+
+def _evidence_to_dict(e: InteractionEvidence) -> dict[str, Any]:
+    from kbqa.serialize import hit_to_dict
+
+    cited = hit_to_dict(e.hit)  # its ids, title, metadata and citation; the span is the sentence's
+    return {
+        "sentence": e.sentence,
+        "type": e.type,
+        "probability": round(e.probability, 4),
+        "probabilities": {k: round(v, 4) for k, v in e.probabilities.items()},
+        "chunk_id": cited["chunk_id"],
+        "doc_id": cited["doc_id"],
+        "title": cited["title"],
+        "start": e.span[0],
+        "end": e.span[1],
+        "also_in": list(e.also_in),
+        "metadata": cited["metadata"],
+        "citation": cited["citation"],
+    }
 
 
 def sentence_type(probabilities: dict[str, float], threshold: float = REPORT_THRESHOLD) -> tuple[str, float]:
@@ -358,53 +361,3 @@ def _blinded(
         rest = [s for s in ma + mb if s not in (sa, sb)] + others
         out.append(blind(sentence, [first], [second], rest, style))
     return out
-
-
-def _probability(p: float, threshold: float) -> str:
-    """``p`` with enough decimals that a value below ``threshold`` never prints as equal to it."""
-    for digits in (2, 3, 4):
-        text = f"{p:.{digits}f}"
-        if (float(text) >= threshold) == (p >= threshold):
-            return text
-    return f"{p:.4f}" if p >= threshold else f"{min(p, threshold - 1e-4):.4f}"
-
-
-def describe(e: InteractionEvidence, threshold: float) -> str:
-    """One sentence's reading in words, e.g. "no interaction stated (P(interaction) 0.02)"."""
-    p = _probability(e.probability, threshold)
-    if e.probability >= threshold:
-        return f"interaction stated, {e.type} (P(interaction) {p})"
-    return f"no interaction stated (P(interaction) {p})"
-
-
-def render_table(report: InteractionReport, width: int = 100) -> str:
-    """A terminal table: one block per pair, its verdict in words and its best evidence with citations."""
-    from kbqa.serialize import citation
-
-    t = report.threshold
-    lines = []
-    for p in report.pairs:
-        verdict = STATUS_TEXT[p.status] + (f": {p.type}" if p.type else "")
-        if p.evidence:
-            best = p.evidence[0].probability
-            sign = ">=" if best >= t else "<"
-            verdict += (f" (best sentence P(interaction) {_probability(best, t)} {sign} threshold {t:g};"
-                        f" {p.sentences} distinct sentence(s) name both)")
-        lines.append(f"{p.drugs[0]} + {p.drugs[1]}: {verdict}")
-        for e in p.evidence[:3]:
-            text = " ".join(e.sentence.split())
-            text = text if len(text) <= width else text[: width - 3] + "..."
-            lines.append(f"  - {describe(e, t)}:")
-            lines.append(f"      {text}")
-            also = f" (same sentence in {len(e.also_in)} more document(s))" if e.also_in else ""
-            lines.append(f"      {citation(e.hit.meta, e.hit.doc_id, e.hit.title)}{also}")
-    lines.append("")
-    lines.append(f"P(interaction): the DDI model's probability that a sentence states an interaction between the two "
-                 f"drugs; a pair is reported as interacting when a sentence reaches the threshold {t:g}.")
-    precision = report.provenance.get("threshold_dev_precision")
-    if precision is not None:
-        lines.append(f"At this threshold {precision:.0%} of such readings were right on knowledge-base sentences "
-                     "(eval/benchmarks/ddi-comention): read the sentence before acting on it.")
-    lines.append("'no evidence' means nothing was found in this knowledge base, not that the drugs are safe together.")
-    lines.append("Decision support only: check the cited sources.")
-    return "\n".join(lines)

@@ -2,7 +2,8 @@
 
 ``VersionWriter`` writes one version (documents.jsonl, chunks.jsonl, the vector index, the
 manifest) into a staging folder and commits it atomically; ``build_version`` drives it for a
-full build, and updates drive it with reused vectors.
+full build, and updates drive it with reused vectors. ``build_index`` is the whole build of an
+index folder from sources, with its overwrite rules.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -232,6 +233,68 @@ def build_version(
             )
         finally:
             writer.close()
+
+
+def check_target(folder: IndexFolder, overwrite: bool) -> None:
+    """Refuse to build into a file, or into a folder that holds anything unless ``overwrite``."""
+    if folder.root.exists() and not folder.root.is_dir():
+        raise KbqaError(f"{folder.root} exists and is not a folder")
+    if folder.root.is_dir() and any(folder.root.iterdir()) and not overwrite:
+        what = "an index" if folder.exists() else "files"
+        raise KbqaError(f"{folder.root} already holds {what}; pass --overwrite (overwrite=True) to replace it")
+
+
+def build_index(
+    sources: Sequence[str | Path],
+    index_dir: str | Path,
+    config: Config,
+    *,
+    format: str | None = None,
+    overwrite: bool = False,
+    mirror: str | Path | None = None,
+    progress: bool = True,
+    columns: dict[str, str] | None = None,
+) -> tuple[Encoder, Any]:
+    """Index ``sources`` (files, folders or recipe names) into ``index_dir`` as a new committed
+    version; returns the encoder and the loaders' ``LoadStats``.
+
+    An existing index is refused unless ``overwrite``; with it, the new version is written beside
+    the old ones, which go only once it is committed.
+    """
+    from kbqa.corpus import LoadStats, iter_documents, resolve_source
+    from kbqa.embed import available_model, load_encoder
+
+    if (model := available_model(config.embed.model)) != config.embed.model:
+        config = config.replace(embed={"model": model})
+    if not sources:
+        raise KbqaError("no source given: pass files, folders or recipe names to index")
+    folder = IndexFolder(index_dir)
+    check_target(folder, overwrite)
+    resolved = [resolve_source(s, mirror=mirror) for s in sources]
+    stats = LoadStats()
+    source_info = [
+        {"source": str(s), "path": str(path), "format": format or fmt} for s, (path, fmt) in zip(sources, resolved)
+    ]
+
+    def documents() -> Iterator[tuple[str, Document]]:
+        for info in source_info:
+            for doc in iter_documents(info["path"], info["format"], stats=stats, mirror=mirror, columns=columns):
+                yield info["source"], doc
+
+    def counts() -> dict[str, int]:
+        return {"skipped_empty": stats.skipped_empty, "skipped_unanswered": stats.skipped_unanswered, "files": stats.files}
+
+    encoder = load_encoder(config.embed)
+    with folder.lock():
+        old = folder.versions()
+        pointer_before = folder.exists()
+        build_version(
+            folder, documents(), encoder=encoder, config=config, sources=source_info, counts=counts, progress=progress
+        )
+        if overwrite and pointer_before:
+            for name in old:  # the new version is committed: the replaced index goes
+                folder.discard(name)
+    return encoder, stats
 
 
 def _kbqa_version() -> str:

@@ -167,15 +167,3 @@ def gpu_plan(cfg: IndexConfig, n_gpu: int, kind: str) -> str:
     if n_gpu == 0 or cfg.use_gpu == "never" or kind == "graph":
         return "cpu"
     return "shard" if cfg.gpu_shard and n_gpu > 1 else "replicate"
-
-
-QUERY_TIME = ("nprobe", "ef_search", "refine")
-
-
-def load_overrides(requested: IndexConfig) -> dict[str, Any]:
-    """What a config given when opening an index may change: the query-time settings it sets, and the
-    factory it names when that is not the default (a different kind is then refused at load)."""
-    out: dict[str, Any] = {k: getattr(requested, k) for k in QUERY_TIME if getattr(requested, k)}
-    if requested.factory != IndexConfig.factory:
-        out["factory"] = requested.factory
-    return out
