@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.errors import KbqaError
+from kbqa.files import sha256_file
+from kbqa.files import tree_sha256 as files_tree_sha256
 from kbqa.paths import recipes_dir as recipes_path
 
 RECIPES_DIR: Path | None = None  # None: kbqa.paths.recipes_dir() (packaged, $KBQA_HOME/corpora or the checkout's)
@@ -111,15 +113,6 @@ def get_recipe(name: str, recipes_dir: Path | None = None) -> Recipe | None:
     return list_recipes(recipes_dir).get(name)
 
 
-def sha256_file(path: str | Path) -> str:
-    """sha256 of a file, read in 1 MiB blocks (the one checksum helper every data record uses)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def tree_files(folder: Path, pattern: str) -> list[Path]:
     """Files under ``folder`` matching ``pattern``, sorted by their relative POSIX path."""
     return sorted((p for p in folder.glob(pattern) if p.is_file()), key=lambda p: p.relative_to(folder).as_posix())
@@ -127,11 +120,7 @@ def tree_files(folder: Path, pattern: str) -> list[Path]:
 
 def tree_sha256(folder: Path, pattern: str) -> tuple[str, int]:
     """(sha256 over sorted ``"relpath\\tsha256\\n"`` lines, file count) for a folder."""
-    digest = hashlib.sha256()
-    files = tree_files(folder, pattern)
-    for path in files:
-        digest.update(f"{path.relative_to(folder).as_posix()}\t{sha256_file(path)}\n".encode())
-    return digest.hexdigest(), len(files)
+    return files_tree_sha256(folder, tree_files(folder, pattern))
 
 
 def cache_dir() -> Path:
