@@ -205,7 +205,8 @@ def from_dict(data: dict[str, Any], *, source: str = "config") -> Config:
         for name, cls in _STAGES.items():
             bad = unknown_keys(exc, (name,))
             if bad:
-                return f"{source}: unknown key(s) {bad} in [{name}]; known: {sorted(f.name for f in dataclasses.fields(cls))}"
+                known = sorted(f.name for f in dataclasses.fields(cls))
+                return f"{source}: unknown key(s) {bad} in [{name}]; known: {known}"
         err = exc.errors()[0]
         if len(err["loc"]) == 1 and err["type"] == "model_type":
             return f"{source}: [{err['loc'][0]}] must be a table, got {type(err['input']).__name__}"

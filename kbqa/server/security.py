@@ -41,7 +41,8 @@ def require_key(expected: str) -> Callable[..., Awaitable[None]]:
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
         api_key: str | None = Depends(header),
     ) -> None:
-        given = [c.strip().encode("utf-8") for c in (credentials and credentials.credentials, api_key) if c and c.strip()]
+        sent = (credentials.credentials if credentials else None, api_key)
+        given = [c.strip().encode("utf-8") for c in sent if c and c.strip()]
         ok = False
         for g in given:  # check every candidate so timing does not reveal which header was tried
             ok |= hmac.compare_digest(g, want)
