@@ -86,3 +86,18 @@ def test_eval_sub_actions_are_subparsers(capsys):
     with pytest.raises(SystemExit):
         main(["eval", "export", "--help"])
     assert "--part" in capsys.readouterr().out
+
+
+def test_no_key_no_word_on_the_body():
+    from unittest import mock
+
+    from fastapi.testclient import TestClient
+
+    from kbqa.server import app as server_app
+    from kbqa.server.settings import ServerSettings
+
+    app = server_app.create_app(mock.MagicMock(spec=server_app.ServedIndex), ServerSettings(api_key="k" * 20, rate_limit=0))
+    client = TestClient(app)
+    bad = {"content": b"{not json", "headers": {"content-type": "application/json"}}
+    assert client.post("/search", **bad).status_code == 401
+    assert client.post("/search", content=bad["content"], headers={**bad["headers"], "X-API-Key": "k" * 20}).status_code == 422

@@ -32,7 +32,7 @@ from kbqa.server.models import (
     SearchOut,
     SearchRequest,
 )
-from kbqa.server.security import Guard, RateLimiter, require_key
+from kbqa.server.security import KEY_MESSAGE, Guard, RateLimiter, require_key
 from kbqa.server.settings import ASK_K_MAX, SEARCH_K_MAX, ServerSettings
 from kbqa.server.state import ServedIndex
 
@@ -79,7 +79,8 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
         redoc_url=None,
     )
     # every route but /health and the page needs the key when there is one
-    keyed = [Depends(require_key(settings.api_key))] if settings.api_key is not None else []
+    key_check = require_key(settings.api_key) if settings.api_key is not None else None
+    keyed = [Depends(key_check)] if key_check is not None else []
     docs_keyed = [] if settings.public_docs else keyed
     app.state.served = served
     app.state.settings = settings
@@ -93,6 +94,9 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI parses the JSON body before it runs the key dependency: no key, no word on the body
+        if key_check is not None and not await key_check.request_has_key(request):  # type: ignore[attr-defined]
+            return JSONResponse({"detail": KEY_MESSAGE}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         return JSONResponse({"detail": validation_message(exc.errors())}, status_code=422)
 
     @app.exception_handler(Exception)

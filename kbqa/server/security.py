@@ -37,18 +37,26 @@ def require_key(expected: str) -> Callable[..., Awaitable[None]]:
     header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKey")
     want = expected.encode("utf-8")
 
-    async def check_key(
-        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-        api_key: str | None = Depends(header),
-    ) -> None:
+    def matches(credentials: HTTPAuthorizationCredentials | None, api_key: str | None) -> bool:
         sent = (credentials.credentials if credentials else None, api_key)
         given = [c.strip().encode("utf-8") for c in sent if c and c.strip()]
         ok = False
         for g in given:  # check every candidate so timing does not reveal which header was tried
             ok |= hmac.compare_digest(g, want)
-        if not ok:
+        return ok
+
+    async def check_key(
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+        api_key: str | None = Depends(header),
+    ) -> None:
+        if not matches(credentials, api_key):
             raise HTTPException(401, detail=KEY_MESSAGE, headers={"WWW-Authenticate": "Bearer"})
 
+    async def request_has_key(request: Any) -> bool:
+        """For a request refused before the dependency ran (a body that is not JSON)."""
+        return matches(await bearer(request), await header(request))
+
+    check_key.request_has_key = request_has_key  # type: ignore[attr-defined]
     return check_key
 
 
