@@ -43,13 +43,14 @@ def export(name: str, folder: Path) -> None:
 
 def absent_corpus(folder: Path, out: Path) -> int:
     """``folder``'s corpus without the documents its qrels judge relevant; returns how many were left out."""
-    from kbqa.evaluate.benchmark import load_qrels, load_questions, read_jsonl
+    from kbqa.evaluate.benchmark import load_qrels, load_questions
+    from kbqa.jsonlines import iter_jsonl
 
     qids = [q.qid for q in load_questions(folder / "questions.jsonl")]
     relevant = {r.doc_id for r in load_qrels(folder / "qrels.tsv", question_ids=qids) if r.grade > 0}
     dropped = 0
     with out.open("w", encoding="utf-8") as f:
-        for _, rec in read_jsonl(folder / "corpus.jsonl"):
+        for _, rec in iter_jsonl(folder / "corpus.jsonl"):
             if str(rec.get("id", rec.get("_id"))) in relevant:
                 dropped += 1
                 continue

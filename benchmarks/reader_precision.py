@@ -58,8 +58,8 @@ def main() -> None:
     from sklearn.metrics import accuracy_score, f1_score
 
     from kbqa.read import data as rdata
-    from kbqa.read.aggregate import sentences
     from kbqa.read.reader import Reader
+    from kbqa.text import sentence_spans
     from kbqa.precision import resolve as resolve_precision
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -78,7 +78,7 @@ def main() -> None:
     dev = rdata.split_items(items, rdata.load_split()["dev"])
     gold = [it.label for it in dev]
     contexts = [(e.text, e.text_pair) for e in rdata.pubmedqa_examples(dev, "reasoning")]
-    short = [(it.question, it.long_answer[a:b]) for it in dev for a, b in sentences(it.long_answer)]
+    short = [(it.question, it.long_answer[a:b]) for it in dev for a, b in sentence_spans(it.long_answer, lists=False)]
 
     readers = {p: Reader.load(args.reader, precision=p) for p in ("fp32", "bf16")}
     labels = readers["fp32"].labels

@@ -33,7 +33,8 @@ def main() -> None:
 
     from kbqa.pipeline import KnowledgeBase
     from kbqa.read import data as rdata
-    from kbqa.read.aggregate import dedupe, sentences
+    from kbqa.read.aggregate import dedupe
+    from kbqa.text import sentence_spans
     from kbqa.read.answer import answer_from_hits
     from kbqa.read.reader import Reader
 
@@ -56,7 +57,7 @@ def main() -> None:
         hs = dedupe(hs)
         at: dict[str, int] = {}
         for h in sorted((h for h in hs if h.doc_id == hs[0].doc_id), key=lambda h: h.start):
-            for a, b in sentences(h.text):
+            for a, b in sentence_spans(h.text, lists=False):
                 at.setdefault(h.text[a:b], h.start + a)
         docs.append(sorted(at, key=at.__getitem__))
 
@@ -70,7 +71,7 @@ def main() -> None:
                     "questions": len(dev), "sentence_choices": {}}
     for name, pick in choices.items():
         read = [" ".join(s[i] for i in sorted(pick(s))) for s in docs]
-        coverage = np.mean([np.mean([it.long_answer[a:b] in text for a, b in sentences(it.long_answer)])
+        coverage = np.mean([np.mean([it.long_answer[a:b] in text for a, b in sentence_spans(it.long_answer, lists=False)])
                             for it, text in zip(dev, read)])
         probs = reader.predict_proba([(it.question, t) for it, t in zip(dev, read)])
         pred = [labels[i] for i in probs.argmax(1)]

@@ -20,6 +20,7 @@ import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -170,29 +171,51 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_STAGES = {"chunk": ChunkConfig, "embed": EmbedConfig, "index": IndexConfig, "search": SearchConfig}
+
+
+@cache
+def _config_model() -> Any:
+    """The pydantic model a config is validated with: one strict table per stage, built from the
+    stage dataclasses (their fields, types and defaults), unknown sections and keys refused."""
+    import typing
+
+    from pydantic import create_model
+
+    from kbqa.strict import Strict
+
+    tables = {}
+    for name, cls in _STAGES.items():
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(cls)}
+        tables[name] = create_model(f"{cls.__name__}Table", __base__=Strict, **fields)
+    return create_model("ConfigTables", __base__=Strict, **{n: (t, None) for n, t in tables.items()})
+
+
 def from_dict(data: dict[str, Any], *, source: str = "config") -> Config:
     """Build a Config from nested dicts, rejecting unknown stages and keys."""
-    stages = {f.name: f.type for f in dataclasses.fields(Config)}
-    classes = {"chunk": ChunkConfig, "embed": EmbedConfig, "index": IndexConfig, "search": SearchConfig}
-    unknown = sorted(set(data) - set(stages))
-    if unknown:
-        raise KbqaError(f"{source}: unknown section(s) {unknown}; known: {sorted(stages)}")
-    built: dict[str, Any] = {}
-    for name, cls in classes.items():
-        values = data.get(name, {})
-        if isinstance(values, cls):
-            built[name] = values
-            continue
-        if not isinstance(values, dict):
-            raise KbqaError(f"{source}: [{name}] must be a table, got {type(values).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        bad = sorted(set(values) - known)
-        if bad:
-            raise KbqaError(f"{source}: unknown key(s) {bad} in [{name}]; known: {sorted(known)}")
-        try:
-            built[name] = cls(**values)
-        except TypeError as exc:  # pragma: no cover - dataclass signature mismatch
-            raise KbqaError(f"{source}: [{name}]: {exc}") from exc
+    from kbqa.strict import describe, unknown_keys, validate
+
+    model = _config_model()
+
+    def explain(exc: Any) -> str:
+        unknown = unknown_keys(exc)
+        if unknown:
+            return f"{source}: unknown section(s) {unknown}; known: {sorted(_STAGES)}"
+        for name, cls in _STAGES.items():
+            bad = unknown_keys(exc, (name,))
+            if bad:
+                known = sorted(f.name for f in dataclasses.fields(cls))
+                return f"{source}: unknown key(s) {bad} in [{name}]; known: {known}"
+        err = exc.errors()[0]
+        if len(err["loc"]) == 1 and err["type"] == "model_type":
+            return f"{source}: [{err['loc'][0]}] must be a table, got {type(err['input']).__name__}"
+        return f"{source}: [{err['loc'][0]}] {describe({**err, 'loc': err['loc'][1:]})}"
+
+    tables = {name: dataclasses.asdict(v) if isinstance(v, _STAGES.get(name, ())) else v for name, v in data.items()}
+    checked = validate(model, tables, explain)
+    built = {name: data[name] if isinstance(data[name], cls) else cls(**getattr(checked, name).model_dump())
+             for name, cls in _STAGES.items() if name in data}
     return Config(**built)
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from kbqa.config import BUNDLED_EMBEDDER, DEFAULT_EMBEDDER, TUNED_EMBEDDER, EmbedConfig
 from kbqa.errors import KbqaError
+from kbqa.files import feed_file
 from kbqa.paths import MODEL_ENV, model_dir, model_hint
 from kbqa.precision import Precision
 from kbqa.precision import resolve as resolve_precision
@@ -115,9 +116,7 @@ def weights_checksum(path: str) -> str | None:
     files = sorted(p for p in root.rglob("*") if p.suffix in (".safetensors", ".bin") and p.is_file())
     for p in files:
         h.update(p.relative_to(root).as_posix().encode())
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        feed_file(h, p)
     return h.hexdigest() if files else None
 
 

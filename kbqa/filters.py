@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import cache
 from typing import Any
 
 from kbqa.errors import KbqaError
@@ -24,28 +25,9 @@ class Filters:
             return cls()
         if isinstance(value, Filters):
             return value
-        if not isinstance(value, dict):
-            raise KbqaError(f"filters must be a dict, got {type(value).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise KbqaError(f"unknown filter(s) {unknown}; known: {sorted(known)}")
-        clean: dict[str, Any] = {}
-        for key, v in value.items():
-            if v is None:
-                continue
-            if key in ("year_min", "year_max"):
-                try:
-                    clean[key] = int(v)
-                except (TypeError, ValueError):
-                    raise KbqaError(f"filter {key} must be a year, got {v!r}") from None
-            elif key == "include_retracted":
-                if not isinstance(v, bool):
-                    raise KbqaError(f"filter include_retracted must be true or false, got {v!r}")
-                clean[key] = v
-            else:
-                clean[key] = str(v)
-        return cls(**clean)
+        from kbqa.strict import validate
+
+        return cls(**validate(_filters_model(), value, _explain).model_dump())
 
     @classmethod
     def from_cli(cls, items: list[str] | None) -> Filters:
@@ -95,3 +77,58 @@ class Filters:
             if self.publication_type.lower() not in types:
                 return False
         return True
+
+
+def _explain(exc: Any) -> str:
+    from kbqa.strict import describe, unknown_keys
+
+    unknown = unknown_keys(exc)
+    if unknown:
+        return f"unknown filter(s) {unknown}; known: {sorted(f.name for f in fields(Filters))}"
+    err = exc.errors()[0]
+    if err["type"] == "model_type":
+        return f"filters must be a dict, got {type(err['input']).__name__}"
+    if err["type"] == "value_error":
+        return str(err["ctx"]["error"])
+    return f"filter {describe(err)}"
+
+
+@cache
+def _filters_model() -> Any:
+    """The pydantic model behind ``Filters.parse``: unknown keys refused, None meaning "not set",
+    years as ints, the text filters as strings, include_retracted as a real boolean."""
+    from pydantic import field_validator
+
+    from kbqa.strict import Strict
+
+    class FiltersIn(Strict):
+        year_min: int | None = None
+        year_max: int | None = None
+        source: str | None = None
+        mesh: str | None = None
+        publication_type: str | None = None
+        include_retracted: bool | None = None
+
+        @field_validator("year_min", "year_max", mode="before")
+        @classmethod
+        def _year(cls, v: Any, info: Any) -> int | None:
+            if v is None:
+                return None
+            try:
+                return int(v)
+            except (TypeError, ValueError):
+                raise ValueError(f"filter {info.field_name} must be a year, got {v!r}") from None
+
+        @field_validator("source", "mesh", "publication_type", mode="before")
+        @classmethod
+        def _text(cls, v: Any) -> str | None:
+            return None if v is None else str(v)
+
+        @field_validator("include_retracted", mode="before")
+        @classmethod
+        def _flag(cls, v: Any) -> bool | None:
+            if v is not None and not isinstance(v, bool):
+                raise ValueError(f"filter include_retracted must be true or false, got {v!r}")
+            return v
+
+    return FiltersIn

@@ -107,7 +107,7 @@ class LexicalIndex:
 
         Ties (including texts sharing no word with the query, score 0) keep indexing order.
         """
-        import numpy as np
+        from kbqa.numeric import top_k
 
         k = max(0, min(int(k), len(self.ids)))
         out: list[list[tuple[str, float]]] = []
@@ -116,11 +116,7 @@ class LexicalIndex:
                 out.append([])
                 continue
             s = self.scores(query)
-            if k < len(s):
-                top = np.argpartition(-s, k - 1)[:k]
-            else:
-                top = np.arange(len(s))
-            order = top[np.lexsort((top, -s[top]))]  # by score desc, then row asc: deterministic
+            order = top_k(s, k)  # by score desc, then row asc: deterministic
             out.append([(self.ids[i], float(s[i])) for i in order])
         return out
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from kbqa.errors import KbqaError
+from kbqa.files import write_atomic
 
 PRECISIONS = ("auto", "fp32", "bf16")
 MIN_SPEEDUP = 1.1  # bf16 must beat fp32 by this much on the probe: a tie is not worth the rounding
@@ -120,9 +121,7 @@ def cached_speedup() -> float:
     cache[key] = {"speedup": round(speedup, 3), "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:  # a read-only home just means probing again next time
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(cache, indent=1, sort_keys=True) + "\n")
     except OSError:
         pass
     return speedup

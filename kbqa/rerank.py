@@ -25,6 +25,7 @@ import numpy as np
 
 from kbqa.config import SearchConfig
 from kbqa.errors import KbqaError
+from kbqa.numeric import sigmoid
 from kbqa.paths import MODEL_ENV, model_dir, model_hint
 
 TUNED_RERANKER = "kbqa-medical-reranker"
@@ -141,7 +142,7 @@ class Reranker:
         head, tail = ranking[:depth], ranking[depth:]
         if not head:
             return list(ranking)
-        probs = 1.0 / (1.0 + np.exp(-self.logits(query, texts[:depth]).astype(np.float64)))
+        probs = sigmoid(self.logits(query, texts[:depth]))
         if weight < 1.0:
             fused = np.array([s for _, s in head], dtype=np.float64)
             span = fused.max() - fused.min()

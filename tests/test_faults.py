@@ -35,7 +35,7 @@ STEPS = [
     ("kbqa.lexical", "LexicalIndex.save"),
     ("kbqa.index.build", "file_checksums"),
     ("kbqa.index.build", "write_atomic"),  # the manifest
-    ("kbqa.index.store", "_fsync_dir"),  # staging sub-folders, after the rename, after each replace
+    ("kbqa.files", "fsync_dir"),  # staging sub-folders, after the rename, after each replace
     ("kbqa.index.store", "write_atomic"),  # the CURRENT pointer
     ("os", "rename"),  # staging -> vNNNNNN, and pruned versions -> .trash-*
     ("os", "replace"),  # temporary files -> manifest.json / CURRENT

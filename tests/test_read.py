@@ -11,10 +11,11 @@ from conftest import KeywordClassifier, keyword_reader, tiny_config
 
 from kbqa.errors import InputError, KbqaError
 from kbqa.read import calibrate as cal
-from kbqa.read.aggregate import AggregationParams, aggregate, dedupe, group_by_document, sentences
+from kbqa.read.aggregate import AggregationParams, aggregate, dedupe, group_by_document
 from kbqa.read.question import question_type
 from kbqa.read.answer import answer_from_hits
 from kbqa.read.reader import Reader
+from kbqa.text import sentence_spans
 from kbqa.types import Hit
 
 DATA = Path(__file__).parent / "data" / "read"
@@ -57,7 +58,7 @@ def test_question_type(question: str, kind: str) -> None:
 
 def test_sentence_spans_index_into_text() -> None:
     text = "  First one. Second (p<0.05)! Third without end"
-    spans = sentences(text)
+    spans = sentence_spans(text, lists=False)
     assert [text[a:b] for a, b in spans] == ["First one.", "Second (p<0.05)!", "Third without end"]
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kbqa.evaluate.benchmark import Qrel, Question, write_benchmark
 from kbqa.jsonlines import iter_jsonl
-from kbqa.corpus.recipes import sha256_file
+from kbqa.files import sha256_file
 
 
 def export_claims(root: Path, out: Path, part: str = "dev") -> dict:

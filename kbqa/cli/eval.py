@@ -1,8 +1,9 @@
 """`kbqa eval`: offline evaluation over an index, plus subcommands (`export`, `compare`, `ddi`, ...).
 
 ``kbqa eval --index DIR --questions Q.jsonl [--qrels QRELS] ...`` runs an evaluation.
-``kbqa eval NAME ...`` dispatches to ``EVAL_SUBCOMMANDS[NAME](argv_after_name)``. Another module
-adds a subcommand by putting a callable, or a lazy ``"module:function"`` string, in that dict.
+``kbqa eval export|compare ...`` are argparse subparsers (``ACTIONS``); ``kbqa eval NAME ARGS...`` for
+a name of ``EVAL_SUBCOMMANDS`` (``ddi``) calls that entry with ``ARGS``: another module adds one by
+putting a callable, or a lazy ``"module:function"`` string, in that dict.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from kbqa.errors import KbqaError
 EvalSubcommand = Callable[[list[str]], int]
 
 
-def _export_main(argv: list[str]) -> int:
+def _add_export(sub: Any) -> None:
     """``kbqa eval export {pubmedqa,medquad} --out DIR [--data PATH] [--split FILE] [--part dev]``."""
     from kbqa.evaluate.export import DEFAULT_DATA, DEFAULT_SPLIT, EXPORTERS
 
-    ap = argparse.ArgumentParser(
-        prog="kbqa eval export",
+    ap = sub.add_parser(
+        "export", help="write a benchmark from a dataset",
         description="Write a benchmark (corpus.jsonl, questions.jsonl, qrels.tsv, info.json) from a dataset.",
     )
     ap.add_argument("dataset", choices=sorted(EXPORTERS))
@@ -32,7 +33,12 @@ def _export_main(argv: list[str]) -> int:
     ap.add_argument("--data", help=f"dataset path (default: {DEFAULT_DATA})")
     ap.add_argument("--split", help=f"split file (default: {DEFAULT_SPLIT})")
     ap.add_argument("--part", default="dev", choices=["dev", "train", "all"], help="which questions (default dev)")
-    args = ap.parse_args(argv)
+    ap.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from kbqa.evaluate.export import DEFAULT_DATA, DEFAULT_SPLIT, EXPORTERS
+
     info = EXPORTERS[args.dataset](
         args.out,
         data=args.data or DEFAULT_DATA[args.dataset],
@@ -43,25 +49,30 @@ def _export_main(argv: list[str]) -> int:
     return 0
 
 
-def _compare_main(argv: list[str]) -> int:
+def _add_compare(sub: Any) -> None:
     """``kbqa eval compare A/report.json B/report.json``."""
-    from kbqa.evaluate.report import compare, format_comparison
-
-    ap = argparse.ArgumentParser(
-        prog="kbqa eval compare",
+    ap = sub.add_parser(
+        "compare", help="compare two evaluation runs",
         description="Side-by-side metrics of two evaluation runs with paired-bootstrap p-values "
         "(reads per_query.jsonl next to each report).",
     )
     ap.add_argument("a", help="baseline run: report.json or its folder")
     ap.add_argument("b", help="new run: report.json or its folder")
-    args = ap.parse_args(argv)
+    ap.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from kbqa.evaluate.report import compare, format_comparison
+
     print(format_comparison(compare(args.a, args.b), args.a, args.b))
     return 0
 
 
+# sub-actions defined here as subparsers
+ACTIONS: dict[str, Callable[[Any], None]] = {"export": _add_export, "compare": _add_compare}
+# sub-actions that parse their own arguments: ``kbqa eval NAME ARGS...`` calls ``fn(ARGS)``; another
+# module adds one with a callable or a lazy ``"module:function"`` string
 EVAL_SUBCOMMANDS: dict[str, EvalSubcommand | str] = {
-    "export": _export_main,
-    "compare": _compare_main,
     "ddi": "kbqa.cli.ddi:eval_main",
 }
 
@@ -83,13 +94,43 @@ def _resolve(name: str) -> EvalSubcommand:
     return fn
 
 
+def _names() -> list[str]:
+    return sorted({*ACTIONS, *EVAL_SUBCOMMANDS})
+
+
+class _AnyName(dict):
+    """The sub-action table: any first positional passes argparse's choice check, so that an unknown
+    name is refused by cmd_eval (a kbqa error, exit status 2) rather than as a usage error."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+class _EvalActions(argparse._SubParsersAction):
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: Any = None) -> None:
+        name = values[0]
+        if name in ACTIONS:
+            super().__call__(parser, namespace, values, option_string)
+        elif name in EVAL_SUBCOMMANDS:  # its own parser reads the rest, untouched
+            namespace.action, namespace.func, namespace.argv = name, _passthrough(name), list(values[1:])
+        else:
+            namespace.unknown_action = name
+
+
+def _passthrough(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        return int(_resolve(name)(args.argv) or 0)
+
+    return run
+
+
 def register(subparsers: Any, train_subparsers: Any) -> None:
     p = subparsers.add_parser(
         "eval",
         help="evaluate retrieval and answers on a benchmark (or: eval export|compare|ddi ...)",
         description="Evaluate an index (and a reader) on questions.jsonl [+ qrels.tsv]; writes report.json, "
         "report.md, per_query.jsonl and PNG plots. Subcommands: "
-        + ", ".join(f"`kbqa eval {n} --help`" for n in EVAL_SUBCOMMANDS),
+        + ", ".join(f"`kbqa eval {n} --help`" for n in _names()),
     )
     p.add_argument("--index", help="index folder")
     p.add_argument("--questions", help='questions JSONL: {"id", "question", "answer"?}')
@@ -106,20 +147,24 @@ def register(subparsers: Any, train_subparsers: Any) -> None:
                    help="also score a baseline (repeatable); majority is added whenever answers are scored")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_rerank_args(p)
-    p.add_argument("subcommand", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_eval)
+    p.set_defaults(func=cmd_eval, unknown_action=None)
+    p.register("action", "eval_actions", _EvalActions)
+    sub = p.add_subparsers(action="eval_actions", dest="action", metavar="ACTION", required=False)
+    sub.choices = _AnyName(sub.choices)
+    for add in ACTIONS.values():
+        add(sub)
+    for name in EVAL_SUBCOMMANDS:
+        if name not in ACTIONS:
+            sub.add_parser(name, help=f"`kbqa eval {name} --help`", add_help=False)  # listed; parses its own ARGS
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    if args.subcommand:
-        name, rest = args.subcommand[0], args.subcommand[1:]
-        if name not in EVAL_SUBCOMMANDS:
-            raise KbqaError(f"unknown eval subcommand {name!r}; choose one of {sorted(EVAL_SUBCOMMANDS)}, "
-                            "or run an evaluation with --index and --questions")
-        return int(_resolve(name)(rest) or 0)
+    if args.unknown_action:
+        raise KbqaError(f"unknown eval subcommand {args.unknown_action!r}; choose one of {_names()}, "
+                        "or run an evaluation with --index and --questions")
     if not args.index or not args.questions:
         raise KbqaError("kbqa eval needs --index DIR and --questions FILE (or a subcommand: "
-                        f"{', '.join(sorted(EVAL_SUBCOMMANDS))})")
+                        f"{', '.join(_names())})")
     from kbqa.evaluate.benchmark import load_qrels, load_questions
     from kbqa.evaluate.report import write_report
     from kbqa.evaluate.run import evaluate

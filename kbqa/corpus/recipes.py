@@ -13,15 +13,16 @@ import json
 import os
 import tomllib
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from kbqa.errors import KbqaError
+from kbqa.files import sha256_file
+from kbqa.files import tree_sha256 as files_tree_sha256
 from kbqa.paths import recipes_dir as recipes_path
 
 RECIPES_DIR: Path | None = None  # None: kbqa.paths.recipes_dir() (packaged, $KBQA_HOME/corpora or the checkout's)
-_KEYS = {"name", "description", "format", "licence", "citation", "homepage", "upstream", "mirror_dir",
-         "entry", "mirror_only", "files", "trees", "download"}
 
 
 @dataclass(frozen=True)
@@ -65,33 +66,78 @@ class Recipe:
     mirror_only: str = ""  # why there is no download (e.g. a derived split)
 
 
+@cache
+def _recipe_model() -> Any:
+    """The pydantic models a recipe file is validated with (unknown keys refused at every level)."""
+    from pydantic import field_validator
+
+    from kbqa.strict import Strict
+
+    class FileIn(Strict):
+        path: str
+        sha256: str
+        size: int
+
+    class TreeIn(Strict):
+        path: str
+        glob: str
+        files: int
+        tree_sha256: str
+
+    class DownloadIn(Strict):
+        url: str
+        archive: str = "file"
+        strip: int = 0
+        path: str = ""
+        sha256: str = ""
+
+    class RecipeIn(Strict):
+        name: str
+        description: str
+        format: str
+        licence: str
+        citation: str = ""
+        homepage: str = ""
+        upstream: tuple[str, ...] = ()
+        mirror_dir: str
+        entry: str = "."
+        mirror_only: str = ""
+        files: tuple[FileIn, ...] = ()
+        trees: tuple[TreeIn, ...] = ()
+        download: DownloadIn | None = None
+
+        @field_validator("download", mode="before")
+        @classmethod
+        def _no_download(cls, v: Any) -> Any:
+            return v or None  # an empty [download] table means none
+
+    return RecipeIn
+
+
 def _parse(path: Path) -> Recipe:
+    from kbqa.strict import describe, unknown_keys, validate
+
     try:
         data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise KbqaError(f"{path}: not valid TOML: {exc}") from None
-    unknown = sorted(set(data) - _KEYS)
-    if unknown:
-        raise KbqaError(f"{path}: unknown key(s) {unknown}; known: {sorted(_KEYS)}")
-    try:
-        download = data.get("download")
-        return Recipe(
-            name=data["name"],
-            description=data["description"],
-            format=data["format"],
-            licence=data["licence"],
-            citation=data.get("citation", ""),
-            homepage=data.get("homepage", ""),
-            upstream=tuple(data.get("upstream", ())),
-            mirror_dir=data["mirror_dir"],
-            entry=data.get("entry", "."),
-            files=tuple(FileCheck(**f) for f in data.get("files", ())),
-            trees=tuple(TreeCheck(**t) for t in data.get("trees", ())),
-            download=Download(**download) if download else None,
-            mirror_only=data.get("mirror_only", ""),
-        )
-    except (KeyError, TypeError) as exc:
-        raise KbqaError(f"{path}: incomplete or wrong recipe ({exc}); see corpora/README.md") from None
+    model = _recipe_model()
+
+    def explain(exc: Any) -> str:
+        unknown = unknown_keys(exc)
+        if unknown:
+            return f"{path}: unknown key(s) {unknown}; known: {sorted(model.model_fields)}"
+        return f"{path}: incomplete or wrong recipe ({describe(exc.errors()[0])}); see corpora/README.md"
+
+    r = validate(model, data, explain)
+    return Recipe(
+        name=r.name, description=r.description, format=r.format, licence=r.licence, citation=r.citation,
+        homepage=r.homepage, upstream=r.upstream, mirror_dir=r.mirror_dir, entry=r.entry,
+        files=tuple(FileCheck(**f.model_dump()) for f in r.files),
+        trees=tuple(TreeCheck(**t.model_dump()) for t in r.trees),
+        download=Download(**r.download.model_dump()) if r.download else None,
+        mirror_only=r.mirror_only,
+    )
 
 
 def list_recipes(recipes_dir: Path | None = None) -> dict[str, Recipe]:
@@ -111,15 +157,6 @@ def get_recipe(name: str, recipes_dir: Path | None = None) -> Recipe | None:
     return list_recipes(recipes_dir).get(name)
 
 
-def sha256_file(path: str | Path) -> str:
-    """sha256 of a file, read in 1 MiB blocks (the one checksum helper every data record uses)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def tree_files(folder: Path, pattern: str) -> list[Path]:
     """Files under ``folder`` matching ``pattern``, sorted by their relative POSIX path."""
     return sorted((p for p in folder.glob(pattern) if p.is_file()), key=lambda p: p.relative_to(folder).as_posix())
@@ -127,11 +164,7 @@ def tree_files(folder: Path, pattern: str) -> list[Path]:
 
 def tree_sha256(folder: Path, pattern: str) -> tuple[str, int]:
     """(sha256 over sorted ``"relpath\\tsha256\\n"`` lines, file count) for a folder."""
-    digest = hashlib.sha256()
-    files = tree_files(folder, pattern)
-    for path in files:
-        digest.update(f"{path.relative_to(folder).as_posix()}\t{sha256_file(path)}\n".encode())
-    return digest.hexdigest(), len(files)
+    return files_tree_sha256(folder, tree_files(folder, pattern))
 
 
 def cache_dir() -> Path:

@@ -9,7 +9,6 @@ settings in the model folder (``kbqa_train.json`` -> ``metadata``), which predic
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import random
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 from kbqa.ddi.blind import PairExample, check_style, crop, pair_examples, pair_marks
 from kbqa.ddi.corpus import LABELS, NEGATIVE, DDIDocument, read_corpus, split_docs
 from kbqa.errors import KbqaError
+from kbqa.files import sha256_file, tree_sha256
 from kbqa.paths import load_split
 
 DEFAULT_SPLIT = "eval/splits/ddi2013.json"  # the committed split, found by kbqa.paths from any folder
@@ -45,10 +45,8 @@ def data_checksum(folder: str | Path) -> dict[str, Any]:
     """sha256 over the sorted (relative path, file sha256) list of the corpus XML files."""
     root = Path(folder)
     files = sorted(root.rglob("*.xml")) if root.is_dir() else [root]
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f"{f.relative_to(root) if root.is_dir() else f.name}\t{hashlib.sha256(f.read_bytes()).hexdigest()}\n".encode())
-    return {"files": len(files), "sha256": h.hexdigest()}
+    digest, n = tree_sha256(root, files, name=lambda f: f.relative_to(root) if root.is_dir() else f.name)
+    return {"files": n, "sha256": digest}
 
 
 def model_inputs(examples: list[PairExample], settings: DDISettings) -> list[str]:
@@ -129,7 +127,6 @@ def base_ddi_model(base_model: str | Path) -> dict[str, Any] | None:
     A kbqa classifier folder for another task or with another label map is a KbqaError: its head would be
     silently re-initialised or its labels mixed up.
     """
-    from kbqa.corpus.recipes import sha256_file
     from kbqa.read.classifier import TRAIN_FILE, check_model_dir
 
     folder = Path(base_model)

@@ -25,6 +25,7 @@ import numpy as np
 
 from kbqa.config import Config, from_dict
 from kbqa.errors import KbqaError, missing_extra
+from kbqa.jsonlines import read_jsonl
 from kbqa.types import Chunk, Document
 
 DOCS_PER_BATCH = 64  # documents per actor call (a few hundred chunks: batches the encoder well)
@@ -171,8 +172,7 @@ def ray_build(
                 n_shards = _write_shards(ds, shards, writer, counts, encoder.dim, tqdm(
                     desc="embedding (ray)", unit=" docs", disable=not progress, dynamic_ncols=True))
                 for i in range(n_shards):  # the index from the shards, in order
-                    rows = (shards / f"{i:05d}.jsonl").read_text(encoding="utf-8").splitlines()
-                    chunks = [Chunk(**json.loads(r)) for r in rows]
+                    chunks = [Chunk(**r) for r in read_jsonl(shards / f"{i:05d}.jsonl")]
                     vectors = np.load(shards / f"{i:05d}.npy", allow_pickle=False, mmap_mode="r")
                     writer.add_chunks(chunks, np.asarray(vectors))
                 shutil.rmtree(shards)

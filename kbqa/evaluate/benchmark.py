@@ -11,13 +11,13 @@ Every reader validates at the edge and reports the file and line of a bad record
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kbqa.errors import InputError, KbqaError
-from kbqa.jsonlines import iter_jsonl
+from kbqa.jsonlines import iter_jsonl, write_jsonl
 
 QRELS_HEADERS = {"query-id", "query_id", "qid", "queryid"}
 
@@ -41,11 +41,6 @@ class Qrel:
     grade: int
 
 
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` for each non-blank line; a line that is not a JSON object is an InputError."""
-    return iter_jsonl(path)
-
-
 def _id(obj: dict[str, Any], path: str, line: int) -> str:
     value = obj.get("id", obj.get("_id"))
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -59,7 +54,7 @@ def load_questions(path: str | Path) -> list[Question]:
     """Questions from a JSONL file, refusing missing or duplicate ids and empty questions."""
     questions: list[Question] = []
     seen: dict[str, int] = {}
-    for n, obj in read_jsonl(path):
+    for n, obj in iter_jsonl(path):
         qid = _id(obj, str(path), n)
         if qid in seen:
             raise InputError(f"duplicate question id {qid!r} (first on line {seen[qid]})", path=str(path), line=n)
@@ -81,7 +76,7 @@ def load_corpus_ids(path: str | Path) -> list[str]:
     """Document ids of a corpus.jsonl, refusing missing or duplicate ids and records without text."""
     ids: list[str] = []
     seen: dict[str, int] = {}
-    for n, obj in read_jsonl(path):
+    for n, obj in iter_jsonl(path):
         doc_id = _id(obj, str(path), n)
         if doc_id in seen:
             raise InputError(f"duplicate document id {doc_id!r} (first on line {seen[doc_id]})", path=str(path), line=n)
@@ -165,17 +160,10 @@ def write_benchmark(
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
     counts = {"documents": 0, "questions": 0, "qrels": 0}
-    with (d / "corpus.jsonl").open("w", encoding="utf-8") as f:
-        for doc in corpus:
-            f.write(json.dumps(doc, ensure_ascii=False) + "\n")
-            counts["documents"] += 1
-    with (d / "questions.jsonl").open("w", encoding="utf-8") as f:
-        for q in questions:
-            rec: dict[str, Any] = {"id": q.qid, "question": q.question}
-            if q.answer is not None:
-                rec["answer"] = q.answer
-            f.write(json.dumps({**rec, **q.meta}, ensure_ascii=False) + "\n")
-            counts["questions"] += 1
+    counts["documents"] = write_jsonl(d / "corpus.jsonl", corpus, ensure_ascii=False)
+    counts["questions"] = write_jsonl(d / "questions.jsonl", (
+        {"id": q.qid, "question": q.question, **({"answer": q.answer} if q.answer is not None else {}), **q.meta}
+        for q in questions), ensure_ascii=False)
     with (d / "qrels.tsv").open("w", encoding="utf-8") as f:
         for r in qrels:
             f.write(f"{r.qid}\t0\t{r.doc_id}\t{r.grade}\n")

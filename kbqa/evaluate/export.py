@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kbqa.corpus.recipes import sha256_file
+from kbqa.files import sha256_file
 from kbqa.errors import KbqaError
 from kbqa.evaluate.benchmark import Qrel, Question, write_benchmark
 from kbqa.paths import split_part

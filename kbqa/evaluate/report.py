@@ -9,6 +9,7 @@ from typing import Any
 from kbqa.errors import KbqaError
 from kbqa.evaluate import metrics as M
 from kbqa.evaluate.run import EvalResult
+from kbqa.jsonlines import read_jsonl, write_jsonl
 
 PER_QUERY = "per_query.jsonl"
 
@@ -21,9 +22,7 @@ def write_report(result: EvalResult, out_dir: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     report = dict(result.report)
     report["plots"] = write_plots(report, result.per_query, out)
-    with (out / PER_QUERY).open("w", encoding="utf-8") as f:
-        for row in result.per_query:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_jsonl(out / PER_QUERY, result.per_query, ensure_ascii=False)
     path = out / "report.json"
     path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
@@ -109,11 +108,7 @@ def load_run(report_path: str | Path) -> tuple[dict[str, Any], dict[str, dict[st
     pq = p.with_name(PER_QUERY)
     if not pq.is_file():
         raise KbqaError(f"{pq} not found: compare needs the per-query values written next to report.json")
-    rows = {}
-    for line in pq.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            rows[row["qid"]] = row
+    rows = {row["qid"]: row for row in read_jsonl(pq)}
     return report, rows
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from kbqa.index.protocol import SearchResult, check_vectors
 from kbqa.index.ids import IdTable
+from kbqa.numeric import top_k
 
 
 class ExactIndex:
@@ -51,9 +52,7 @@ class ExactIndex:
         k = min(k, n)
         out: SearchResult = []
         for row in scores:
-            top = np.argpartition(-row, k - 1)[:k] if k < len(row) else np.arange(len(row))
-            # stable order: score descending, then id position (deterministic ties)
-            top = top[np.lexsort((top, -row[top]))]
+            top = top_k(row, k)  # score descending, then id position (deterministic ties)
             out.append([(self.ids[i], float(row[i])) for i in top if np.isfinite(row[i])])
         return out
 

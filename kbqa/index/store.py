@@ -19,13 +19,16 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kbqa import files
 from kbqa.errors import KbqaError
+from kbqa.files import sha256_file, write_atomic
 from kbqa.index.ids import IdTable
+from kbqa.jsonlines import read_jsonl
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,64 +36,16 @@ if TYPE_CHECKING:
 POINTER = "CURRENT"
 STAGING_PREFIX = ".staging-"
 TRASH_PREFIX = ".trash-"  # a version being deleted: renamed first, so no half-deleted vNNNNNN remains
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: str) -> None:
-    """Write ``data`` to ``path`` so readers see the old or the new content, never a mix."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
-    n = 0
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
-            n += 1
-        f.flush()
-        os.fsync(f.fileno())
-    return n
-
-
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
-
-
 MANIFEST = "manifest.json"
 
 
 def file_checksums(folder: Path) -> dict[str, str]:
     """sha256 of every file of a version folder except its manifest, by relative posix path."""
-    import hashlib
-
     out: dict[str, str] = {}
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder).as_posix()
         if p.is_file() and rel != MANIFEST:
-            h = hashlib.sha256()
-            with open(p, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            out[rel] = h.hexdigest()
+            out[rel] = sha256_file(p)
     return out
 
 
@@ -220,11 +175,11 @@ class IndexFolder:
                 with open(p, "rb") as f:
                     os.fsync(f.fileno())
             elif p.is_dir():
-                _fsync_dir(p)
+                files.fsync_dir(p)
         name = self.next_version()
         final = self.root / name
         os.rename(staging, final)
-        _fsync_dir(self.root)
+        files.fsync_dir(self.root)
         write_atomic(self.root / POINTER, name + "\n")
         return name
 
@@ -252,7 +207,7 @@ class IndexFolder:
             os.rename(self.root / name, trash)
         except FileNotFoundError:
             return
-        _fsync_dir(self.root)
+        files.fsync_dir(self.root)
         shutil.rmtree(trash, ignore_errors=True)
 
 

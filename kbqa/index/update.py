@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from kbqa.config import Config, from_dict
 from kbqa.errors import KbqaError
 from kbqa.index.manifest import check_embedder, document_checksum, read_manifest
-from kbqa.index.store import IndexFolder, read_jsonl
+from kbqa.index.store import IndexFolder
+from kbqa.jsonlines import read_jsonl
 from kbqa.types import Chunk, Document
 
 if TYPE_CHECKING:

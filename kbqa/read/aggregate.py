@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,14 +9,13 @@ from typing import Any
 import numpy as np
 
 from kbqa.errors import KbqaError
+from kbqa.text import normalised
 from kbqa.types import Hit
 
 STANCE_OF_LABEL = {"yes": "supports", "no": "contradicts", "maybe": "neutral"}
 OFF_TOPIC = "off_topic"  # the stance of a passage that does not address the question (not read as evidence)
 MIN_TERM_COVERAGE = 0.5
 MAX_MISSING_TERM = 0.35
-# a sentence ends at . ! or ? followed by space and a capital, digit or bracket ("p<0.05" does not end one)
-_BOUNDARY = re.compile(r"[.!?]+[\"')\]]*(?=\s+[A-Z0-9(\[])")
 
 
 @dataclass(frozen=True)
@@ -109,34 +107,13 @@ def stance(probabilities: dict[str, float]) -> tuple[str, float]:
     return STANCE_OF_LABEL.get(label, "neutral"), float(probabilities[label])
 
 
-def sentences(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of ``text`` (stripped of surrounding spaces)."""
-    spans = []
-    cuts = [m.end() for m in _BOUNDARY.finditer(text)] + [len(text)]
-    start = 0
-    for end in cuts:
-        a, b = start, end
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        if b > a:
-            spans.append((a, b))
-        start = end
-    return spans or ([(0, len(text))] if text else [])
-
-
-def _norm(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
 def dedupe(hits: Sequence[Hit]) -> list[Hit]:
     """Hits in order, without repeated chunk ids or passages with the same words as an earlier one."""
     seen_ids: set[str] = set()
     seen_text: set[str] = set()
     out = []
     for h in hits:
-        key = _norm(h.text)
+        key = normalised(h.text)
         if h.chunk_id in seen_ids or key in seen_text:
             continue
         seen_ids.add(h.chunk_id)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from kbqa.errors import KbqaError
+from kbqa.numeric import top_k
 from kbqa.read.aggregate import (
     OFF_TOPIC,
     AggregationParams,
@@ -16,11 +17,11 @@ from kbqa.read.aggregate import (
     document_weights,
     group_by_document,
     passage_weights,
-    sentences,
     stance,
 )
 from kbqa.read.question import YES_NO, Coverage, coverage, key_terms, question_type
 from kbqa.read.calibrate import Calibration
+from kbqa.text import sentence_spans
 from kbqa.read.reader import Reader, check_question
 from kbqa.types import Answer, Evidence, Hit
 
@@ -273,7 +274,7 @@ def select_sentences(hits: Sequence[Hit], selector: Any, params: AggregationPara
     for doc_id, group in list(docs.items())[: params.read_documents]:
         at: dict[str, int] = {}  # sentence -> its offset in the document (overlapping passages repeat some)
         for h in sorted(group, key=lambda h: h.start):
-            for a, b in sentences(h.text):
+            for a, b in sentence_spans(h.text, lists=False):
                 at.setdefault(h.text[a:b], h.start + a)
         texts = sorted(at, key=at.__getitem__)
         if params.read_from == "end":
@@ -294,7 +295,7 @@ def _sentence_pairs(
     sentence when ``candidates`` is 0."""
     from kbqa.lexical import tokenize
 
-    spans = {i: sentences(hits[i].text) for i in which}
+    spans = {i: sentence_spans(hits[i].text, lists=False) for i in which}
     if candidates > 0 and any(len(v) > candidates for v in spans.values()):
         cut = [i for i in which if len(spans[i]) > candidates]
         texts = [hits[i].text[a:b] for i in cut for a, b in spans[i]]
@@ -306,7 +307,7 @@ def _sentence_pairs(
         at = 0
         for i in cut:
             n = len(spans[i])
-            keep = sorted(np.argsort(-overlap[at: at + n], kind="stable")[:candidates])
+            keep = sorted(top_k(overlap[at: at + n], candidates))
             spans[i], at = [spans[i][j] for j in keep], at + n
     return [(i, span) for i in which for span in spans[i]]
 

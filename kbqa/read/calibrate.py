@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from kbqa.errors import KbqaError
-from kbqa.read.classifier import Example, SequenceClassifier, check_model_dir, softmax
+from kbqa.files import write_atomic
+from kbqa.numeric import softmax
+from kbqa.read.classifier import Example, SequenceClassifier, check_model_dir
 
 CALIBRATION_FILE = "calibration.json"
 # Index chunks are up to ~200 tokens: the reader reads at least this many tokens, whatever it was
@@ -112,7 +114,7 @@ def save_calibration(model_dir: str | Path, cal: Calibration, report: dict | Non
     if cal.sentences is not None:
         raw["sentences"] = {"temperature": cal.sentences.temperature, "threshold": cal.sentences.threshold,
                             "dev": sentences_report or {}}
-    path.write_text(json.dumps(raw, indent=2) + "\n")
+    write_atomic(path, json.dumps(raw, indent=2) + "\n")
     return path
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
+
+from kbqa.files import atomic_folder
 
 CHECKPOINT_JSON = "checkpoint.json"
 TENSORS = "state.safetensors"
@@ -63,14 +64,9 @@ def save_checkpoint(
         "scheduler": scheduler.state_dict(),
         "rng": [version, list(internal), gauss],
     }
-    tmp = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(tensors, str(tmp / TENSORS))
-    (tmp / CHECKPOINT_JSON).write_text(json.dumps(meta) + "\n")
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.rename(folder)
+    with atomic_folder(folder) as tmp:
+        save_file(tensors, str(tmp / TENSORS))
+        (tmp / CHECKPOINT_JSON).write_text(json.dumps(meta) + "\n")
 
 
 def load_checkpoint(

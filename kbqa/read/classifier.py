@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from kbqa.errors import KbqaError
+from kbqa.numeric import softmax
 
 TRAIN_FILE = "kbqa_train.json"  # written by training: params, labels, data checksums, command
 
@@ -149,13 +150,6 @@ class SequenceClassifier:
     ) -> np.ndarray:
         """Label probabilities, shape (n, n_labels), columns in ``self.labels`` order."""
         return softmax(self.predict_logits(examples, batch_size=batch_size, progress=progress))
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def check_model_dir(folder: Path) -> tuple[list[str], int]:

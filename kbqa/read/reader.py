@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from kbqa.errors import KbqaError
+from kbqa.files import feed_file
 from kbqa.paths import MODEL_ENV, model_hint
 from kbqa.paths import model_dir as committed_model_dir
 from kbqa.read.calibrate import MIN_INFERENCE_LENGTH, Calibration, load_calibration
-from kbqa.read.classifier import TRAIN_FILE, SequenceClassifier, check_model_dir, softmax
+from kbqa.numeric import softmax
+from kbqa.read.classifier import TRAIN_FILE, SequenceClassifier, check_model_dir
 from kbqa.read.select import SentenceSelector, load_selector
 
 READER_ENV = MODEL_ENV["reader"]
@@ -102,7 +104,7 @@ class Reader:
         if self._checksum is None:
             h = hashlib.sha256()
             for path in sorted(self.model_dir.glob("*.safetensors")):
-                h.update(path.read_bytes())
+                feed_file(h, path)
             self._checksum = h.hexdigest()
         return self._checksum
 

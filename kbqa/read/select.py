@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 
 from kbqa.errors import KbqaError
-from kbqa.read.aggregate import sentences
+from kbqa.files import write_atomic
+from kbqa.numeric import sigmoid, top_k
+from kbqa.text import sentence_spans
 
 SELECTOR_FILE = "selector.json"
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
@@ -68,7 +70,7 @@ class SentenceSelector:
         L2-normalised; tests check it against scikit-learn): importing scikit-learn costs ~1.4 s of
         every `kbqa ask`."""
         z = np.array([self._dot(t) for t in texts], dtype=np.float64) + self.intercept
-        return 1.0 / (1.0 + np.exp(-z))
+        return sigmoid(z)
 
     def _dot(self, text: str) -> float:
         tokens = _TOKEN.findall(text.lower())
@@ -90,16 +92,14 @@ class SentenceSelector:
         if m <= 0 or not texts:
             return []
         s = self.score(texts)
-        return sorted(int(i) for i in np.argsort(-s, kind="stable")[:m])
+        return sorted(int(i) for i in top_k(s, m))
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / SELECTOR_FILE
         data = {"format": FORMAT, "ngram_range": list(self.ngram_range), "intercept": self.intercept,
                 "info": self.info, "terms": sorted(self.vocabulary, key=self.vocabulary.get),
                 "idf": [round(float(v), 6) for v in self.idf], "coef": [round(float(v), 6) for v in self.coef]}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, separators=(",", ":")) + "\n")
-        tmp.replace(path)
+        write_atomic(path, json.dumps(data, separators=(",", ":")) + "\n")
         return path
 
 
@@ -120,12 +120,8 @@ def load_selector(folder: str | Path) -> SentenceSelector | None:
                         "to read whole passages") from exc
 
 
-def split_sentences(text: str) -> list[str]:
-    return [text[a:b] for a, b in sentences(text)]
-
-
 def fit_from_pubmedqa(items: Sequence[Any]) -> SentenceSelector:
     """Conclusion sentences vs the other sentences of PubMedQA abstracts (pass the *train* items only)."""
-    pos = [s for it in items for s in split_sentences(it.long_answer)]
-    neg = [s for it in items for c in it.contexts for s in split_sentences(c)]
+    pos = [it.long_answer[a:b] for it in items for a, b in sentence_spans(it.long_answer, lists=False)]
+    neg = [c[a:b] for it in items for c in it.contexts for a, b in sentence_spans(c, lists=False)]
     return SentenceSelector.fit(pos, neg, info={"trained_on": "PubMedQA train abstracts", "abstracts": len(items)})

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from kbqa.errors import KbqaError
+from kbqa.files import atomic_folder
 from kbqa.read.classifier import (
     TRAIN_FILE,
     Example,
@@ -370,16 +371,10 @@ def _save(model: Any, tokenizer: Any, out: Path, info: dict, dev_metrics: dict) 
     """Write to a sibling temp folder, then swap it in: a crash never leaves a half-written model."""
     import torch
 
-    tmp = out.with_name(out.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    model.to("cpu").to(torch.float16).save_pretrained(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
-    (tmp / TRAIN_FILE).write_text(json.dumps(info, indent=2) + "\n")
-    (tmp / DEV_METRICS_FILE).write_text(json.dumps(dev_metrics, indent=2) + "\n")
-    for stray in ("training_args.bin",):
-        (tmp / stray).unlink(missing_ok=True)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    with atomic_folder(out) as tmp:
+        model.to("cpu").to(torch.float16).save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / TRAIN_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        (tmp / DEV_METRICS_FILE).write_text(json.dumps(dev_metrics, indent=2) + "\n")
+        for stray in ("training_args.bin",):
+            (tmp / stray).unlink(missing_ok=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kbqa.corpus.recipes import sha256_file
+from kbqa.files import sha256_file
 from kbqa.paths import split_path
 from kbqa.errors import KbqaError
 from kbqa.read import data as rdata

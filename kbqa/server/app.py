@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -32,7 +32,7 @@ from kbqa.server.models import (
     SearchOut,
     SearchRequest,
 )
-from kbqa.server.security import DOC_PATHS, OPEN_PATHS, Guard, RateLimiter
+from kbqa.server.security import KEY_MESSAGE, Guard, RateLimiter, require_key
 from kbqa.server.settings import ASK_K_MAX, SEARCH_K_MAX, ServerSettings
 from kbqa.server.state import ServedIndex
 
@@ -74,7 +74,14 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
         description=DESCRIPTION,
         version=_version(),
         lifespan=lifespan,
+        openapi_url=None,  # served below, behind the key unless settings.public_docs
+        docs_url=None,
+        redoc_url=None,
     )
+    # every route but /health and the page needs the key when there is one
+    key_check = require_key(settings.api_key) if settings.api_key is not None else None
+    keyed = [Depends(key_check)] if key_check is not None else []
+    docs_keyed = [] if settings.public_docs else keyed
     app.state.served = served
     app.state.settings = settings
 
@@ -87,6 +94,9 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI parses the JSON body before it runs the key dependency: no key, no word on the body
+        if key_check is not None and not await key_check.request_has_key(request):  # type: ignore[attr-defined]
+            return JSONResponse({"detail": KEY_MESSAGE}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         return JSONResponse({"detail": validation_message(exc.errors())}, status_code=422)
 
     @app.exception_handler(Exception)
@@ -100,6 +110,7 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
 
     @app.get(
         "/index",
+        dependencies=keyed,
         response_model=IndexOut,
         tags=["service"],
         responses=_errors(401, 429),
@@ -110,6 +121,7 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
 
     @app.post(
         "/search",
+        dependencies=keyed,
         response_model=SearchOut,
         tags=["query"],
         responses=_errors(400, 401, 413, 422, 429),
@@ -127,6 +139,7 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
 
     @app.post(
         "/ask",
+        dependencies=keyed,
         response_model=AnswerOut,
         tags=["query"],
         responses={**_errors(400, 401, 413, 422, 429), 503: {"model": ErrorOut, "description": "no reader loaded"}},
@@ -158,6 +171,7 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
 
     @app.post(
         "/reload",
+        dependencies=keyed,
         response_model=ReloadOut,
         tags=["service"],
         responses={**_errors(401, 429), 409: {"model": ErrorOut, "description": "the new version failed to load"}},
@@ -182,15 +196,9 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
         return FileResponse(STATIC / "index.html", headers=_PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+    _add_docs(app, docs_keyed)
     limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
-    app.add_middleware(
-        Guard,
-        api_key=settings.api_key,
-        max_body_bytes=settings.max_body_bytes,
-        limiter=limiter,
-        public_docs=settings.public_docs,
-    )
+    app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes, limiter=limiter)
     if settings.cors_origins:  # outermost, so preflight requests are answered before the key check
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -275,25 +283,26 @@ def index_summary(served: ServedIndex, settings: ServerSettings) -> dict[str, An
     }
 
 
-def _openapi(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
-    """FastAPI's schema plus the key requirement, which the Guard middleware enforces."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    from fastapi.openapi.utils import get_openapi
+def _add_docs(app: FastAPI, dependencies: list[Any]) -> None:
+    """/openapi.json (FastAPI's own schema), /docs, /docs/oauth2-redirect and /redoc."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 
-    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    if settings.api_key is not None:
-        schema.setdefault("components", {})["securitySchemes"] = {
-            "bearer": {"type": "http", "scheme": "bearer"},
-            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-        }
-        for path, ops in schema.get("paths", {}).items():
-            if path in OPEN_PATHS or path in DOC_PATHS:
-                continue
-            for op in ops.values():
-                op["security"] = [{"bearer": []}, {"apiKey": []}]
-    app.openapi_schema = schema
-    return schema
+    @app.get("/openapi.json", include_in_schema=False, dependencies=dependencies)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=dependencies)
+    async def docs() -> Any:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - Swagger UI",
+                                   oauth2_redirect_url="/docs/oauth2-redirect")
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False, dependencies=dependencies)
+    async def oauth2_redirect() -> Any:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False, dependencies=dependencies)
+    async def redoc() -> Any:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
 
 def _version() -> str:

@@ -1,7 +1,8 @@
-"""The guard in front of every request: per-client rate limit and API key.
+"""The guard in front of every request (per-client rate limit, body size) and the API key check.
 
-A plain ASGI middleware (no BaseHTTPMiddleware): it adds no task per request and refuses
-before any body is read.
+``Guard`` is a plain ASGI middleware (no BaseHTTPMiddleware): it adds no task per request and
+refuses before any body is read. The key is a FastAPI dependency (:func:`require_key`) built from
+``fastapi.security`` schemes, so the OpenAPI schema documents it on exactly the routes that need it.
 """
 
 from __future__ import annotations
@@ -18,25 +19,45 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 OPEN_PATHS = ("/health",)  # never need the key and are never rate limited
-PAGE_PATHS = ("/", "/favicon.ico")  # the evidence page itself: it asks for the key
-PAGE_PREFIX = "/static/"
-DOC_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
 
 
-def key_matches(expected: str, headers: dict[bytes, bytes]) -> bool:
-    """``Authorization: Bearer KEY`` or ``X-API-Key: KEY``, compared in constant time."""
+KEY_MESSAGE = "missing or wrong API key: send it as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+
+
+def require_key(expected: str) -> Callable[..., Awaitable[None]]:
+    """A FastAPI dependency that lets a request through only with the key, sent as
+    ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` and compared in constant time.
+
+    Its two ``fastapi.security`` schemes (``bearer``, ``apiKey``) are what FastAPI writes into the
+    OpenAPI schema of every route that depends on it."""
+    from fastapi import Depends, HTTPException
+    from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+    bearer = HTTPBearer(auto_error=False, scheme_name="bearer")
+    header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKey")
     want = expected.encode("utf-8")
-    given = []
-    auth = headers.get(b"authorization", b"")
-    scheme, _, value = auth.partition(b" ")
-    if scheme.lower() == b"bearer" and value.strip():
-        given.append(value.strip())
-    if headers.get(b"x-api-key"):
-        given.append(headers[b"x-api-key"].strip())
-    ok = False
-    for g in given:  # check every candidate so timing does not reveal which header was tried
-        ok |= hmac.compare_digest(g, want)
-    return ok
+
+    def matches(credentials: HTTPAuthorizationCredentials | None, api_key: str | None) -> bool:
+        sent = (credentials.credentials if credentials else None, api_key)
+        given = [c.strip().encode("utf-8") for c in sent if c and c.strip()]
+        ok = False
+        for g in given:  # check every candidate so timing does not reveal which header was tried
+            ok |= hmac.compare_digest(g, want)
+        return ok
+
+    async def check_key(
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+        api_key: str | None = Depends(header),
+    ) -> None:
+        if not matches(credentials, api_key):
+            raise HTTPException(401, detail=KEY_MESSAGE, headers={"WWW-Authenticate": "Bearer"})
+
+    async def request_has_key(request: Any) -> bool:
+        """For a request refused before the dependency ran (a body that is not JSON)."""
+        return matches(await bearer(request), await header(request))
+
+    check_key.request_has_key = request_has_key  # type: ignore[attr-defined]
+    return check_key
 
 
 class RateLimiter:
@@ -76,27 +97,12 @@ class RateLimiter:
 
 
 class Guard:
-    """ASGI middleware: rate limit, API key, body size; each refusal a short JSON error."""
+    """ASGI middleware: rate limit and body size; each refusal a short JSON error."""
 
-    def __init__(
-        self,
-        app: Any,
-        *,
-        api_key: str | None,
-        max_body_bytes: int,
-        limiter: RateLimiter,
-        public_docs: bool = False,
-    ) -> None:
+    def __init__(self, app: Any, *, max_body_bytes: int, limiter: RateLimiter) -> None:
         self.app = app
-        self.api_key = api_key
         self.limiter = limiter
         self.max_body_bytes = max_body_bytes
-        self.public_docs = public_docs
-
-    def _needs_key(self, path: str) -> bool:
-        if self.api_key is None or path in OPEN_PATHS or path in PAGE_PATHS or path.startswith(PAGE_PREFIX):
-            return False
-        return not (self.public_docs and path in DOC_PATHS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,14 +119,6 @@ class Guard:
                     send, 429, "too many requests from this client; slow down and retry", {"retry-after": retry}
                 )
                 return
-        if self._needs_key(path) and not key_matches(self.api_key or "", headers):
-            await _error(
-                send,
-                401,
-                "missing or wrong API key: send it as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
-                {"www-authenticate": "Bearer"},
-            )
-            return
         length = headers.get(b"content-length", b"0").strip()
         if not length.isdigit():
             await _error(send, 400, "the Content-Length header is not a number")

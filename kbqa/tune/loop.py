@@ -10,14 +10,14 @@ seed and the step, so a resumed run equals an uninterrupted one.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kbqa.errors import KbqaError
+from kbqa.files import atomic_folder
+from kbqa.jsonlines import read_jsonl, write_jsonl
 from kbqa.read.checkpoint import optimizer_tensors, restore_optimizer
 
 
@@ -52,12 +52,10 @@ def cached_rows(
     run of the same settings mined them; otherwise ``make()`` them and store them atomically."""
     rows_file, info_file = work / f"{name}.jsonl", work / f"{name}.json"
     if rows_file.is_file() and info_file.is_file():
-        rows = [json.loads(line) for line in rows_file.read_text(encoding="utf-8").splitlines()]
+        rows = list(read_jsonl(rows_file))
         return rows, json.loads(info_file.read_text())
     rows, info = make()
-    tmp = rows_file.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, rows_file)
+    write_jsonl(rows_file, rows, atomic=True)
     info_file.write_text(json.dumps(info, indent=1))
     return rows, info
 
@@ -65,19 +63,13 @@ def cached_rows(
 def save_checkpoint(work: Path, model: Any, optimizer: Any, state: dict[str, Any]) -> None:
     from safetensors.torch import save_file
 
-    tmp = work / "checkpoint.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    training = model.training
-    model.save(str(tmp / "model"))
-    model.train(training)  # CrossEncoder.save switches to eval mode; the run must keep its dropout
-    tensors, param_groups = optimizer_tensors(optimizer)
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    (tmp / "state.json").write_text(json.dumps({**state, "optimizer": {"param_groups": param_groups}}, indent=1))
-    final, old = work / "checkpoint", work / "checkpoint.old"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_folder(work / "checkpoint", suffix=".tmp", keep_old=True) as tmp:
+        training = model.training
+        model.save(str(tmp / "model"))
+        model.train(training)  # CrossEncoder.save switches to eval mode; the run must keep its dropout
+        tensors, param_groups = optimizer_tensors(optimizer)
+        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        (tmp / "state.json").write_text(json.dumps({**state, "optimizer": {"param_groups": param_groups}}, indent=1))
 
 
 def load_checkpoint(work: Path) -> Path | None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from kbqa.numeric import top_k
+
 NEG_DEPTH = 8  # negatives are drawn among the top of the merged BM25/dense candidates
 CANDIDATES = 30  # per retriever
 # share of --max-pairs per source; what a source cannot fill goes to the others in this order
@@ -100,8 +102,7 @@ def mine(
     out = []
     for row, (qid, query, pos_id, answering) in enumerate(queries):
         sims = pool @ qv[row]
-        top = np.argpartition(-sims, depth - 1)[:depth] if depth < len(ids) else np.arange(len(ids))
-        dense = [ids[i] for i in top[np.argsort(-sims[top], kind="stable")]]
+        dense = [ids[i] for i in top_k(sims, depth)]
         lex = [cid for cid, _ in bm25[row]]
         merged: list[tuple[str, str]] = []
         for pair in zip(lex + [""] * len(dense), dense + [""] * len(lex)):

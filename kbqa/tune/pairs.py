@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kbqa.corpus.recipes import sha256_file
+from kbqa.files import sha256_file
 from kbqa.errors import KbqaError
 from kbqa.paths import split_part, split_path
 from kbqa.tune.mining import MIX, Source, allocate, mine
