@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from kbqa.config import SearchConfig
+from kbqa.numeric import top_k
 from kbqa.rerank import rerank_rankings
 
 Ranking = list[tuple[str, float]]
@@ -51,13 +52,7 @@ def lexical_search(lexical: Any, queries: Sequence[str], k: int, allowed: Collec
         s = lexical.scores(query)
         if mask is not None:
             s = np.where(mask, s, 0.0)
-        n_pos = int((s > 0).sum())
-        kk = min(k, n_pos)
-        if kk == 0:
-            out.append([])
-            continue
-        top = np.argpartition(-s, kk - 1)[:kk] if kk < len(s) else np.arange(len(s))
-        top = top[np.lexsort((top, -s[top]))]
+        top = top_k(s, min(k, int((s > 0).sum())))
         out.append([(lexical.ids[i], float(s[i])) for i in top if s[i] > 0])
     return out
 
