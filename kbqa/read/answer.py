@@ -102,13 +102,13 @@ def answer_from_hits(
     Open questions (what/which/how...) are not read at all: a yes/no/maybe reading of them means
     nothing, so their evidence is ordered by retrieval and the verdict is ``maybe``, abstained.
 
-    A yes/no question is answered only from documents that address it: a document whose retrieved
-    passages hold less than ``params.min_term_coverage`` of the question's key-term weight (words
-    weighted by ``idf``, the index's BM25 idf: "risk" counts little, "lactic acidosis" a lot) is
-    off topic. The verdict is read from the best document that is on topic; its passages' stances
-    are reported, and off-topic passages are listed with stance ``off_topic``. When no document is
-    on topic the answer abstains with "insufficient evidence", naming what is missing in the
-    question's own words (the verdict is still read from the best document, for evaluation).
+    A yes/no question is answered only from a best document that addresses it
+    (:meth:`AggregationParams.addresses`: enough of the question's key-term weight, words weighted
+    by ``idf``, the index's BM25 idf, so "risk" counts little and "lactic acidosis" a lot, and no
+    heavy concept missing). Passages of documents that do not address it are listed with stance
+    ``off_topic``. When the best document does not, the answer abstains with "insufficient
+    evidence", naming what is missing in the question's own words, and its probabilities are the
+    reader's prior (``params.off_topic_verdict``).
 
     ``probs`` (rows for ``dedupe(hits)``, from ``reader.predict_proba``) skips the reader call, so
     batch evaluations can read every question's passages in one pass."""
@@ -144,13 +144,13 @@ def answer_from_hits(
     on_topic = {d for d, c in covered.items() if params.addresses(c)}
     # the verdict is read from the best document: when it does not address the question, nothing
     # retrieved is taken to (reading a lower-ranked one let more unrelated answers through on dev)
-    off_topic = by_reader and kept[0].doc_id not in on_topic
-    readable = list(kept)
-    rows = [i for i, h in enumerate(kept) if h.doc_id in on_topic] or list(range(len(kept)))
-    selected = (select_sentences(readable, reader.selector, params)
+    best = kept[0].doc_id
+    off_topic = by_reader and best not in on_topic
+    relevant = np.array([not covered or h.doc_id in on_topic for h in kept])
+    rows = list(np.flatnonzero(relevant)) or list(range(len(kept)))  # the passages read into the verdict
+    selected = (select_sentences(kept, reader.selector, params)
                 if reader.selector is not None and params.read_documents > 0 and by_reader else [])
     weights = passage_weights([h.score for h in kept], probs, params)
-    relevant = np.array([not covered or h.doc_id in on_topic for h in kept])
     order = group_by_document(list(np.lexsort((-weights, ~relevant))), [h.doc_id for h in kept])
     # open question without an encoder: the sentence sharing most words with the question, unscored
     lexical_only = not by_reader and encoder is None
@@ -179,25 +179,23 @@ def answer_from_hits(
         verdict_p = np.array([reader.prior[lab] for lab in labels], dtype=np.float64)
     verdict = labels[int(np.argmax(verdict_p))] if by_reader or "maybe" not in labels else "maybe"
     confidence = float(verdict_p.max())
+    missing = covered[best].missing_words(q) if by_reader else []
     if by_reader:
-        best = kept[0].doc_id
         prov["term_coverage"] = {
             "doc_id": best, "coverage": round(covered[best].share, 3), "threshold": params.min_term_coverage,
             "largest_missing": round(covered[best].largest_missing, 3),
             "max_missing_term": params.max_missing_term,
             "weighting": "idf" if idf is not None else "equal",
-            "missing": covered[best].missing_words(q),
+            "missing": missing,
             "documents_on_topic": len(on_topic), "documents": len(covered),
         }
     abstained = not by_reader or off_topic or confidence < cut
     if not by_reader:
         prov["reason"] = "not a yes/no question: showing the most relevant evidence (no yes/no/maybe reading)"
     elif off_topic:
-        missing = covered[kept[0].doc_id].missing_words(q)
         about = f"no passage about {_and(missing)}" if missing else "no passage that addresses the question"
-        c = covered[kept[0].doc_id]
-        prov["reason"] = (f"insufficient evidence: {about} was found (the best document, {kept[0].doc_id}, "
-                          f"holds {_pct(c.share)} of the question's key terms by weight)")
+        prov["reason"] = (f"insufficient evidence: {about} was found (the best document, {best}, "
+                          f"holds {_pct(covered[best].share)} of the question's key terms by weight)")
     elif abstained:
         prov["reason"] = _below(confidence, cut)
 

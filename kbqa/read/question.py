@@ -116,7 +116,7 @@ class KeyTerm:
     stem: str
     words: str
     weight: float
-    positions: tuple[int, ...] = ()  # where its words stand among the question's words (adjacent words form a concept)
+    positions: tuple[int, ...] = ()  # where its words stand among the asking text's words (adjacent ones form a concept)
 
 
 def key_terms(question: str, idf: Callable[[Sequence[str]], Mapping[str, float]] | None = None) -> list[KeyTerm]:
@@ -125,12 +125,12 @@ def key_terms(question: str, idf: Callable[[Sequence[str]], Mapping[str, float]]
     from kbqa.lexical import tokenize
 
     surface = re.findall(r"\w+", asking_text(question))
-    if surface and surface[0].lower() in AUXILIARIES:
-        surface = surface[1:]
+    skip = 1 if surface and surface[0].lower() in AUXILIARIES else 0
+    surface = surface[skip:]
     stems = tokenize(surface) if surface else []
     first: dict[str, str] = {}
     at: dict[str, list[int]] = {}
-    for n, (word, toks) in enumerate(zip(surface, stems)):
+    for n, (word, toks) in enumerate(zip(surface, stems), start=skip):
         for t in toks:
             first.setdefault(t, word)
             at.setdefault(t, []).append(n)
@@ -172,14 +172,12 @@ class Coverage:
     def missing_words(self, question: str, heavy: float = 0.5) -> list[str]:
         """The missing terms that weigh at least ``heavy`` times the heaviest missing one, in the
         question's own words, neighbours joined ("lactic acidosis", not "risk" or "increase")."""
-        from kbqa.lexical import tokenize
-
         top = max((t.weight for t in self.missing), default=0.0)
-        lacking = {t.stem for t in self.missing if t.weight >= heavy * top}
-        words = re.findall(r"\w+", asking_text(question))
+        lacking = {p for t in self.missing if t.weight >= heavy * top for p in t.positions}
+        words = re.findall(r"\w+", asking_text(question))  # what key_terms' positions index
         phrases, run = [], []
-        for word, stems in zip(words, tokenize(words) if words else []):
-            if stems and set(stems) <= lacking:
+        for n, word in enumerate(words):
+            if n in lacking:
                 run.append(word)
             elif run:
                 phrases.append(" ".join(run))
