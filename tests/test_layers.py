@@ -178,7 +178,7 @@ TARGETS = {"x": "kbqa.corpus.jsonl:iter_documents"}
 
 
 def test_training_and_runtime_modules():
-    assert all(map(is_training, ["kbqa.cli", "kbqa.cli.read", "kbqa.tune.loop", "kbqa.read.train", "kbqa.ddi.train"]))
+    assert all(map(is_training, ["kbqa.cli", "kbqa.cli.read", "kbqa.train_loop", "kbqa.tune.workdir", "kbqa.read.train", "kbqa.ddi.train"]))
     assert all(map(is_runtime, ["kbqa.read.reader", "kbqa.read.classifier", "kbqa.rerank", "kbqa.server.app"]))
     assert not is_runtime("kbqa.__main__") and not is_training("kbqa.__main__")
 

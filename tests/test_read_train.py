@@ -122,7 +122,7 @@ def test_identity_pooler_restart(tiny_bert_dir: Path) -> None:
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from kbqa.read.train import identity_pooler
+    from kbqa.train_loop import identity_pooler
 
     model = AutoModelForSequenceClassification.from_pretrained(str(tiny_bert_dir), num_labels=3)
     identity_pooler(model)

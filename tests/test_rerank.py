@@ -126,12 +126,13 @@ def test_train_reranker_saves_a_loadable_fp16_cross_encoder_and_resumes(tiny_rer
 
     pairs.DEFAULT_SPLITS["pubmedqa"] = str(tmp / "pubmedqa.json")
     train_reranker(out2, recipe=recipe, base_model=str(tiny_encoder_dir), data=data, checkpoint_every=1, progress=False)
-    state = json.loads((out2 / "work" / "checkpoint" / "state.json").read_text())
-    assert state["step"] == summary["steps"] - 1
-    (out2 / "model.safetensors").unlink()
+    state = json.loads((out2 / "work" / "checkpoint" / "state.json").read_text())["state"]
+    assert state["step"] == summary["steps"] and state["epoch"] == recipe.epochs  # checkpointed at the end too
+    (out2 / "model.safetensors").unlink()  # lost: rerunning restores it from the checkpoint, training nothing again
     again = train_reranker(out2, recipe=recipe, base_model=str(tiny_encoder_dir), data=data, checkpoint_every=1,
                            progress=False)
     assert again["loss_last_20"] == summary["loss_last_20"]
+    assert np.allclose(Reranker.load(str(out2)).logits("aspirin", ["aspirin prevents stroke"]), logits[:1])
     with pytest.raises(KbqaError, match="other settings"):
         train_reranker(out2, recipe=RerankerRecipe(max_queries=3, miner=str(tiny_encoder_dir)),
                        base_model=str(tiny_encoder_dir), data=data, progress=False)
@@ -182,19 +183,19 @@ def test_bad_reranker_recipe_is_refused_before_any_work(tmp_path):
 def test_new_head_learns_at_its_own_rate():
     import torch
 
-    from kbqa.tune.loop import lr_at
+    from kbqa.train_loop import LoopSettings, param_groups
 
-    w = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
-    opt = torch.optim.AdamW([{"params": [w[0]]}, {"params": [w[1]], "lr_scale": 10.0}], lr=1e-3)
-    from kbqa.tune import loop
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = torch.nn.Linear(2, 2)
+            self.classifier = torch.nn.Linear(2, 1)
 
-    state = loop.run_steps(
-        work=Path("/nonexistent"), model=torch.nn.ParameterList(w), optimizer=opt, ckpt=None,
-        state={"step": 0, "losses": [], "seconds": 0.0}, total=1, step_loss=lambda s: ((w[0] - 1) ** 2 + (w[1] - 1) ** 2).sum(),
-        lr=1e-3, warmup=0.0, seed=0, checkpoint_every=100, desc="t", progress=False,
-    )
-    assert state["step"] == 1
-    assert opt.param_groups[1]["lr"] == pytest.approx(10 * opt.param_groups[0]["lr"]) and opt.param_groups[0]["lr"] == lr_at(0, 1, 1e-3, 0.0)
+    groups = param_groups(Tiny(), LoopSettings(lr=1e-3, head_lr=1e-2))
+    lrs = [(len(g["params"]), g.get("lr"), g["weight_decay"]) for g in groups]
+    # encoder weight (decayed), encoder bias (no decay), classifier weight + bias at the head's rate
+    assert lrs == [(1, None, 0.01), (1, None, 0.0), (2, 1e-2, 0.01)]
+    assert len(param_groups(Tiny(), LoopSettings(lr=1e-3))) == 2  # no head_lr: the head is body
 
 
 def test_rerank_weight_mixes_in_the_retrieval_order_and_logits_are_cached():

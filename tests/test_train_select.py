@@ -100,7 +100,7 @@ def test_interrupted_training_resumes_to_the_same_weights(
     monkeypatch.setattr(train_mod, "batch_logits", crash_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         train_classifier(_rows(), _rows(), LABELS, tiny_bert_dir, tmp_path / "run", params, checkpoint_dir=ckpt)
-    assert json.loads((ckpt / "checkpoint.json").read_text())["epoch"] == 1 and not (tmp_path / "run").exists()
+    assert json.loads((ckpt / "state.json").read_text())["state"]["epoch"] == 1 and not (tmp_path / "run").exists()
     monkeypatch.setattr(train_mod, "batch_logits", real_logits)
     train_classifier(_rows(), _rows(), LABELS, tiny_bert_dir, tmp_path / "run", params, checkpoint_dir=ckpt)
     assert not ckpt.exists()
@@ -115,7 +115,7 @@ def test_checkpoint_of_another_run_is_ignored(tiny_bert_dir: Path, tmp_path: Pat
                                               capsys: pytest.CaptureFixture[str]) -> None:
     ckpt = tmp_path / "c"
     ckpt.mkdir()
-    (ckpt / "checkpoint.json").write_text('{"run_key": {}}')  # another run's (and no tensors)
+    (ckpt / "state.json").write_text('{"run_key": {}}')  # another run's (and no tensors)
     params = TrainParams(epochs=1, lr=5e-3, batch_size=4, max_length=16, progress=False)
     train_classifier(_rows(), None, LABELS, tiny_bert_dir, tmp_path / "m", params, checkpoint_dir=ckpt)
     assert "starting afresh" in capsys.readouterr().err and (tmp_path / "m" / "config.json").is_file()

@@ -168,13 +168,23 @@ def test_train_embedder_saves_a_loadable_fp16_model_and_resumes(tmp_path, tiny_e
     vec = enc.encode_queries(["aspirin"])
     assert vec.shape == (1, enc.dim) and np.isclose(np.linalg.norm(vec), 1.0, atol=1e-3)
 
-    # a second run from a checkpoint reaches the same weights as the uninterrupted one
+    # a run interrupted after its first checkpoint resumes from it and reaches the same weights
+    import kbqa.train_loop as loop
+
     out2 = tmp_path / "emb2"
-    train_embedder(out2, recipe=recipe, base_model=str(tiny_encoder_dir), data=data, checkpoint_every=1,
-                   progress=False)
-    state = json.loads((out2 / "work" / "checkpoint" / "state.json").read_text())
-    assert state["step"] == summary["steps"] - 1  # the last checkpoint before the end
-    (out2 / "model.safetensors").unlink()
+    real_save = loop.save_checkpoint
+
+    def save_then_stop(*args, **kwargs):
+        real_save(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train_embedder(out2, recipe=recipe, base_model=str(tiny_encoder_dir), data=data, checkpoint_every=1,
+                       progress=False)
+    state = json.loads((out2 / "work" / "checkpoint" / "state.json").read_text())["state"]
+    assert state["step"] == 1 < summary["steps"] and not (out2 / "model.safetensors").exists()
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
     again = train_embedder(out2, recipe=recipe, base_model=str(tiny_encoder_dir), data=data,
                            checkpoint_every=1, progress=False)
     assert again["loss_last_20"] == summary["loss_last_20"]

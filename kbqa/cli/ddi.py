@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from kbqa.cli.common import dump
 from kbqa.errors import KbqaError
+from kbqa.train_loop import SCHEDULES
 
 if TYPE_CHECKING:
     from kbqa.ddi.interactions import InteractionEvidence, InteractionReport
@@ -27,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction, train_subparsers: argparse.
     # --neg-keep 1 --epochs 1 --lr 3e-5 --head-lr 3e-4: dev micro-F1 74.6; see its MODEL_CARD.md)
     t.add_argument("--epochs", type=int, default=2)
     t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--schedule", choices=SCHEDULES, default="linear",
+                   help="learning-rate schedule (transformers'; warm-up over the first 10%% of the steps)")
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--max-length", type=int, default=128, help="tokens per blinded sentence")
     t.add_argument("--class-weights", choices=["none", "sqrt", "balanced"], default="sqrt",
@@ -89,6 +92,7 @@ def _train(args: argparse.Namespace) -> int:
         head_lr=args.head_lr,
         pooler_init=pooler_init,
         seed=args.seed,
+        schedule=args.schedule,
     )
     settings = DDISettings(filter_pairs=not args.no_filter, neg_keep=args.neg_keep, entity_style=args.entity_style)
     split = None if args.split == "none" else args.split

@@ -13,6 +13,7 @@ from kbqa.errors import InputError, KbqaError
 
 def register(sub: Any, train_sub: Any) -> None:
     from kbqa.read.train_recipe import ReaderRecipe
+    from kbqa.train_loop import SCHEDULES
 
     d = ReaderRecipe()
     t = train_sub.add_parser("reader", help="fine-tune the yes/no/maybe reader (PubMedQA JSON and/or JSONL)")
@@ -23,6 +24,8 @@ def register(sub: Any, train_sub: Any) -> None:
     t.add_argument("--split", default=None, help="PubMedQA split file (default: eval/splits/pubmedqa.json)")
     t.add_argument("--epochs", type=int, default=d.epochs, help="epochs on question + contexts")
     t.add_argument("--lr", type=float, default=d.lr)
+    t.add_argument("--schedule", choices=SCHEDULES, default="linear",
+                   help="learning-rate schedule (transformers'; warm-up over the first 10%% of the steps)")
     t.add_argument("--batch-size", type=int, default=d.batch_size)
     t.add_argument("--max-length", type=int, default=d.max_length, help="tokens of question + passage")
     t.add_argument("--seed", type=int, default=d.seed)
@@ -87,7 +90,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         phase1_max_length=args.phase1_max_length, conclusion_phase=not args.no_conclusion_phase,
         abstracts_in_main=args.abstracts_in_main, target_coverage=args.coverage, head_lr=args.head_lr,
         pooler_init=args.pooler_init, main_inputs=args.main_inputs, label_smoothing=args.label_smoothing,
-        average_last=args.average_last,
+        average_last=args.average_last, schedule=args.schedule,
     )
     result = train_reader(args.data, args.out, base_model=args.base, recipe=recipe,
                           split_file=args.split or rdata.DEFAULT_SPLIT)

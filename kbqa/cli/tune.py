@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from kbqa.errors import KbqaError
+from kbqa.train_loop import SCHEDULES
 
 
 def register(sub: Any, train_sub: Any) -> None:
@@ -29,6 +30,8 @@ def register(sub: Any, train_sub: Any) -> None:
     t.add_argument("--epochs", type=int, default=d.epochs)
     t.add_argument("--batch-size", type=int, default=d.batch_size)
     t.add_argument("--lr", type=float, default=d.lr)
+    t.add_argument("--schedule", choices=SCHEDULES, default="linear",
+                   help="learning-rate schedule (transformers'; warm-up over the first 10%% of the steps)")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--mine-index", action="append", default=[], metavar="NAME=INDEX",
                    help="an index of a source's corpus built by the base model (e.g. medquad=indexes/medquad-dev): "
@@ -59,6 +62,8 @@ def register(sub: Any, train_sub: Any) -> None:
     t.add_argument("--epochs", type=int, default=r.epochs)
     t.add_argument("--batch-size", type=int, default=r.batch_size, help="queries per step")
     t.add_argument("--lr", type=float, default=r.lr)
+    t.add_argument("--schedule", choices=SCHEDULES, default="linear",
+                   help="learning-rate schedule (transformers'; warm-up over the first 10%% of the steps)")
     t.add_argument("--max-length", type=int, default=r.max_length, help="tokens of query + passage while training")
     t.add_argument("--seed", type=int, default=r.seed)
     t.add_argument("--precision", choices=["bf16", "fp32"], default=r.precision,
@@ -89,7 +94,7 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
         raise KbqaError("--max-pairs and --epochs must be >= 1 and --batch-size >= 2")
     recipe = EmbedderRecipe(
         max_pairs=args.max_pairs, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        sources=_sources(args.sources),
+        sources=_sources(args.sources), schedule=args.schedule,
     )
     summary = train_embedder(
         args.out, recipe=recipe, base_model=args.base, data=_data(args.data), mine_index=_data(args.mine_index, "--mine-index"),
@@ -112,7 +117,7 @@ def cmd_train_reranker(args: argparse.Namespace) -> int:
     recipe = RerankerRecipe(
         max_queries=args.max_queries, negatives=args.negatives, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, max_length=args.max_length, seed=args.seed, sources=_sources(args.sources), miner=args.miner,
-        precision=args.precision,
+        precision=args.precision, schedule=args.schedule,
     )
     summary = train_reranker(
         args.out, recipe=recipe, base_model=args.base, data=_data(args.data),

@@ -1,7 +1,8 @@
 """Fine-tuning BERT-style sequence classifiers (reader, DDI classifier, ...); inference is kbqa.read.classifier.
 
-A plain torch loop over ``AutoModelForSequenceClassification``: AdamW, linear warmup/decay,
-class-weighted cross-entropy, length-sorted dynamic padding, best epoch kept by a dev metric.
+``AutoModelForSequenceClassification`` trained by kbqa.train_loop (AdamW, a transformers schedule,
+resumable pickle-free checkpoints) on class-weighted cross-entropy over length-sorted, dynamically
+padded batches; the best epoch is kept by a dev metric (or the mean of the last epochs).
 The saved folder is self-describing and pickle-free: fp16 safetensors, tokenizer, ``config.json``
 with the label map, ``kbqa_train.json`` (params, data checksums, command) and ``dev_metrics.json``.
 """
@@ -15,14 +16,11 @@ import math
 import random
 import shutil
 import sys
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from kbqa.errors import KbqaError
 from kbqa.files import atomic_folder
@@ -50,6 +48,7 @@ class TrainParams:
     batch_size: int = 16
     max_length: int = 256
     warmup_ratio: float = 0.1
+    schedule: str = "linear"  # a transformers schedule (kbqa.train_loop.SCHEDULES)
     weight_decay: float = 0.01
     seed: int = 0
     class_weights: str = "balanced"  # "balanced" (n / (k * count)) | "sqrt" (its square root) | "none"
@@ -70,6 +69,7 @@ class TrainParams:
     eval_batch_size: int = 32
     device: str = "auto"  # "auto" picks CUDA when present
     progress: bool = True
+    checkpoint_every: int = 0  # optimizer steps between checkpoints (0: after each epoch only)
     # Sentence-transformers checkpoints (e.g. all-MiniLM-L6-v2) ship an untrained, near-zero BERT pooler
     # (weight std ~0.01) that starves the encoder of gradient; "identity" restarts it as tanh(h_CLS).
     pooler_init: str = "keep"  # "keep" | "identity"
@@ -93,16 +93,13 @@ class TrainParams:
             raise KbqaError(f"negative_weight must be > 0, got {self.negative_weight}")
         if not 0 <= self.warmup_ratio < 1:
             raise KbqaError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.checkpoint_every < 0:
+            raise KbqaError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        from kbqa.train_loop import check_schedule
+
+        check_schedule(self.schedule)
         if not 0 <= self.average_last <= self.epochs:
             raise KbqaError(f"average_last must be in [0, epochs={self.epochs}], got {self.average_last}")
-
-
-def _seed_everything(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def examples_checksum(examples: Sequence[Example]) -> str:
@@ -184,12 +181,14 @@ def train_classifier(
 
     Returns the dev metrics of the kept epoch (the last epoch's training loss when ``dev`` is None).
     ``base_model`` is any local encoder folder (a classifier with the same labels continues training).
-    ``checkpoint_dir``: the state after each epoch is kept there (safetensors + JSON), and a run with the
-    same data and params started again resumes after the last finished epoch; removed once the model is saved.
+    ``checkpoint_dir``: kbqa.train_loop checkpoints there (every ``params.checkpoint_every`` steps and after
+    each epoch), and a run with the same data and params started again resumes from it; removed once the
+    model is saved.
     """
     import torch
-    from tqdm.auto import tqdm
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from kbqa.train_loop import LoopSettings, identity_pooler, seed_everything, train_loop, weights_copy
 
     if not train:
         raise KbqaError("no training examples")
@@ -204,8 +203,7 @@ def train_classifier(
     if not (base / "config.json").is_file():
         raise KbqaError(f"base model {base} has no config.json; pass a local Hugging Face model folder")
     out = Path(out_dir)
-    started = time.time()
-    _seed_everything(params.seed)
+    seed_everything(params.seed)  # the new head's initialisation
     device = torch_device(params.device)
 
     tokenizer = AutoTokenizer.from_pretrained(str(base))
@@ -231,30 +229,19 @@ def train_classifier(
     train_y = [label2id[e.label] for e in train]
     dev_ids = tokenize_pairs(tokenizer, [(e.text, e.text_pair) for e in dev], params.max_length) if dev else []
     dev_y = [label2id[e.label] for e in dev] if dev else []
+    # every epoch's length-sorted batches, drawn up front from the seed (a resumed run redraws the same)
+    rng = random.Random(params.seed)
+    plan = [length_batches([len(x) for x in train_ids], params.batch_size, rng) for _ in range(params.epochs)]
 
-    head = [p for n, p in model.named_parameters() if n.startswith(("classifier", "score"))]
-    head_ids = {id(p) for p in head}
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
-    body = [(n, p) for n, p in model.named_parameters() if id(p) not in head_ids]
-    groups = [
-        {"params": [p for n, p in body if not n.endswith(no_decay)], "weight_decay": params.weight_decay},
-        {"params": [p for n, p in body if n.endswith(no_decay)], "weight_decay": 0.0},
-        {"params": head, "weight_decay": params.weight_decay, "lr": params.head_lr or params.lr},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=params.lr)
-    steps_per_epoch = math.ceil(math.ceil(len(train) / params.batch_size) / params.grad_accum)
-    total = steps_per_epoch * params.epochs
-    warmup = int(total * params.warmup_ratio)
-
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     weights = torch.tensor(class_weights(train, labels, params.class_weights), dtype=torch.float32, device=device)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=params.label_smoothing)
     dev_loss_fn = torch.nn.CrossEntropyLoss()
+
+    def batch_loss(epoch: int, b: int) -> Any:
+        batch = plan[epoch][b]
+        inputs = collate([train_ids[i] for i in batch], pad_id, device)
+        target = torch.tensor([train_y[i] for i in batch], dtype=torch.long, device=device)
+        return loss_fn(model(**inputs).logits, target)
 
     def dev_metrics() -> dict[str, Any]:
         logits = batch_logits(model, dev_ids, pad_id, params.eval_batch_size, device, params.progress)
@@ -266,69 +253,43 @@ def train_classifier(
         return metrics
 
     first_averaged = params.epochs - params.average_last + 1 if params.average_last else None
-    rng = random.Random(params.seed)
-    history: list[dict[str, Any]] = []
-    best: tuple[float, int, dict[str, Any], dict[str, Any]] | None = None  # (score, epoch, metrics, state)
-    ckpt = Path(checkpoint_dir) if checkpoint_dir else None
-    run_key = {"params": dataclasses.asdict(params), "base_model": str(base), "labels": labels,
-               "train": examples_checksum(train), "dev": examples_checksum(dev or [])}
-    first_epoch = 1
-    if ckpt is not None and (ckpt / "checkpoint.json").is_file():
-        from kbqa.read.checkpoint import load_checkpoint
 
-        resumed = load_checkpoint(ckpt, run_key, model, optimizer, scheduler, rng)
-        if resumed is not None:
-            first_epoch, history, best = resumed["epoch"] + 1, resumed["history"], resumed["best"]
-            started -= resumed["elapsed_s"]
-            print(f"resumed from {ckpt} after epoch {resumed['epoch']}", file=sys.stderr)
-    for epoch in range(first_epoch, params.epochs + 1):
-        model.train()
-        batches = length_batches([len(x) for x in train_ids], params.batch_size, rng)
-        running, seen = 0.0, 0
-        bar = tqdm(batches, desc=f"epoch {epoch}/{params.epochs}", disable=not params.progress)
-        for step, batch in enumerate(bar):
-            inputs = collate([train_ids[i] for i in batch], pad_id, device)
-            target = torch.tensor([train_y[i] for i in batch], dtype=torch.long, device=device)
-            loss = loss_fn(model(**inputs).logits, target)
-            (loss / params.grad_accum).backward()
-            if (step + 1) % params.grad_accum == 0 or step + 1 == len(batches):
-                torch.nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            running += float(loss.detach()) * len(batch)
-            seen += len(batch)
-            bar.set_postfix(loss=f"{running / seen:.4f}")
-        record: dict[str, Any] = {"epoch": epoch, "train_loss": running / seen, "elapsed_s": round(time.time() - started, 1)}
+    def keep(epoch: int, record: dict[str, Any], state: Any) -> None:
+        """The dev metrics of the epoch; the kept weights: the best epoch, or the running mean of the last ones."""
         if dev:
-            metrics = dev_metrics()
-            record["dev"] = metrics
+            metrics = record["dev"] = dev_metrics()
             score = -metrics["loss"] if params.select_metric == "loss" else metrics[params.select_metric]
         else:
             metrics, score = {"train_loss": record["train_loss"]}, float(epoch)  # keep the last epoch
-        history.append(record)
         if params.progress:
             shown = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
             print(f"epoch {epoch}: train_loss {record['train_loss']:.4f} dev {shown}", file=sys.stderr)
-        if first_averaged is not None:  # ``best`` holds the running mean of the averaged epochs
+        if first_averaged is not None:
             if epoch >= first_averaged:
-                state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-                n = epoch - first_averaged + 1
-                if best is not None and n > 1:
-                    state = {k: best[3][k] + (v - best[3][k]) / n if v.is_floating_point() else v
-                             for k, v in state.items()}
-                best = (float(epoch), epoch, metrics, state)
-        elif best is None or score > best[0]:
-            state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-            best = (score, epoch, metrics, state)
-        if ckpt is not None:
-            from kbqa.read.checkpoint import save_checkpoint
+                current, n = weights_copy(model), epoch - first_averaged + 1
+                if state.kept_tensors is not None and n > 1:
+                    current = {k: state.kept_tensors[k] + (v - state.kept_tensors[k]) / n if v.is_floating_point() else v
+                               for k, v in current.items()}
+                state.kept, state.kept_tensors = {"score": float(epoch), "epoch": epoch, "metrics": metrics}, current
+        elif state.kept is None or score > state.kept["score"]:
+            state.kept = {"score": score, "epoch": epoch, "metrics": metrics}
+            state.kept_tensors = weights_copy(model)
 
-            save_checkpoint(ckpt, run_key, epoch, time.time() - started, history, best, model, optimizer, scheduler, rng)
+    settings = LoopSettings(
+        lr=params.lr, weight_decay=params.weight_decay, head_lr=params.head_lr, schedule=params.schedule,
+        warmup_ratio=params.warmup_ratio, max_grad_norm=params.max_grad_norm, grad_accum=params.grad_accum,
+        seed=params.seed, checkpoint_every=params.checkpoint_every, desc="train", progress=params.progress,
+    )
+    tracked = {k: v for k, v in dataclasses.asdict(params).items() if k not in ("progress", "checkpoint_every")}
+    run_key = {"params": tracked, "base_model": str(base), "labels": labels,
+               "special_tokens": list(special_tokens or []),
+               "train": examples_checksum(train), "dev": examples_checksum(dev or [])}
+    state = train_loop(model, [len(p) for p in plan], batch_loss, settings, checkpoint=checkpoint_dir,
+                       run_key=run_key, on_epoch_end=keep)
 
-    assert best is not None
-    _, best_epoch, best_metrics, state = best
-    model.load_state_dict(state)
+    assert state.kept is not None and state.kept_tensors is not None
+    best_epoch, best_metrics = state.kept["epoch"], state.kept["metrics"]
+    model.load_state_dict(state.kept_tensors)
     if first_averaged is not None and first_averaged < params.epochs:
         best_metrics = dev_metrics() if dev else best_metrics  # the averaged weights' own dev figures
         best_metrics = {**best_metrics, "averaged_epochs": [first_averaged, params.epochs]}
@@ -338,33 +299,22 @@ def train_classifier(
         "params": dataclasses.asdict(params),
         "special_tokens": list(special_tokens or []),
         "best_epoch": best_epoch,
-        "history": history,
+        "history": state.history,
         "data": {
             "train": {"n": len(train), "sha256": examples_checksum(train), "labels": dict(Counter(e.label for e in train))},
             "dev": {"n": len(dev or []), "sha256": examples_checksum(dev or []), "labels": dict(Counter(e.label for e in dev or []))},
         },
         "command": " ".join(sys.argv),
-        "train_seconds": round(time.time() - started, 1),
+        "train_seconds": round(state.seconds, 1),
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "metadata": metadata or {},
     }
     _save(model, tokenizer, out, info, {**best_metrics, "epoch": best_epoch})
-    if ckpt is not None:
-        shutil.rmtree(ckpt, ignore_errors=True)
+    if checkpoint_dir is not None:
+        for leftover in (Path(checkpoint_dir), Path(str(checkpoint_dir) + ".old")):
+            shutil.rmtree(leftover, ignore_errors=True)
     return {**best_metrics, "epoch": best_epoch}
-
-
-def identity_pooler(model: Any) -> None:
-    """Restart a BERT pooler as tanh(h_CLS): identity weight, zero bias (``pooler_init="identity"``)."""
-    import torch
-
-    dense = getattr(getattr(getattr(model, "base_model", None), "pooler", None), "dense", None)
-    if dense is None or dense.weight.shape[0] != dense.weight.shape[1]:
-        raise KbqaError("pooler_init='identity' needs a BERT-style model with a square pooler; use 'keep'")
-    with torch.no_grad():
-        dense.weight.copy_(torch.eye(dense.weight.shape[0]))
-        dense.bias.zero_()
 
 
 def _save(model: Any, tokenizer: Any, out: Path, info: dict, dev_metrics: dict) -> None:

@@ -44,6 +44,7 @@ class ReaderRecipe:
     # read from their conclusions (their last sentences; kbqa.read.aggregate.AggregationParams).
     epochs: int = 0  # main phase (question + contexts); 0 keeps the earlier phase's model
     lr: float = 8e-5
+    schedule: str = "linear"  # a transformers schedule (kbqa.train_loop.SCHEDULES), both phases
     batch_size: int = 16
     max_length: int = 192
     seed: int = 0
@@ -152,12 +153,12 @@ def train_reader(
         phases.append(("earlier", phase1, TrainParams(
             epochs=recipe.phase1_epochs, lr=recipe.phase1_lr, batch_size=recipe.batch_size,
             max_length=recipe.phase1_max_length, seed=recipe.seed, class_weights=recipe.class_weights,
-            head_lr=recipe.head_lr, label_smoothing=recipe.label_smoothing, progress=progress)))
+            head_lr=recipe.head_lr, label_smoothing=recipe.label_smoothing, schedule=recipe.schedule, progress=progress)))
     if recipe.epochs > 0:
         phases.append(("main", main, TrainParams(
             epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size, max_length=recipe.max_length,
             seed=recipe.seed, class_weights=recipe.class_weights, head_lr=recipe.head_lr,
-            label_smoothing=recipe.label_smoothing, progress=progress)))
+            label_smoothing=recipe.label_smoothing, schedule=recipe.schedule, progress=progress)))
     if not phases:
         raise KbqaError("nothing to train: --epochs and --phase1-epochs are both 0")
     start_from = base

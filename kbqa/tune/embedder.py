@@ -1,7 +1,7 @@
 """Fine-tune the bi-encoder on (query, positive, hard negative) triplets: ``kbqa train embedder``.
 
 Loss: sentence-transformers' ``MultipleNegativesRankingLoss`` (InfoNCE over the batch's positives
-and hard negatives). The loop (kbqa.tune.loop) is a plain PyTorch one rather than
+and hard negatives). The loop is kbqa.train_loop (kbqa's one loop) rather than
 ``SentenceTransformerTrainer`` so that training needs no ``datasets``/``pyarrow`` and its checkpoints
 hold no pickles; rerunning the same command resumes at the last checkpoint, and a resumed run
 equals an uninterrupted one. The result is a sentence-transformers folder in fp16 safetensors.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kbqa.errors import KbqaError
-from kbqa.tune.loop import cached_rows, open_work, resume_state, run_steps, write_summary
+from kbqa.tune.workdir import cached_rows, open_work, write_summary
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class EmbedderRecipe:
     epochs: int = 1
     batch_size: int = 32
     lr: float = 3e-5
-    warmup: float = 0.1  # share of the steps with a linear warm-up, then linear decay
+    warmup: float = 0.1  # share of the steps spent warming up (then the schedule decays)
+    schedule: str = "linear"  # a transformers schedule (kbqa.train_loop.SCHEDULES)
     weight_decay: float = 0.01
     scale: float = 20.0  # MNRL's similarity scale (1 / temperature)
     # passages are cut to this many tokens while training only (2x faster on a CPU than 256; the
@@ -92,8 +93,10 @@ def train_embedder(
 
     from kbqa.config import EmbedConfig
     from kbqa.embed import load_encoder, resolve_model
+    from kbqa.train_loop import LoopSettings, check_schedule, train_loop
     from kbqa.tune.pairs import DEFAULT_DATA
 
+    check_schedule(recipe.schedule)
     out = Path(out)
     data = {**DEFAULT_DATA, **(data or {})}
     started = time.time()
@@ -102,33 +105,29 @@ def train_embedder(
     if not triplets:
         raise KbqaError("no training triplets: check the data paths (--data NAME=PATH)")
     del base
-    plan = [b for epoch in range(recipe.epochs) for b in batches(triplets, recipe.batch_size, recipe.seed, epoch)]
-    total = len(plan)
+    plan = [batches(triplets, recipe.batch_size, recipe.seed, epoch) for epoch in range(recipe.epochs)]
     work = out / "work"
-    ckpt, state = resume_state(work)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    source = str(ckpt / "model") if ckpt is not None else resolve_model(base_model)
-    model = SentenceTransformer(source, device=device, model_kwargs={"dtype": torch.float32})
+    model = SentenceTransformer(resolve_model(base_model), device=device, model_kwargs={"dtype": torch.float32})
     full_length = model.max_seq_length
     model.max_seq_length = min(full_length, recipe.max_seq_length)
     loss_fn = MultipleNegativesRankingLoss(model, scale=recipe.scale)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
 
-    def step_loss(step: int) -> Any:
-        rows = [triplets[i] for i in plan[step]]
+    def batch_loss(epoch: int, b: int) -> Any:
+        rows = [triplets[i] for i in plan[epoch][b]]
         features = []
         for column in ("query", "positive", "negative"):
             feats = model.preprocess([r[column] for r in rows])
             features.append({k: v.to(device) if hasattr(v, "to") else v for k, v in feats.items()})
         return loss_fn(features, None)
 
-    state = run_steps(
-        work=work, model=model, optimizer=optimizer, ckpt=ckpt, state=state, total=total, step_loss=step_loss,
-        lr=recipe.lr, warmup=recipe.warmup, seed=recipe.seed, checkpoint_every=checkpoint_every,
-        desc="train embedder", progress=progress,
-    )
+    settings = LoopSettings(lr=recipe.lr, weight_decay=recipe.weight_decay, schedule=recipe.schedule,
+                            warmup_ratio=recipe.warmup, seed=recipe.seed, checkpoint_every=checkpoint_every,
+                            desc="train embedder", progress=progress)
+    state = train_loop(model, [len(p) for p in plan], batch_loss, settings, checkpoint=work / "checkpoint",
+                       run_key={"recipe": asdict(recipe), "base_model": base_model, "triplets": len(triplets)})
     model.max_seq_length = full_length
     model.half()
     model.save(str(out), safe_serialization=True)
-    return write_summary(out, base_model=base_model, recipe=recipe, counts={"triplets": len(triplets), "steps": total},
+    return write_summary(out, base_model=base_model, recipe=recipe, counts={"triplets": len(triplets), "steps": state.step},
                          state=state, started=started, device=device, info=info)

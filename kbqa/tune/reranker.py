@@ -12,7 +12,7 @@ softmax cross-entropy over the logits of each query's positive and its hard nega
 to be calibrated probabilities. Passages are what the index stores (``title\\n\\ntext`` of a chunk),
 as :func:`kbqa.chunk.embed_text` gives them at query time.
 
-The loop is kbqa.tune.loop's (resumable, no pickles). The result is a CrossEncoder folder in fp16
+The loop is kbqa.train_loop (kbqa's one loop: resumable, no pickles). The result is a CrossEncoder folder in fp16
 safetensors plus ``train_info.json``.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 from kbqa.errors import KbqaError
 from kbqa.rerank import load_cross_encoder
-from kbqa.tune.loop import cached_rows, open_work, resume_state, run_steps, write_summary
+from kbqa.tune.workdir import cached_rows, open_work, write_summary
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class RerankerRecipe:
     # MiniLM ships a near-zero pooler (weight std ~0.01) that starves the encoder of gradient (the
     # loss sits at log(1 + negatives)); "identity" restarts it as tanh(h_CLS), as kbqa's readers do
     pooler_init: str = "identity"
-    warmup: float = 0.1
+    warmup: float = 0.1  # share of the steps spent warming up (then the schedule decays)
+    schedule: str = "linear"  # a transformers schedule (kbqa.train_loop.SCHEDULES)
     weight_decay: float = 0.01
     # query + passage are cut to this many tokens while training (a CPU budget); the saved model
     # reads ``inference_max_length`` tokens
@@ -98,6 +99,7 @@ def train_reranker(
     import torch
 
     from kbqa.embed import resolve_model
+    from kbqa.train_loop import LoopSettings, check_schedule, identity_pooler, train_loop
     from kbqa.tune.pairs import DEFAULT_DATA
 
     if recipe.negatives < 1 or recipe.batch_size < 1 or recipe.epochs < 1 or recipe.max_queries < 1:
@@ -106,34 +108,23 @@ def train_reranker(
         raise KbqaError(f"pooler_init must be keep or identity, got {recipe.pooler_init!r}")
     if recipe.precision not in ("fp32", "bf16"):
         raise KbqaError(f"precision must be fp32 or bf16, got {recipe.precision!r}")
+    check_schedule(recipe.schedule)
     out = Path(out)
     data = {**DEFAULT_DATA, **(data or {})}
     started = time.time()
     rows, info = _rows(out, recipe, base_model, data, mine_index)
     if not rows:
         raise KbqaError("no training queries with negatives: check the data paths (--data NAME=PATH)")
-    plan = [b for epoch in range(recipe.epochs) for b in groups(rows, recipe.batch_size, recipe.seed, epoch)]
-    total = len(plan)
+    plan = [groups(rows, recipe.batch_size, recipe.seed, epoch) for epoch in range(recipe.epochs)]
     work = out / "work"
-    ckpt, state = resume_state(work)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    source = str(ckpt / "model") if ckpt is not None else resolve_model(base_model)
     torch.manual_seed(recipe.seed)  # the new relevance head is initialised from torch's generator
-    model = load_cross_encoder(source, max_length=recipe.max_length, device=device)
-    if ckpt is None and recipe.pooler_init == "identity":
-        from kbqa.read.train import identity_pooler
-
+    model = load_cross_encoder(resolve_model(base_model), max_length=recipe.max_length, device=device)
+    if recipe.pooler_init == "identity":  # a resumed run then loads its checkpoint's weights over it
         identity_pooler(model.model)
-    head = [p for n, p in model.named_parameters() if ".classifier." in f".{n}" or n.startswith("classifier")]
-    head_ids = {id(p) for p in head}
-    optimizer = torch.optim.AdamW(
-        [{"params": [p for p in model.parameters() if id(p) not in head_ids]},
-         {"params": head, "lr_scale": recipe.head_lr / recipe.lr}],
-        lr=recipe.lr, weight_decay=recipe.weight_decay,
-    )
 
-    def step_loss(step: int) -> Any:
-        batch = [rows[i] for i in plan[step]]
+    def batch_loss(epoch: int, b: int) -> Any:
+        batch = [rows[i] for i in plan[epoch][b]]
         pairs = [(r["query"], p) for r in batch for p in [r["positive"], *r["negatives"]]]
         inputs = model.preprocess(pairs)
         inputs = {k: v.to(device) if hasattr(v, "to") else v for k, v in inputs.items()}
@@ -147,14 +138,14 @@ def train_reranker(
             start += n
         return torch.stack(losses).mean()
 
-    state = run_steps(
-        work=work, model=model, optimizer=optimizer, ckpt=ckpt, state=state, total=total, step_loss=step_loss,
-        lr=recipe.lr, warmup=recipe.warmup, seed=recipe.seed, checkpoint_every=checkpoint_every,
-        desc="train reranker", progress=progress,
-    )
+    settings = LoopSettings(lr=recipe.lr, head_lr=recipe.head_lr, weight_decay=recipe.weight_decay,
+                            schedule=recipe.schedule, warmup_ratio=recipe.warmup, seed=recipe.seed,
+                            checkpoint_every=checkpoint_every, desc="train reranker", progress=progress)
+    state = train_loop(model, [len(p) for p in plan], batch_loss, settings, checkpoint=work / "checkpoint",
+                       run_key={"recipe": asdict(recipe), "base_model": base_model, "queries": len(rows)})
     model.max_seq_length = recipe.inference_max_length
     model.half()
     model.save(str(out), safe_serialization=True, create_model_card=False)
-    counts = {"queries": len(rows), "pairs_per_epoch": sum(1 + len(r["negatives"]) for r in rows), "steps": total}
+    counts = {"queries": len(rows), "pairs_per_epoch": sum(1 + len(r["negatives"]) for r in rows), "steps": state.step}
     return write_summary(out, base_model=base_model, recipe=recipe, counts=counts, state=state, started=started,
                          device=device, info=info)
