@@ -126,3 +126,75 @@ def test_export_medquad_dev(shared_data: Path, tmp_path: Path) -> None:
         d = json.loads(line)
         titles[d["id"]] = d["title"]
     assert all(titles[q.qid] != q.question for q in qs)  # the title is the focus, not the question
+
+
+# ---- LiveQA: real consumer questions ------------------------------------------------------------
+LIVEQA = Path(__file__).parent / "data" / "liveqa"
+
+
+def _liveqa_split(tmp_path: Path) -> Path:
+    split = tmp_path / "liveqa.json"
+    split.write_text(json.dumps({"train": [], "dev": ["T1-Q1", "T1-Q2", "T2-1", "T2-2"]}))
+    return split
+
+
+def test_liveqa_reader_makes_ids_unique_across_both_schemas() -> None:
+    from kbqa.corpus.liveqa import read_folder
+
+    qs = read_folder(LIVEQA)
+    assert [q.qid for q in qs] == ["T1-Q1", "T1-Q2", "T2-1", "T2-2"]
+    assert [s.sub_id for s in qs[1].subs] == ["T1-Q2-S1", "T1-Q2-S2"] and qs[2].subs[0].sub_id == "T2-1-S1"
+    assert qs[2].subs[0].answers[0][0] == "T2-1-S1-A1" and qs[2].subs[0].qtype == "symptom"
+    assert qs[0].text.startswith("Literature on cardiac amyloidosis. Please")  # no subject: the message alone
+    assert qs[2].short_text == "Raynauds Syndrome\nMy sons middle toe turned white after being in his dorm."
+
+
+def test_liveqa_broken_file_names_the_file_and_line(tmp_path: Path) -> None:
+    from kbqa.corpus.liveqa import read_folder
+    from kbqa.errors import InputError
+
+    bad = tmp_path / "TREC-2017-LiveQA-Medical-Train-9.xml"
+    bad.write_text("<NLM-QUESTIONS>\n<NLM-QUESTION qid='1'>\n</NLM-QUESTIONS>\n")
+    with pytest.raises(InputError, match=r"Train-9\.xml:3: broken XML"):
+        read_folder(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no LiveQA"):
+        read_folder(tmp_path / "empty")
+    with pytest.raises(InputError, match="cannot read"):
+        read_folder(tmp_path / "missing")
+
+
+def test_export_liveqa_merges_identical_answers_and_judges_medquad_copies(tmp_path: Path) -> None:
+    from kbqa.evaluate.export import export_liveqa
+
+    out = tmp_path / "b"
+    info = export_liveqa(out, data=LIVEQA, split=_liveqa_split(tmp_path), distractors=Path(__file__).parent / "data"
+                         / "corpus" / "medquad")
+    qs = load_questions(out / "questions.jsonl")
+    docs = load_corpus_ids(out / "corpus.jsonl")
+    qrels = load_qrels(out / "qrels.tsv", question_ids=[q.qid for q in qs], doc_ids=docs)
+    # T2-2 asks nothing (empty subject and message): left out; its answer still joins the corpus
+    assert [q.qid for q in qs] == ["T1-Q1", "T1-Q2", "T2-1"] and "T2-2-S1-A1" in docs
+    # 5 distinct answer texts (T1-Q2-S2-A1 repeats T1-Q1-S1-A1 up to spacing) + 2 MedQuAD pairs
+    assert info["counts"]["documents"] == len(docs) == 7 and "T1-Q2-S2-A1" not in docs
+    judged = {(r.qid, r.doc_id) for r in qrels}
+    assert judged == {("T1-Q1", "T1-Q1-S1-A1"), ("T1-Q1", "T1-Q1-S1-A2"), ("T1-Q1", "NINDS:0000007-1"),
+                      ("T1-Q2", "T1-Q2-S1-A1"), ("T1-Q2", "T1-Q1-S1-A1"), ("T2-1", "T2-1-S1-A1")}
+    assert qs[1].meta["types"] == ["treatment", "diagnosis"] and qs[1].meta["focus"] == ["migraine", "migraine"]
+    corpus = {d["id"]: d for d in map(json.loads, (out / "corpus.jsonl").open())}
+    assert corpus["T2-1-S1-A1"]["title"] == "Raynauds Syndrome"  # the focus, never the question
+
+    short = export_liveqa(tmp_path / "s", data=LIVEQA, split=_liveqa_split(tmp_path), short=True, distractors=None)
+    assert short["benchmark"] == "liveqa-train-short" and short["counts"]["documents"] == 5
+    assert load_questions(tmp_path / "s" / "questions.jsonl")[1].question == (
+        "migraine treatment\nHas any research been done on which treatments work?")
+
+
+def test_committed_liveqa_split_folds_partition_the_dev_questions(shared_data: Path) -> None:
+    from kbqa.corpus.liveqa import read_folder
+
+    split = json.loads(Path("eval/splits/liveqa.json").read_text())
+    ids = {q.qid for q in read_folder(shared_data / "liveqa_train")}
+    assert set(split["dev"]) == ids and len(ids) == 446 and split["train"] == []
+    folds = [set(f) for f in split["folds"]]
+    assert set().union(*folds) == ids and sum(map(len, folds)) == len(ids)  # disjoint, covering

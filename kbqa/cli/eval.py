@@ -21,7 +21,7 @@ EvalSubcommand = Callable[[list[str]], int]
 
 
 def _add_export(sub: Any) -> None:
-    """``kbqa eval export {pubmedqa,medquad} --out DIR [--data PATH] [--split FILE] [--part dev]``."""
+    """``kbqa eval export {liveqa,medquad,pubmedqa} --out DIR [--data PATH] [--split FILE] [--part dev] [--short]``."""
     from kbqa.evaluate.export import DEFAULT_DATA, DEFAULT_SPLIT, EXPORTERS
 
     ap = sub.add_parser(
@@ -33,17 +33,27 @@ def _add_export(sub: Any) -> None:
     ap.add_argument("--data", help=f"dataset path (default: {DEFAULT_DATA})")
     ap.add_argument("--split", help=f"split file (default: {DEFAULT_SPLIT})")
     ap.add_argument("--part", default="dev", choices=["dev", "train", "all"], help="which questions (default dev)")
+    ap.add_argument("--short", action="store_true",
+                    help="liveqa only: each question is its subject line + the first sentence of its message")
+    ap.add_argument("--no-distractors", action="store_true",
+                    help="liveqa only: the corpus is the reference answers alone, without MedQuAD's pairs")
     ap.set_defaults(func=cmd_export)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from kbqa.evaluate.export import DEFAULT_DATA, DEFAULT_SPLIT, EXPORTERS
 
+    extra: dict[str, Any] = {}
+    if args.dataset == "liveqa":
+        extra = {"short": args.short, "distractors": None if args.no_distractors else DEFAULT_DATA["medquad"]}
+    elif args.short or args.no_distractors:
+        raise KbqaError(f"--short and --no-distractors apply to the liveqa benchmark, not to {args.dataset}")
     info = EXPORTERS[args.dataset](
         args.out,
         data=args.data or DEFAULT_DATA[args.dataset],
         split=args.split or DEFAULT_SPLIT[args.dataset],
         part=args.part,
+        **extra,
     )
     print(f"wrote {args.out}: {info['counts']}")
     return 0

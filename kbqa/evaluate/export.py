@@ -10,6 +10,12 @@
   whole topic files, e.g. CancerGov), grade 1 too, so an unavoidable tie is not scored as a miss.
   Boilerplate answers shared across topics ("This condition is inherited in an autosomal recessive
   pattern...") are not merged: they answer about another condition.
+- LiveQA (TREC 2017 LiveQA medical training questions, real consumer messages to the NLM): questions =
+  the messages as sent (subject line + message; ``short``: the subject line + the message's first
+  sentence), all of them dev (eval/splits/liveqa.json); corpus = every reference answer (identical
+  texts merged into one document, title = the sub-question's focus) plus every answered MedQuAD pair
+  as distractors (title = focus, as in the MedQuAD benchmark); qrels = the answers of the question's
+  sub-questions, grade 1, plus any MedQuAD pair whose text is identical to one of them.
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ from kbqa.evaluate.benchmark import Qrel, Question, write_benchmark
 from kbqa.paths import split_part
 from kbqa.types import Document
 
-DEFAULT_DATA = {"pubmedqa": "../shared/data/pubmedqa/pqal_traindev.json", "medquad": "../shared/data/medquad"}
-DEFAULT_SPLIT = {"pubmedqa": "eval/splits/pubmedqa.json", "medquad": "eval/splits/medquad.json"}  # found by kbqa.paths
+DEFAULT_DATA = {"pubmedqa": "../shared/data/pubmedqa/pqal_traindev.json", "medquad": "../shared/data/medquad",
+                "liveqa": "../shared/data/liveqa_train"}
+DEFAULT_SPLIT = {"pubmedqa": "eval/splits/pubmedqa.json", "medquad": "eval/splits/medquad.json",
+                 "liveqa": "eval/splits/liveqa.json"}  # found by kbqa.paths
 
 
 def _documents(path: str | Path, fmt: str) -> Iterator[Document]:
@@ -111,4 +119,65 @@ def export_medquad(
     })
 
 
-EXPORTERS = {"pubmedqa": export_pubmedqa, "medquad": export_medquad}
+def export_liveqa(
+    out_dir: str | Path, data: str | Path = DEFAULT_DATA["liveqa"], split: str | Path = DEFAULT_SPLIT["liveqa"],
+    part: str = "dev", *, short: bool = False, distractors: str | Path | None = DEFAULT_DATA["medquad"],
+) -> dict[str, Any]:
+    """Write the LiveQA benchmark (real consumer questions over their answers + MedQuAD) to ``out_dir``.
+
+    ``short``: each question is its subject line and the first sentence of its message.
+    ``distractors``: the MedQuAD folder whose answered pairs join the corpus (None: the answers alone).
+    """
+    from kbqa.corpus.liveqa import read_folder
+
+    items = {q.qid: q for q in read_folder(data)}
+    wanted = split_part(split, part)
+    missing = [i for i in wanted if i not in items]
+    if missing:
+        raise KbqaError(f"{split}: {len(missing)} question ids (e.g. {missing[0]}) are not in {data}; wrong data folder?")
+
+    def norm(text: str) -> str:
+        return " ".join(text.split()).lower()
+
+    corpus: list[dict[str, Any]] = []
+    doc_of_text: dict[str, str] = {}
+    for q in items.values():  # every answer joins the corpus, whichever questions are exported
+        for sub in q.subs:
+            for answer_id, text in sub.answers:
+                if norm(text) not in doc_of_text:
+                    doc_of_text[norm(text)] = answer_id
+                    corpus.append({"id": answer_id, "title": sub.focus, "text": text, "source": "liveqa",
+                                   "question_type": sub.qtype})
+    same_text: dict[str, list[str]] = {}
+    n_distractors = 0
+    if distractors is not None:
+        for d in medquad_pairs(distractors):
+            corpus.append(_corpus_record(d, title=str(d.meta.get("focus", ""))))
+            n_distractors += 1
+            if norm(d.text) in doc_of_text:
+                same_text.setdefault(doc_of_text[norm(d.text)], []).append(d.doc_id)
+    questions, qrels = [], []
+    for qid in wanted:
+        q = items[qid]
+        text = q.short_text if short else q.text
+        if not text:
+            continue  # nothing was asked (no subject, no message)
+        relevant = list(dict.fromkeys(doc_of_text[norm(t)] for sub in q.subs for _, t in sub.answers))
+        if not relevant:
+            continue
+        questions.append(Question(qid, text, None, {"focus": [s.focus for s in q.subs],
+                                                    "types": [s.qtype for s in q.subs], "source": q.source}))
+        qrels += [Qrel(qid, doc, 1) for rel in relevant for doc in [rel, *same_text.get(rel, [])]]
+    out = Path(out_dir)
+    counts = write_benchmark(out, corpus, questions, qrels)
+    return _finish(out, counts, {
+        "benchmark": "liveqa-train" + ("-short" if short else ""), "data": str(data), "split": str(split),
+        "part": part, "question_text": "subject + first sentence of the message" if short else "subject + message",
+        "distractors": None if distractors is None else {"medquad": str(distractors), "documents": n_distractors},
+        "corpus_title": "focus (topic), not the question",
+        "qrels": "the answers of the question's sub-questions grade 1 (identical texts merged), plus MedQuAD pairs "
+                 "with an identical text grade 1",
+    })
+
+
+EXPORTERS = {"pubmedqa": export_pubmedqa, "medquad": export_medquad, "liveqa": export_liveqa}
