@@ -52,9 +52,9 @@ SWEEP = {
 
 
 def real_vectors() -> np.ndarray:
-    base = ROOT / "indexes" / "medquad-dev"
-    version = (base / "CURRENT").read_text().strip()
-    return np.load(base / version / "vectors.npy", allow_pickle=False)
+    from kbqa.index.store import IndexFolder
+
+    return IndexFolder(ROOT / "indexes" / "medquad-dev").vectors()[1]
 
 
 def make_data(n: int, workdir: Path) -> tuple[np.memmap, np.ndarray, np.ndarray]:

@@ -59,9 +59,10 @@ def absent_corpus(folder: Path, out: Path) -> int:
 
 
 def knowledge_base(corpus: Path, index: Path, rebuild: bool):
+    from kbqa.index.store import IndexFolder
     from kbqa.pipeline import KnowledgeBase
 
-    if index.is_dir() and (index / "CURRENT").is_file() and not rebuild:
+    if IndexFolder(index).exists() and not rebuild:
         return KnowledgeBase.load(index)
     return KnowledgeBase.build([str(corpus)], index, overwrite=True, progress=True)
 

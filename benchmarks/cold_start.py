@@ -66,7 +66,9 @@ def write_corpus(out: Path, per_source: int = 500) -> int:
 
 
 def ensure_index(index: Path) -> None:
-    if (index / "CURRENT").exists() or any(index.glob("v*/manifest.json")):
+    from kbqa.index.store import IndexFolder
+
+    if IndexFolder(index).exists():
         return
     corpus = index.with_name(index.name + ".corpus.jsonl")
     index.parent.mkdir(parents=True, exist_ok=True)

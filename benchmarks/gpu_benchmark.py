@@ -15,7 +15,6 @@ recall@10 against exact search over the same vectors on the GPU.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -49,13 +48,13 @@ def embed_figures(n: int, lines: list[str]) -> None:
     from kbqa.config import EmbedConfig
     from kbqa.embed import load_encoder
 
-    chunks_file = ROOT / "indexes" / "medquad-dev" / (ROOT / "indexes" / "medquad-dev" / "CURRENT").read_text().strip() / "chunks.jsonl"
+    from kbqa.index.store import IndexFolder
+
     texts = []
-    with open(chunks_file, encoding="utf-8") as f:
-        for line in f:
-            texts.append(json.loads(line)["text"])
-            if len(texts) >= n:
-                break
+    for row in IndexFolder(ROOT / "indexes" / "medquad-dev").chunk_rows():
+        texts.append(row["text"])
+        if len(texts) >= n:
+            break
     for precision in ("fp32", "bf16"):
         encoder = load_encoder(EmbedConfig(device="cuda", batch_size=256, precision=precision))
         encoder.encode_passages(texts[:256])

@@ -32,6 +32,7 @@ from kbqa.config import load_config  # noqa: E402
 from kbqa.corpus import iter_documents  # noqa: E402
 from kbqa.index.check import check_index  # noqa: E402
 from kbqa.index.exact import ExactIndex  # noqa: E402
+from kbqa.index.store import IndexFolder  # noqa: E402
 from kbqa.index.update import update_index  # noqa: E402
 from kbqa.pipeline import KnowledgeBase  # noqa: E402
 
@@ -75,13 +76,13 @@ def make_corpora(n: int, work: Path, seed: int) -> dict:
 
 def compare(updated: Path, fresh: Path, config, queries: list[str], k: int) -> dict:
     """Files, vectors and search results of two indexes that should hold the same corpus."""
-    a_man = json.loads((updated / _current(updated) / "manifest.json").read_text())
-    b_man = json.loads((fresh / _current(fresh) / "manifest.json").read_text())
+    a_dir, b_dir = IndexFolder(updated), IndexFolder(fresh)
+    a_man, b_man = a_dir.manifest(), b_dir.manifest()
     differ = sorted(f for f in set(a_man["files"]) | set(b_man["files"]) if a_man["files"].get(f) != b_man["files"].get(f))
     a, b = KnowledgeBase.load(updated), KnowledgeBase.load(fresh)
     dim = a_man["embedder"]["dim"]
-    ea = ExactIndex.load(updated / _current(updated), dim)  # the exact (numpy) reference backend
-    eb = ExactIndex.load(fresh / _current(fresh), dim)
+    ea = ExactIndex.load(a_dir.version_dir(), dim)  # the exact (numpy) reference backend
+    eb = ExactIndex.load(b_dir.version_dir(), dim)
     ids_equal = list(ea.ids) == list(eb.ids)
     vec_diff = float(np.max(np.abs(np.asarray(ea.vectors) - np.asarray(eb.vectors)))) if ids_equal else None
     qv = a.encoder.encode_queries(queries)  # the same query vectors for both: only the indexes differ
@@ -109,10 +110,6 @@ def compare(updated: Path, fresh: Path, config, queries: list[str], k: int) -> d
         "lexical_max_score_diff": lex_diff,
         "lexical_num_docs": [a.lexical.retriever.scores["num_docs"], b.lexical.retriever.scores["num_docs"]],
     }
-
-
-def _current(index: Path) -> str:
-    return (index / "CURRENT").read_text().strip()
 
 
 def main() -> None:
