@@ -55,9 +55,53 @@ def test_ece_pools_a_bin() -> None:
 
 
 def test_coverage_accuracy_curve() -> None:
-    assert M.coverage_accuracy_curve([0.2, 0.9, 0.5], [False, True, False]) == [
+    assert [(p["coverage"], p["accuracy"]) for p in M.coverage_curve([0.2, 0.9, 0.5], [False, True, False])] == [
         (1 / 3, 1.0), (2 / 3, 0.5), (1.0, 1 / 3)
     ]
+
+
+def test_coverage_curve_answers_ties_together() -> None:
+    # a threshold answers every question at or above it: tied confidences are one point
+    curve = M.coverage_curve([0.9, 0.6, 0.6, 0.3], [True, True, False, False])
+    assert curve == [
+        {"threshold": 0.9, "coverage": 0.25, "accuracy": 1.0},
+        {"threshold": 0.6, "coverage": 0.75, "accuracy": pytest.approx(2 / 3)},
+        {"threshold": 0.3, "coverage": 1.0, "accuracy": 0.5},
+    ]
+    assert M.accuracy_at_coverage([0.9, 0.6, 0.6, 0.3], [True, True, False, False], 0.5) == pytest.approx(2 / 3)
+    assert M.accuracy_at_coverage([0.9, 0.6, 0.6, 0.3], [True, True, False, False], 1.0) == 0.5
+    assert M.coverage_curve([], []) == [] and M.accuracy_at_coverage([], [], 0.8) == 0.0
+
+
+def test_calibration_uses_the_evaluation_metrics() -> None:
+    """One ECE and one coverage curve: calibration.json's figures are kbqa.evaluate's."""
+    import numpy as np
+
+    from kbqa.read import calibrate
+
+    assert calibrate.coverage_curve is M.coverage_curve
+    assert calibrate.expected_calibration_error is M.expected_calibration_error
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(60, 3)) * 3
+    gold = rng.integers(0, 3, 60).tolist()
+    cal, report = calibrate.fit(logits, gold, target_coverage=0.8)
+    probs = calibrate.softmax(logits, cal.temperature)
+    conf, correct = probs.max(1).tolist(), (probs.argmax(1) == np.array(gold)).tolist()
+    assert report["ece_after"] == M.expected_calibration_error(conf, correct)
+    assert report["curve"] == M.coverage_curve(conf, correct)
+    assert report["accuracy_answered"] == pytest.approx(M.accuracy_at_coverage(conf, correct, report["coverage"]))
+
+
+def test_bootstrap_is_one_resampling() -> None:
+    """mean_ci and paired_bootstrap_p take their draws from M.bootstrap (same seed, same resamples)."""
+    import numpy as np
+
+    values = np.linspace(0, 1, 37)
+    means = M.bootstrap(lambda idx: values[idx].mean(axis=1), len(values), resamples=500, seed=3)
+    assert means.shape == (500,)
+    assert M.mean_ci(values, resamples=500, seed=3) == M.percentile_interval(means)
+    idx = np.random.default_rng(3).integers(0, len(values), (500, len(values)))
+    assert np.array_equal(means, values[idx].mean(axis=1))
 
 
 def test_bootstrap_intervals_and_paired_p() -> None:

@@ -11,7 +11,7 @@ Every reader validates at the edge and reports the file and line of a bad record
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,13 +96,49 @@ def _grade(text: str) -> int | None:
     return int(value) if value.is_integer() else None
 
 
+class _TrecLines:
+    """A qrels file as the TREC lines ``ir_measures.read_trec_qrels`` parses, checked on the way: comments,
+    blank lines and a BEIR header are dropped, BEIR's three columns get TREC's iteration column, and
+    grades must be integers ("1.0" is written "1"). ``line`` is the file line of the last one given."""
+
+    def __init__(self, f: Iterable[str], path: str) -> None:
+        self.f, self.path, self.line = f, path, 0
+
+    def read(self, *_: Any) -> str:  # ir_measures takes anything with .read() as an open file and iterates it
+        raise NotImplementedError("iterate instead")
+
+    def __iter__(self) -> Iterator[str]:
+        for n, line in enumerate(self.f, 1):
+            self.line = n
+            parts = line.split()
+            if not parts or parts[0].startswith("#"):
+                continue
+            if n == 1 and parts[0].lower() in QRELS_HEADERS:
+                continue  # BEIR header
+            if len(parts) == 3:
+                parts.insert(1, "0")
+            elif len(parts) != 4:
+                raise InputError(
+                    f"expected 4 fields 'qid 0 docid grade' (or 3: 'qid docid grade'), got {len(parts)}: {line.strip()!r}",
+                    path=self.path,
+                    line=n,
+                )
+            grade = _grade(parts[3])
+            if grade is None:
+                raise InputError(f"grade must be an integer, got {parts[3]!r}", path=self.path, line=n)
+            yield " ".join([*parts[:3], str(grade)])
+
+
 def load_qrels(
     path: str | Path,
     *,
     question_ids: Iterable[str] | None = None,
     doc_ids: Iterable[str] | None = None,
 ) -> list[Qrel]:
-    """Judgements from a qrels file, checked against the known question and document ids when given."""
+    """Judgements from a qrels file (parsed by ``ir_measures.read_trec_qrels``), checked against the
+    known question and document ids when given."""
+    import ir_measures
+
     p = Path(path)
     if not p.is_file():
         raise KbqaError(f"qrels file not found: {p}")
@@ -111,25 +147,9 @@ def load_qrels(
     qrels: list[Qrel] = []
     seen: set[tuple[str, str]] = set()
     with p.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts or parts[0].startswith("#"):
-                continue
-            if n == 1 and parts[0].lower() in QRELS_HEADERS:
-                continue  # BEIR header
-            if len(parts) == 4:
-                qid, _, doc_id, grade_s = parts
-            elif len(parts) == 3:
-                qid, doc_id, grade_s = parts
-            else:
-                raise InputError(
-                    f"expected 4 fields 'qid 0 docid grade' (or 3: 'qid docid grade'), got {len(parts)}: {line.strip()!r}",
-                    path=str(p),
-                    line=n,
-                )
-            grade = _grade(grade_s)
-            if grade is None:
-                raise InputError(f"grade must be an integer, got {grade_s!r}", path=str(p), line=n)
+        lines = _TrecLines(f, str(p))
+        for r in ir_measures.read_trec_qrels(lines):
+            qid, doc_id, n = r.query_id, r.doc_id, lines.line
             if known_q is not None and qid not in known_q:
                 raise InputError(f"unknown question id {qid!r}: not in the questions file", path=str(p), line=n)
             if known_d is not None and doc_id not in known_d:
@@ -142,7 +162,7 @@ def load_qrels(
             if (qid, doc_id) in seen:
                 raise InputError(f"duplicate judgement for question {qid!r} and document {doc_id!r}", path=str(p), line=n)
             seen.add((qid, doc_id))
-            qrels.append(Qrel(qid, doc_id, grade))
+            qrels.append(Qrel(qid, doc_id, int(r.relevance)))
     if not qrels:
         raise KbqaError(f"{p}: no judgements found; expected lines 'qid 0 docid grade'")
     return qrels

@@ -1,4 +1,5 @@
-"""Metrics: retrieval via ir_measures (pytrec_eval), answers via scikit-learn, bootstrap intervals.
+"""Metrics: retrieval via ir_measures (pytrec_eval), answers via scikit-learn, calibration (ECE,
+coverage curve) and bootstrap intervals: the one implementation of each that every report uses.
 
 All quality figures are fractions in [0, 1]. Per-query values are kept so that runs can be compared
 with a paired bootstrap.
@@ -6,7 +7,7 @@ with a paired bootstrap.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kbqa.evaluate.benchmark import Qrel
@@ -88,14 +89,29 @@ def reliability_bins(confidence: Sequence[float], correct: Sequence[bool], bins:
     return out
 
 
-def coverage_accuracy_curve(confidence: Sequence[float], correct: Sequence[bool]) -> list[tuple[float, float]]:
-    """``(coverage, accuracy)`` when answering only the most confident questions, for each cut-off."""
+def coverage_curve(confidence: Sequence[float], correct: Sequence[bool]) -> list[dict[str, float]]:
+    """Selective answering: for each distinct confidence ``threshold``, most confident first, the share of
+    questions answered (confidence >= threshold) and the accuracy on them.
+
+    Tied confidences are answered together, as a threshold answers them; the last point covers everything.
+    """
     order = sorted(range(len(confidence)), key=lambda i: -confidence[i])
-    out, right = [], 0
+    out: list[dict[str, float]] = []
+    right = 0
     for n, i in enumerate(order, 1):
         right += bool(correct[i])
-        out.append((n / len(order), right / n))
+        if n == len(order) or confidence[order[n]] != confidence[i]:
+            out.append({"threshold": float(confidence[i]), "coverage": n / len(order), "accuracy": right / n})
     return out
+
+
+def accuracy_at_coverage(confidence: Sequence[float], correct: Sequence[bool], coverage: float) -> float:
+    """Accuracy when answering the most confident questions at the highest threshold that answers at
+    least ``coverage`` of them (a point of :func:`coverage_curve`)."""
+    curve = coverage_curve(confidence, correct)
+    if not curve:
+        return 0.0
+    return next(p["accuracy"] for p in curve if p["coverage"] >= coverage - 1e-12)
 
 
 def macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
@@ -141,6 +157,31 @@ def answer_metrics(
     }
 
 
+def bootstrap(
+    statistic: Callable[[Any], Any], n: int, *, resamples: int = 1000, seed: int = 0
+) -> Any:
+    """The one bootstrap of kbqa's reports: ``statistic`` of ``resamples`` resamples of ``n`` questions.
+
+    Resampling draws ``n`` question positions with replacement per resample from
+    ``numpy.random.default_rng(seed)``, as one ``(resamples, n)`` integer array; ``statistic`` maps that
+    array to one value per resample (vectorised over the first axis). Every interval of a report is the
+    95% percentile interval of these values (:func:`percentile_interval`) and every paired p-value is
+    computed from them (:func:`paired_bootstrap_p`), so that a fixed seed gives the same draws everywhere.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return np.asarray(statistic(rng.integers(0, n, (resamples, n))), dtype=float)
+
+
+def percentile_interval(values: Any) -> list[float]:
+    """``[lo, hi]``: the central :data:`CI_LEVEL` percentile interval of bootstrap ``values``."""
+    import numpy as np
+
+    alpha = (1 - CI_LEVEL) / 2
+    return [float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))]
+
+
 def macro_f1_ci(
     gold: Sequence[str], predicted: Sequence[str], *, resamples: int = 1000, seed: int = 0
 ) -> list[float]:
@@ -156,18 +197,18 @@ def macro_f1_ci(
     index = {lab: i for i, lab in enumerate(labels)}
     g = np.array([index[x] for x in gold])
     p = np.array([index[x] for x in predicted])
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, (resamples, n))
-    gs, ps = g[idx], p[idx]
-    f1s = []
-    for c in range(len(labels)):
-        tp = ((gs == c) & (ps == c)).sum(axis=1)
-        in_gold, in_pred = (gs == c).sum(axis=1), (ps == c).sum(axis=1)
-        denom = in_gold + in_pred
-        f1s.append((np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0), denom > 0))
-    values = np.stack([f for f, _ in f1s]).sum(axis=0) / np.stack([m for _, m in f1s]).sum(axis=0)
-    alpha = (1 - CI_LEVEL) / 2
-    return [float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))]
+
+    def f1(idx: Any) -> Any:
+        gs, ps = g[idx], p[idx]
+        f1s, present = [], []
+        for c in range(len(labels)):
+            tp = ((gs == c) & (ps == c)).sum(axis=1)
+            denom = (gs == c).sum(axis=1) + (ps == c).sum(axis=1)
+            f1s.append(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0))
+            present.append(denom > 0)
+        return np.stack(f1s).sum(axis=0) / np.stack(present).sum(axis=0)
+
+    return percentile_interval(bootstrap(f1, n, resamples=resamples, seed=seed))
 
 
 def mean_ci(values: Sequence[float], *, resamples: int = 1000, seed: int = 0) -> list[float]:
@@ -177,10 +218,7 @@ def mean_ci(values: Sequence[float], *, resamples: int = 1000, seed: int = 0) ->
     arr = np.asarray(values, dtype=float)
     if len(arr) == 0:
         return [0.0, 0.0]
-    rng = np.random.default_rng(seed)
-    means = arr[rng.integers(0, len(arr), (resamples, len(arr)))].mean(axis=1)
-    alpha = (1 - CI_LEVEL) / 2
-    return [float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))]
+    return percentile_interval(bootstrap(lambda idx: arr[idx].mean(axis=1), len(arr), resamples=resamples, seed=seed))
 
 
 def paired_bootstrap_p(a: Sequence[float], b: Sequence[float], *, resamples: int = 10000, seed: int = 0) -> float:
@@ -193,7 +231,6 @@ def paired_bootstrap_p(a: Sequence[float], b: Sequence[float], *, resamples: int
     observed = d.mean()
     if np.allclose(d, 0.0):
         return 1.0
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, len(d), (resamples, len(d)))].mean(axis=1)
+    means = bootstrap(lambda idx: d[idx].mean(axis=1), len(d), resamples=resamples, seed=seed)
     # Under H0 the centred resampled means spread around 0; count those at least as extreme.
     return float((np.sum(np.abs(means - observed) >= abs(observed)) + 1) / (resamples + 1))

@@ -59,9 +59,9 @@ def write_plots(report: dict[str, Any], per_query: list[dict[str, Any]], out_dir
         ax.legend(loc="upper left")
         written["reliability"] = _save(fig, out_dir / "reliability.png")
 
-        curve = M.coverage_accuracy_curve(conf, correct)
+        curve = M.coverage_curve(conf, correct)
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.plot([c for c, _ in curve], [a for _, a in curve])
+        ax.plot([p["coverage"] for p in curve], [p["accuracy"] for p in curve])
         ax.set_xlabel("coverage (answered share, most confident first)")
         ax.set_ylabel("accuracy")
         ax.set_xlim(0, 1)

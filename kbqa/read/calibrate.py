@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from kbqa.errors import KbqaError
+from kbqa.evaluate.metrics import coverage_curve, expected_calibration_error
 from kbqa.files import write_atomic
 from kbqa.numeric import softmax
 from kbqa.read.classifier import Example, SequenceClassifier, check_model_dir
@@ -53,26 +54,9 @@ def fit_temperature(logits: np.ndarray, gold: Sequence[int]) -> float:
     return float(min(fine, key=lambda t: nll(logits, gold, t)))
 
 
-def expected_calibration_error(probs: np.ndarray, gold: Sequence[int], bins: int = 10) -> float:
-    conf = probs.max(1)
-    correct = probs.argmax(1) == np.asarray(gold)
-    edges = np.linspace(0, 1, bins + 1)
-    ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        mask = (conf > lo) & (conf <= hi)
-        if mask.any():
-            ece += mask.mean() * abs(correct[mask].mean() - conf[mask].mean())
-    return float(ece)
-
-
-def coverage_curve(confidence: np.ndarray, correct: np.ndarray) -> list[dict[str, float]]:
-    """Accuracy of the answered questions at each threshold (answered: confidence >= threshold)."""
-    rows = []
-    for t in sorted(set(np.round(confidence, 4).tolist())):
-        answered = confidence >= t - 1e-9
-        rows.append({"threshold": float(t), "coverage": float(answered.mean()),
-                     "accuracy": float(correct[answered].mean()) if answered.any() else 0.0})
-    return rows
+def _ece(probs: np.ndarray, gold: Sequence[int]) -> float:
+    """ECE (kbqa.evaluate.metrics, 10 bins) of the most probable label's probability."""
+    return expected_calibration_error(probs.max(1).tolist(), (probs.argmax(1) == np.asarray(gold)).tolist())
 
 
 def threshold_for_coverage(confidence: np.ndarray, target_coverage: float) -> float:
@@ -97,12 +81,12 @@ def fit(logits: np.ndarray, gold: Sequence[int], target_coverage: float = 0.8) -
     report = {
         "n": len(gold),
         "nll_before": nll(logits, gold), "nll_after": nll(logits, gold, t),
-        "ece_before": expected_calibration_error(before, gold), "ece_after": expected_calibration_error(after, gold),
+        "ece_before": _ece(before, gold), "ece_after": _ece(after, gold),
         "accuracy": float(correct.mean()),
         "target_coverage": target_coverage,
         "coverage": float(answered.mean()),
         "accuracy_answered": float(correct[answered].mean()) if answered.any() else 0.0,
-        "curve": coverage_curve(conf, correct),
+        "curve": coverage_curve(conf.tolist(), correct.tolist()),
     }
     return Calibration(temperature=t, threshold=threshold), report
 
