@@ -150,6 +150,11 @@ class _CachedEncoder:
             "precision": str(self.precision),
         }
 
+    def cache_clear(self) -> None:
+        """Forget the cached query vectors (a latency measurement times fresh questions)."""
+        with self._queries_lock:
+            self._queries.clear()
+
     def _encode(self, texts: Sequence[str], progress: bool) -> np.ndarray:
         raise NotImplementedError
 

@@ -1,17 +1,22 @@
-"""BM25, dense and hybrid retrieval with each embedder, side by side on one benchmark.
+"""BM25, dense and hybrid retrieval with each embedder, side by side on one benchmark, scored by `kbqa eval`.
 
 Each ``--index NAME=DIR`` is an index of the benchmark's corpus built with one embedder (e.g. the
 bundled MiniLM and the tuned ``models/embedder``); every index is searched dense, hybrid-RRF and
-hybrid-score, and BM25 once (the lexical side of the first index). Document-level nDCG@10, R@10,
-R@100 and RR@10 with ir_measures (a document scored by its best chunk), plus the p50 latency of
-single ``kb.search`` calls (k=10, query embedding included) over the first 30 questions.
+hybrid-score, and BM25 once (the lexical side of the first index). Every row is one call of
+``kbqa.evaluate.run.evaluate`` (the function behind ``kbqa eval``) on the index with that row's
+search settings: document-level nDCG@10, R@10, R@100 and RR@10 with ir_measures (a document scored
+by its best chunk, at least 100 documents ranked per question, as ``kbqa eval`` ranks them), the 95%
+bootstrap interval of nDCG@10, and the p50 latency of single ``kb.search`` calls (k=10, query
+embedding included) over the first 30 questions.
 
 ``--rerank MODEL`` adds hybrid-score + cross-encoder reranking of the first N fused candidates for
 each N of ``--rerank-depths``; ``--ask-reader DIR`` adds the p50 latency of whole ``kb.ask`` calls
 (retrieval, reranking when on, reading) for hybrid-score with and without reranking.
+``--modes`` also offers ``hybrid-rrf-dense2`` / ``hybrid-rrf-lex2`` (RRF with one side weighted 2),
+the fusion variants compared when the default search mode was chosen (eval/reports/fusion/).
 
     python eval/scripts/compare_retrieval.py --bench eval/benchmarks/medquad-dev \\
-        --index minilm=indexes/medquad-dev --index tuned=indexes/medquad-dev-tuned \\
+        --index minilm=indexes/medquad-dev-minilm --index tuned=indexes/medquad-dev-tuned \\
         --out eval/reports/retrieval/medquad-dev.json
     python eval/scripts/compare_retrieval.py --bench eval/benchmarks/medquad-dev --index tuned=indexes/medquad-dev-tuned \\
         --rerank models/reranker --rerank-depths 10,20,30 --ask-reader models/reader --out ...
@@ -35,50 +40,45 @@ MODES = {
     "dense": {"mode": "dense"},
     "hybrid-rrf": {"mode": "hybrid", "fusion": "rrf"},
     "hybrid-score": {"mode": "hybrid", "fusion": "score"},
+    "hybrid-rrf-dense2": {"mode": "hybrid", "fusion": "rrf", "dense_weight": 2.0},
+    "hybrid-rrf-lex2": {"mode": "hybrid", "fusion": "rrf", "lexical_weight": 2.0},
 }
+DEFAULT_MODES = ("dense", "hybrid-rrf", "hybrid-score")
 
 
 def ask_latency(kb, questions, reader, settings: dict) -> float:
     """p50 milliseconds of ``kb.ask`` (k=10) over the first 30 questions, after one warm-up call."""
+    from kbqa.evaluate.run import clear_caches
+
     system = kb.with_search(**settings)
     system.ask(questions[0].question, k=10, reader=reader)
     lat = []
     for q in questions[:30]:
-        if system.reranker is not None:
-            system.reranker.cache_clear()
+        clear_caches(system)
         t = time.perf_counter()
         system.ask(q.question, k=10, reader=reader)
         lat.append((time.perf_counter() - t) * 1000)
     return round(statistics.median(lat), 1)
 
 
-def evaluate(kb, questions, qrels, settings: dict, depth: int) -> dict:
-    from kbqa.evaluate.metrics import mean_metrics, retrieval_per_query
-    from kbqa.evaluate.retrieval import best_per_doc
+def evaluate(kb, questions, qrels, settings: dict, chunks: list | None = None) -> dict:
+    """One row: ``kbqa eval`` (kbqa.evaluate.run.evaluate) of ``kb`` searched with ``settings``."""
+    from kbqa.evaluate.run import evaluate as kbqa_eval
 
-    system = kb.with_search(candidates=depth, **settings)
-    t = time.perf_counter()
-    hits = system.search_many([q.question for q in questions], depth)
-    batch_s = time.perf_counter() - t
-    run = {q.qid: best_per_doc((h.doc_id, h.score) for h in row) for q, row in zip(questions, hits)}
-    scores = mean_metrics(retrieval_per_query(qrels, run, MEASURES), MEASURES)
-    lat = []
-    system.search(questions[0].question, 10)  # warm-up
-    for q in questions[:30]:
-        if system.reranker is not None:
-            system.reranker.cache_clear()  # the batch above scored these questions: time fresh ones
-        t = time.perf_counter()
-        system.search(q.question, 10)
-        lat.append((time.perf_counter() - t) * 1000)
-    return {**{m: round(v, 4) for m, v in scores.items()}, "p50_ms": round(statistics.median(lat), 1),
-            "batch_seconds": round(batch_s, 1)}
+    report = kbqa_eval(kb.with_search(**settings), questions, qrels=qrels, k=10, chunks=chunks, progress=False).report
+    scores = report["retrieval"]
+    return {**{m: round(scores[m], 4) for m in MEASURES}, "n_questions": scores["n_questions"],
+            "ci95_nDCG@10": [round(x, 4) for x in report["ci95"]["nDCG@10"]],
+            "p50_ms": round(report["latency_ms"]["search_p50"], 1),
+            "batch_seconds": round(report["timing_s"]["retrieval"], 1)}
 
 
-def compare(bench: Path, indexes: dict[str, str], depth: int, rerank: str | None = None,
-            rerank_depths: tuple[int, ...] = (20,), ask_reader: str | None = None, modes: tuple[str, ...] = tuple(MODES),
+def compare(bench: Path, indexes: dict[str, str], rerank: str | None = None,
+            rerank_depths: tuple[int, ...] = (20,), ask_reader: str | None = None, modes: tuple[str, ...] = DEFAULT_MODES,
             bm25: bool = True, rerank_index: str | None = None, rerank_precision: str = "bf16",
             rerank_weights: tuple[float, ...] = (1.0,)) -> dict:
     from kbqa.evaluate.benchmark import load_qrels, load_questions
+    from kbqa.evaluate.retrieval import MIN_DOCS
     from kbqa.pipeline import KnowledgeBase
 
     questions = load_questions(bench / "questions.jsonl")
@@ -89,10 +89,12 @@ def compare(bench: Path, indexes: dict[str, str], depth: int, rerank: str | None
     embedders: dict[str, dict] = {}
     for i, (name, path) in enumerate(indexes.items()):
         kb = KnowledgeBase.load(path).with_lexical()  # an index built without BM25 gets it in memory
-        ident = kb.manifest["embedder"] if hasattr(kb, "manifest") else {}
-        embedders[name] = {"index": path, "model": ident.get("name"), "weights_sha256": ident.get("weights_sha256")}
+        chunks = list(kb.iter_chunks())
+        ident = kb.manifest["embedder"]
+        embedders[name] = {"index": path, "model": ident.get("name"), "weights_sha256": ident.get("weights_sha256"),
+                           "fingerprint": kb.fingerprint, "chunks": len(chunks)}
         if i == 0 and bm25:
-            results["bm25"] = evaluate(kb, questions, qrels, {"mode": "lexical"}, depth)
+            results["bm25"] = evaluate(kb, questions, qrels, {"mode": "lexical"}, chunks)
             print(f"{'bm25':24s} {_fmt(results['bm25'])}", flush=True)
         systems = {mode: MODES[mode] for mode in modes}
         for n in rerank_depths if rerank and name == (rerank_index or name) else ():
@@ -102,7 +104,7 @@ def compare(bench: Path, indexes: dict[str, str], depth: int, rerank: str | None
                                   "rerank_precision": rerank_precision, "rerank_weight": w}
         for mode, settings in systems.items():
             key = f"{name}/{mode}"
-            results[key] = evaluate(kb, questions, qrels, settings, depth)
+            results[key] = evaluate(kb, questions, qrels, settings, chunks)
             if ask_reader and mode.startswith("hybrid-score"):
                 results[key]["ask_p50_ms"] = ask_latency(kb, questions, ask_reader, settings)
             print(f"{key:24s} {_fmt(results[key])}", flush=True)
@@ -112,7 +114,9 @@ def compare(bench: Path, indexes: dict[str, str], depth: int, rerank: str | None
 
         extra["reranker"] = load_reranker(rerank, precision=rerank_precision).identity()
     return {
-        "bench": str(bench), "questions": len(questions), "embedders": embedders, "results": results, **extra,
+        "bench": str(bench), "questions": len(questions), "embedders": embedders,
+        "scored_by": f"kbqa.evaluate.run.evaluate (kbqa eval): >= {MIN_DOCS} documents ranked per question",
+        "results": results, **extra,
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs (shared), torch threads "
         f"{os.environ.get('OMP_NUM_THREADS', 'default')}",
     }
@@ -144,7 +148,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bench", help="benchmark folder (questions.jsonl, qrels.tsv)")
     ap.add_argument("--index", action="append", default=[], metavar="NAME=DIR")
-    ap.add_argument("--depth", type=int, default=300, help="chunks retrieved per question before doc collapsing")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--table", nargs="+", help="print a markdown table of these result files and exit")
     ap.add_argument("--rerank", help="a reranker (folder or kbqa-medical-reranker): adds hybrid-score+rerank@N rows")
@@ -153,7 +156,7 @@ def main() -> None:
     ap.add_argument("--rerank-index", help="NAME of the --index to rerank on (default: every index)")
     ap.add_argument("--rerank-precision", default="bf16", choices=["bf16", "fp32"])
     ap.add_argument("--ask-reader", help="a reader folder: adds the p50 latency of kb.ask to the hybrid-score rows")
-    ap.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {', '.join(MODES)}")
+    ap.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"comma-separated subset of {', '.join(MODES)}")
     ap.add_argument("--no-bm25", action="store_true", help="leave the BM25 row out")
     args = ap.parse_args()
     if args.table:
@@ -169,7 +172,7 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown --modes {sorted(unknown)}; choose from {sorted(MODES)}")
     report = compare(
-        Path(args.bench), indexes, args.depth, rerank=args.rerank,
+        Path(args.bench), indexes, rerank=args.rerank,
         rerank_depths=tuple(int(n) for n in args.rerank_depths.split(",") if n),
         ask_reader=Reader.load(args.ask_reader) if args.ask_reader else None, modes=modes, bm25=not args.no_bm25,
         rerank_index=args.rerank_index, rerank_precision=args.rerank_precision,
