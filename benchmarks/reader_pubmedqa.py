@@ -35,27 +35,27 @@ DATA = ROOT.parent / "shared" / "data" / "pubmedqa" / "pqal_traindev.json"
 
 
 def scores(gold: list[str], pred: list[str], labels: list[str]) -> dict:
-    from sklearn.metrics import accuracy_score, f1_score
+    """Accuracy and macro-F1 (kbqa.evaluate.metrics, as `kbqa eval` scores answers)."""
+    from kbqa.evaluate import metrics as M
 
-    return {"n": len(gold), "accuracy": round(float(accuracy_score(gold, pred)), 4),
-            "macro_f1": round(float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0)), 4)}
+    return {"n": len(gold), "accuracy": round(sum(g == p for g, p in zip(gold, pred)) / len(gold), 4),
+            "macro_f1": round(M.macro_f1(gold, pred), 4)}
 
 
 def coverage_table(gold: list[str], probs: np.ndarray, labels: list[str], threshold: float) -> dict:
-    """Accuracy at fixed coverages (most confident first), at ``threshold``, and the ECE of ``probs``."""
-    from kbqa.read.calibrate import expected_calibration_error
+    """Accuracy at fixed coverages (most confident first), at ``threshold``, and the ECE of ``probs``:
+    kbqa.evaluate.metrics' coverage curve, selective accuracy and ECE (10 bins)."""
+    from kbqa.evaluate import metrics as M
 
-    pred, conf = [labels[i] for i in probs.argmax(1)], probs.max(1)
-    correct = np.array([g == p for g, p in zip(gold, pred)])
-    rows = {}
-    for cov in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5):
-        keep = np.argsort(-conf, kind="stable")[: int(np.ceil(cov * len(conf)))]
-        rows[f"{cov:.1f}"] = round(float(correct[keep].mean()), 4)
-    answered = conf >= threshold - 1e-9
-    return {"ece": round(expected_calibration_error(probs, [labels.index(g) for g in gold]), 4),
-            "accuracy_at_coverage": rows,
-            "calibrated_threshold": {"threshold": round(threshold, 4), "coverage": round(float(answered.mean()), 4),
-                                     "accuracy_answered": round(float(correct[answered].mean()), 4) if answered.any() else None}}
+    pred, conf = [labels[i] for i in probs.argmax(1)], probs.max(1).tolist()
+    correct = [g == p for g, p in zip(gold, pred)]
+    abstained = [c < threshold - 1e-9 for c in conf]
+    m = M.answer_metrics(gold, pred, conf, abstained, labels)
+    return {"ece": round(m["ece"], 4),
+            "accuracy_at_coverage": {f"{cov:.1f}": round(M.accuracy_at_coverage(conf, correct, cov), 4)
+                                     for cov in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)},
+            "calibrated_threshold": {"threshold": round(threshold, 4), "coverage": round(m["coverage"], 4),
+                                     "accuracy_answered": round(m["selective_accuracy"], 4) if m["coverage"] else None}}
 
 
 def off_topic_share(answers: list) -> float:
