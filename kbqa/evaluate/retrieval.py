@@ -70,15 +70,20 @@ def dense_search(kb: Any) -> ChunkSearch:
 
 
 def lexical_for(kb: Any, chunks: list[Any]) -> Any:
-    """The knowledge base's stored BM25 index (``kb.lexical``) when it covers exactly these chunks,
-    else one built in memory over the chunks' title + text (what the dense side embeds)."""
+    """The knowledge base's BM25 side when it covers exactly these chunks: the stored one, or the one
+    ``kb.with_lexical()`` builds in memory for a version built without; else (a stand-in knowledge
+    base, other chunks) one built in memory over the chunks' embed text (title + text)."""
+    from kbqa.chunk import embed_text
+    from kbqa.config import ChunkConfig
     from kbqa.lexical import LexicalIndex
 
+    if hasattr(kb, "with_lexical"):
+        kb = kb.with_lexical()
     stored = getattr(kb, "lexical", None)
     if stored is not None and set(stored.ids) == {c.chunk_id for c in chunks}:
         return stored
-    texts = [f"{c.title}\n\n{c.text}" if c.title else c.text for c in chunks]
-    return LexicalIndex.build([c.chunk_id for c in chunks], texts)
+    cfg = getattr(getattr(kb, "config", None), "chunk", None) or ChunkConfig()
+    return LexicalIndex.build([c.chunk_id for c in chunks], [embed_text(c, cfg) for c in chunks])
 
 
 def bm25_search(lexical: Any, chunk_doc: dict[str, str]) -> ChunkSearch:
