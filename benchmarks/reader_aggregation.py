@@ -21,8 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from sklearn.metrics import accuracy_score, f1_score
-
+    from kbqa.evaluate import metrics as M
     from kbqa.pipeline import KnowledgeBase
     from kbqa.read import data as rdata
     from kbqa.read.aggregate import AggregationParams, aggregate, dedupe
@@ -49,8 +48,7 @@ def main() -> None:
         pred = [reader.labels[int(np.argmax(aggregate(flat[a:b], [h.score for h in hs], params)))]
                 for hs, a, b in zip(kept, bounds[:-1], bounds[1:])]
         rows.append({"rank_decay": decay, "score_temperature": temp, "confidence_power": power,
-                     "accuracy": round(float(accuracy_score(gold, pred)), 3),
-                     "macro_f1": round(float(f1_score(gold, pred, average="macro", labels=reader.labels)), 4)})
+                     "accuracy": round(M.accuracy(gold, pred), 3), "macro_f1": round(M.macro_f1(gold, pred), 4)})
     rows.sort(key=lambda r: (-r["macro_f1"], -r["accuracy"]))
     default = AggregationParams()
     for r in rows[:8]:

@@ -67,8 +67,7 @@ METRICS = ("accuracy", "macro_f1", "conclusion_accuracy", "conclusion_macro_f1")
 
 def _score_conclusions(model_dir: Path, data: list[str], split_file: Path) -> dict:
     """The fold's model on question + conclusion of its held-out PubMedQA items (what `ask` reads)."""
-    from sklearn.metrics import accuracy_score, f1_score
-
+    from kbqa.evaluate import metrics as M
     from kbqa.read import data as rdata
     from kbqa.read.reader import Reader
 
@@ -81,8 +80,7 @@ def _score_conclusions(model_dir: Path, data: list[str], split_file: Path) -> di
     probs = reader.predict_proba([(e.text, e.text_pair) for e in rdata.pubmedqa_examples(items, "conclusion")])
     pred = [reader.labels[i] for i in probs.argmax(1)]
     gold = [it.label for it in items]
-    return {"conclusion_accuracy": float(accuracy_score(gold, pred)),
-            "conclusion_macro_f1": float(f1_score(gold, pred, labels=reader.labels, average="macro", zero_division=0))}
+    return {"conclusion_accuracy": M.accuracy(gold, pred), "conclusion_macro_f1": M.macro_f1(gold, pred)}
 
 
 def cross_validate(args: argparse.Namespace, recipe: object, out: Path) -> None:

@@ -55,8 +55,8 @@ def ask_p50(kb, reader, questions: list[str]) -> float:
 
 def main() -> None:
     import torch
-    from sklearn.metrics import accuracy_score, f1_score
 
+    from kbqa.evaluate import metrics as M
     from kbqa.read import data as rdata
     from kbqa.read.reader import Reader
     from kbqa.text import sentence_spans
@@ -98,9 +98,8 @@ def main() -> None:
         if len(pairs) == len(gold):
             for p, (probs, _) in out.items():
                 pred = [labels[i] for i in probs.argmax(1)]
-                row[f"{p}_accuracy"] = round(float(accuracy_score(gold, pred)), 4)
-                row[f"{p}_macro_f1"] = round(float(f1_score(gold, pred, labels=labels, average="macro",
-                                                            zero_division=0)), 4)
+                row[f"{p}_accuracy"] = round(M.accuracy(gold, pred), 4)
+                row[f"{p}_macro_f1"] = round(M.macro_f1(gold, pred), 4)
         report[name] = row
         print(name, json.dumps(row), flush=True)
 

@@ -38,7 +38,7 @@ def scores(gold: list[str], pred: list[str], labels: list[str]) -> dict:
     """Accuracy and macro-F1 (kbqa.evaluate.metrics, as `kbqa eval` scores answers)."""
     from kbqa.evaluate import metrics as M
 
-    return {"n": len(gold), "accuracy": round(sum(g == p for g, p in zip(gold, pred)) / len(gold), 4),
+    return {"n": len(gold), "accuracy": round(M.accuracy(gold, pred), 4),
             "macro_f1": round(M.macro_f1(gold, pred), 4)}
 
 

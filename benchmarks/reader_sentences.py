@@ -29,8 +29,7 @@ DATA = ROOT.parent / "shared" / "data" / "pubmedqa" / "pqal_traindev.json"
 
 
 def main() -> None:
-    from sklearn.metrics import accuracy_score, f1_score
-
+    from kbqa.evaluate import metrics as M
     from kbqa.pipeline import KnowledgeBase
     from kbqa.read import data as rdata
     from kbqa.read.aggregate import dedupe
@@ -76,8 +75,7 @@ def main() -> None:
         probs = reader.predict_proba([(it.question, t) for it, t in zip(dev, read)])
         pred = [labels[i] for i in probs.argmax(1)]
         row = {"conclusion_coverage": round(float(coverage), 4),
-               "accuracy": round(float(accuracy_score(gold, pred)), 4),
-               "macro_f1": round(float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0)), 4)}
+               "accuracy": round(M.accuracy(gold, pred), 4), "macro_f1": round(M.macro_f1(gold, pred), 4)}
         report["sentence_choices"][name] = row
         print(name, json.dumps(row), flush=True)
 

@@ -114,6 +114,11 @@ def accuracy_at_coverage(confidence: Sequence[float], correct: Sequence[bool], c
     return next(p["accuracy"] for p in curve if p["coverage"] >= coverage - 1e-12)
 
 
+def accuracy(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    """Share of questions whose predicted label is the gold one (0 for none)."""
+    return sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold) if gold else 0.0
+
+
 def macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
     """Macro F1 over the labels that occur in ``gold`` or ``predicted``."""
     from sklearn.metrics import f1_score
@@ -131,7 +136,7 @@ def answer_metrics(
 ) -> dict[str, Any]:
     """Accuracy, macro F1, per-class scores and confusion matrix over ``labels``; coverage,
     selective accuracy (accuracy on the questions not abstained on) and ECE of ``confidence``."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     labels = list(labels)
     correct = [g == p for g, p in zip(gold, predicted)]
@@ -141,7 +146,7 @@ def answer_metrics(
     answered = [i for i, a in enumerate(abstained) if not a]
     return {
         "n_questions": len(gold),
-        "accuracy": float(accuracy_score(gold, predicted)),
+        "accuracy": accuracy(gold, predicted),
         "macro_f1": macro_f1(gold, predicted),
         "per_class": {
             lab: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
