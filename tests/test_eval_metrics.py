@@ -127,3 +127,15 @@ def test_bootstrap_intervals_and_paired_p() -> None:
     noisy_a = [1.0, 0.0] * 25
     noisy_b = [0.0, 1.0] * 25
     assert M.paired_bootstrap_p(noisy_a, noisy_b) > 0.5
+
+
+def test_metrics_import_without_torch() -> None:
+    """The one implementation of each metric is importable (and usable) where torch is not installed."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from kbqa.evaluate import metrics as M\n"
+            "assert M.expected_calibration_error([0.9, 0.6], [True, False]) > 0\n"
+            "assert 'torch' not in {m for m, v in sys.modules.items() if v is not None}\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
