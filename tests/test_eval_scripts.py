@@ -91,7 +91,7 @@ def test_scripts_use_no_private_knowledge_base_attributes_or_index_files() -> No
     index version's files itself (kbqa.index.store.IndexFolder reads them)."""
     private = re.compile(r"\b(kb|clone|system)\w*\._[a-z]\w*")
     files_by_path = re.compile(r"""/ ["'](CURRENT|manifest\.json|vectors\.npy|ids\.json|chunks\.jsonl)["']""")
-    files = sorted((ROOT / "eval" / "scripts").glob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py"))
+    files = [f for folder in ("eval/scripts", "benchmarks", "scripts") for f in sorted((ROOT / folder).glob("*.py"))]
     wrong = [f"{f.relative_to(ROOT)}: {m.group(0)}" for f in files
              for pattern in (private, files_by_path) for m in pattern.finditer(f.read_text())]
     assert not wrong, wrong
