@@ -104,13 +104,15 @@ class SearchConfig:
 
     k: int = 10
     exclude_retracted: bool = True
-    # hybrid score fusion with the tuned embedder: the only setting >= 1.10x the better of BM25 and
-    # dense MiniLM on both MedQuAD dev and claims dev (eval/reports/retrieval/)
+    # hybrid score fusion with the tuned embedder, BM25 at half the dense weight: the best of the
+    # weights 0.2-1.0 on the mean nDCG@10 of liveqa-train (real consumer messages), its short variant,
+    # claims dev and MedQuAD dev (benchmarks/fusion_weights.py; weight 1 fell below dense alone on the
+    # long consumer messages, where BM25 matches the story around the question)
     mode: str = "hybrid"  # "dense" | "lexical" | "hybrid" (dense + BM25 fused)
     fusion: str = "score"  # "rrf" (reciprocal rank) | "score" (min-max normalised scores)
     rrf_k: float = 60.0
     dense_weight: float = 1.0
-    lexical_weight: float = 1.0
+    lexical_weight: float = 0.5
     candidates: int = 100  # per side, before fusion
     # cross-encoder reranking of the first rerank_depth candidates (kbqa.rerank): "" = off,
     # "kbqa-medical-reranker" = the committed models/reranker, or a CrossEncoder folder / name

@@ -198,3 +198,15 @@ def test_committed_liveqa_split_folds_partition_the_dev_questions(shared_data: P
     assert set(split["dev"]) == ids and len(ids) == 446 and split["train"] == []
     folds = [set(f) for f in split["folds"]]
     assert set().union(*folds) == ids and sum(map(len, folds)) == len(ids)  # disjoint, covering
+
+
+def test_fit_qrels_keeps_the_asked_questions_and_counts_the_rest() -> None:
+    from kbqa.evaluate.benchmark import fit_qrels
+
+    qrels = [Qrel("a", "d1", 1), Qrel("a", "d9", 1), Qrel("b", "d2", 1), Qrel("c", "d3", 0)]
+    fit = fit_qrels(qrels, ["a"], ["d1", "d2", "d3"])
+    assert fit.qrels == qrels[:2] and fit.summary() == {"judgements": 2, "skipped_lines": 2, "unasked_questions": 2,
+                                                        "missing_documents": 1}
+    assert len(fit.warnings()) == 2 and fit_qrels(qrels, ["a", "b", "c"]).warnings() == []
+    with pytest.raises(KbqaError, match="judge none of the 1 questions"):
+        fit_qrels(qrels, ["zzz"])

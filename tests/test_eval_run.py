@@ -196,7 +196,7 @@ def test_cli_end_to_end_on_a_real_index(tmp_path: Path, tiny_encoder_dir: Path) 
     assert report["baselines"]["bm25"]["retrieval"]["RR@10"] > 0.5
     assert report["index"]["documents"] == 6 and report["latency_ms"]["search_p50"] > 0
     bad = tmp_path / "bad.tsv"
-    bad.write_text("q1 0 d1 1\nq1 0 d99 1\n")
+    bad.write_text("qX 0 d1 1\nqY 0 d99 1\n")  # judges none of the questions: refused
     assert main(["eval", "--index", str(tmp_path / "X"), "--questions", str(DATA / "questions.jsonl"),
                  "--qrels", str(bad), "--out", str(out)]) == 2
     # --config reaches the knowledge base (search settings) and is recorded in the report
@@ -221,6 +221,30 @@ def test_bm25_baseline_uses_the_index_folders_lexical_index(tmp_path: Path, benc
     assert r["baselines"]["bm25"]["retrieval"]["RR@10"] == 1.0  # rebuilt in memory
 
 
+def test_a_subset_of_questions_is_scored_against_the_full_qrels(tmp_path: Path, tiny_encoder_dir: Path,
+                                                                 capsys) -> None:
+    from kbqa.cli import main
+
+    cfg = tmp_path / "kbqa.toml"
+    cfg.write_text(f'[embed]\nmodel = "{tiny_encoder_dir}"\n[index]\nbackend = "exact"\n')
+    assert main(["index", "build", str(DATA / "corpus.jsonl"), "--index", str(tmp_path / "X"), "--config", str(cfg),
+                 "--quiet"]) == 0
+    subset = tmp_path / "questions.jsonl"
+    subset.write_text("".join((DATA / "questions.jsonl").read_text().splitlines(keepends=True)[:2]))  # q1, q2
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text((DATA / "qrels.tsv").read_text() + "q1\t0\tgone\t1\n")  # + a document the index lacks
+    capsys.readouterr()
+    assert main(["eval", "--index", str(tmp_path / "X"), "--questions", str(subset), "--qrels", str(qrels),
+                 "--out", str(tmp_path / "R"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "3 judgements of 3 questions that are not in the questions file were skipped" in err
+    assert "1 judgements name documents that are not in the index" in err
+    report = json.loads((tmp_path / "R" / "report.json").read_text())
+    assert report["retrieval"]["n_questions"] == 2
+    assert report["qrels_check"] == {"judgements": 4, "skipped_lines": 3, "unasked_questions": 3, "missing_documents": 1}
+    assert report["retrieval"]["R@100"] == pytest.approx(0.75)  # q1 finds 1 of 2 (one never retrievable), q2 1 of 1
+
+
 def test_qrels_naming_a_skipped_empty_document_warn(tmp_path: Path, tiny_encoder_dir: Path, capsys) -> None:
     from kbqa.cli import main
 
@@ -234,6 +258,6 @@ def test_qrels_naming_a_skipped_empty_document_warn(tmp_path: Path, tiny_encoder
     capsys.readouterr()
     assert main(["eval", "--index", str(tmp_path / "X"), "--questions", str(DATA / "questions.jsonl"),
                  "--qrels", str(qrels), "--out", str(tmp_path / "R"), "--no-progress"]) == 0
-    assert "1 judgements name documents not in the index" in capsys.readouterr().err
+    assert "1 judgements name documents that are not in the index" in capsys.readouterr().err
     report = json.loads((tmp_path / "R" / "report.json").read_text())
     assert report["retrieval"]["R@100"] == pytest.approx(0.9)  # q1: 1 of its 2 relevant documents retrievable

@@ -175,7 +175,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not args.index or not args.questions:
         raise KbqaError("kbqa eval needs --index DIR and --questions FILE (or a subcommand: "
                         f"{', '.join(_names())})")
-    from kbqa.evaluate.benchmark import load_qrels, load_questions
+    from kbqa.evaluate.benchmark import fit_qrels, load_qrels, load_questions
     from kbqa.evaluate.report import write_report
     from kbqa.evaluate.run import evaluate
     from kbqa.pipeline import KnowledgeBase
@@ -189,16 +189,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     kb = apply_rerank_args(KnowledgeBase.load(args.index, config), args)
     chunks = list(kb.iter_chunks())
     qrels = None
+    qrels_check = None
     if args.qrels:
-        doc_ids = {c.doc_id for c in chunks}
-        # An index that dropped empty documents cannot tell a typo from a dropped document: then
-        # judgements naming unknown documents are kept (never retrieved) with a warning, not refused.
-        skipped = int(kb.manifest.get("counts", {}).get("skipped_empty") or 0)
-        qrels = load_qrels(args.qrels, question_ids=[q.qid for q in questions], doc_ids=None if skipped else doc_ids)
-        missing = sum(r.doc_id not in doc_ids for r in qrels)
-        if missing:
-            print(f"kbqa: warning: {missing} judgements name documents not in the index (it skipped {skipped} "
-                  "empty documents); they count as relevant and never retrieved", file=sys.stderr)
+        # judgements of questions not asked are skipped (a subset of a benchmark is scored as trec_eval
+        # does); judged documents the index lacks count as relevant and never retrieved: both are said
+        fit = fit_qrels(load_qrels(args.qrels), [q.qid for q in questions], {c.doc_id for c in chunks})
+        for warning in fit.warnings():
+            print(f"kbqa: warning: {warning}", file=sys.stderr)
+        qrels, qrels_check = fit.qrels, fit.summary()
     reader = None
     if args.reader:
         from kbqa.read.reader import Reader
@@ -208,6 +206,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                       chunks=chunks, progress=not args.no_progress)
     result.report["inputs"] = {"index": args.index, "questions": args.questions, "qrels": args.qrels,
                                "reader": args.reader, "config": args.config}
+    if qrels_check is not None:
+        result.report["qrels_check"] = qrels_check
     path = write_report(result, args.out)
     _summary(result.report, path)
     return 0

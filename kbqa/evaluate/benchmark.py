@@ -11,7 +11,7 @@ Every reader validates at the edge and reports the file and line of a bad record
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,48 @@ def load_qrels(
     if not qrels:
         raise KbqaError(f"{p}: no judgements found; expected lines 'qid 0 docid grade'")
     return qrels
+
+
+@dataclass(frozen=True)
+class QrelsFit:
+    """The judgements of a qrels file that apply to the questions being scored (see :func:`fit_qrels`)."""
+
+    qrels: list[Qrel]
+    unasked_questions: int  # judged questions absent from the questions file: their lines are skipped
+    skipped_lines: int
+    missing_documents: int  # judgements naming documents the index lacks: kept (relevant, never retrieved)
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.unasked_questions:
+            out.append(f"{self.skipped_lines} judgements of {self.unasked_questions} questions that are not in the "
+                       "questions file were skipped (scoring a subset, as trec_eval does)")
+        if self.missing_documents:
+            out.append(f"{self.missing_documents} judgements name documents that are not in the index; they count "
+                       "as relevant and never retrieved (rebuild the index from the benchmark's corpus if unintended)")
+        return out
+
+    def summary(self) -> dict[str, int]:
+        return {"judgements": len(self.qrels), "skipped_lines": self.skipped_lines,
+                "unasked_questions": self.unasked_questions, "missing_documents": self.missing_documents}
+
+
+def fit_qrels(qrels: Sequence[Qrel], question_ids: Iterable[str], doc_ids: Iterable[str] | None = None) -> QrelsFit:
+    """Keep the judgements of the questions asked; count (not refuse) the others and the judged
+    documents missing from ``doc_ids``. A qrels file that judges none of the questions is an error."""
+    asked = set(question_ids)
+    kept = [r for r in qrels if r.qid in asked]
+    if not kept:
+        example = qrels[0].qid if qrels else "?"
+        raise KbqaError(f"the qrels judge none of the {len(asked)} questions (e.g. judged question {example!r} is not "
+                        "asked): wrong qrels or questions file?")
+    known = set(doc_ids) if doc_ids is not None else None
+    return QrelsFit(
+        qrels=kept,
+        unasked_questions=len({r.qid for r in qrels if r.qid not in asked}),
+        skipped_lines=len(qrels) - len(kept),
+        missing_documents=0 if known is None else sum(r.doc_id not in known for r in kept),
+    )
 
 
 def write_benchmark(
