@@ -86,6 +86,30 @@ def test_latency_is_timed_on_fresh_questions(index: Path) -> None:
     assert not kb.encoder._queries  # noqa: SLF001
 
 
+def test_eval_latency_encodes_every_timed_question_afresh(index: Path, monkeypatch) -> None:
+    """The report's search latency must include the query's encoder pass: a cache hit would time 0.1 ms."""
+    from kbqa.evaluate import run
+    from kbqa.evaluate.benchmark import load_qrels, load_questions
+    from kbqa.pipeline import KnowledgeBase
+
+    kb = KnowledgeBase.load(index)
+    questions = load_questions(DATA / "questions.jsonl")
+    encoded: list[str] = []
+    real = kb.encoder._encode  # noqa: SLF001 - the uncached path this test counts
+
+    def counting(texts, progress):
+        encoded.extend(texts)
+        return real(texts, progress)
+
+    monkeypatch.setattr(kb.encoder, "_encode", counting)
+    report = run.evaluate(kb, questions, qrels=load_qrels(DATA / "qrels.tsv"), progress=False).report
+    timed = report["latency_ms"]["search_n"]
+    assert timed == min(len(questions), run.LATENCY_SAMPLE)
+    # every question once for the metrics (the untimed warm-up reads that cache), then each timed call
+    # encodes its question again: without clearing the cache there would be no second pass at all
+    assert len(encoded) == len(questions) + timed and encoded[-timed:] == [q.question for q in questions[:timed]]
+
+
 def test_scripts_use_no_private_knowledge_base_attributes_or_index_files() -> None:
     """Reports come from the public API: no script reaches into a KnowledgeBase's privates or opens an
     index version's files itself (kbqa.index.store.IndexFolder reads them)."""

@@ -13,7 +13,10 @@ embedding included) over the first 30 questions.
 each N of ``--rerank-depths``; ``--ask-reader DIR`` adds the p50 latency of whole ``kb.ask`` calls
 (retrieval, reranking when on, reading) for hybrid-score with and without reranking.
 ``--modes`` also offers ``hybrid-rrf-dense2`` / ``hybrid-rrf-lex2`` (RRF with one side weighted 2),
-the fusion variants compared when the default search mode was chosen (eval/reports/fusion/).
+the fusion variants compared when the default search mode was chosen (eval/reports/fusion/), and
+``hybrid-score-lex{1,0.7,0.5,0.3}`` (score fusion with BM25 at that weight; ``hybrid-score`` uses the
+index's own ``search.lexical_weight``), the scan behind the default weight 0.5
+(eval/reports/fusion/lexical-weight-*.json).
 
     python eval/scripts/compare_retrieval.py --bench eval/benchmarks/medquad-dev \\
         --index minilm=indexes/medquad-dev-minilm --index tuned=indexes/medquad-dev-tuned \\
@@ -42,6 +45,8 @@ MODES = {
     "hybrid-score": {"mode": "hybrid", "fusion": "score"},
     "hybrid-rrf-dense2": {"mode": "hybrid", "fusion": "rrf", "dense_weight": 2.0},
     "hybrid-rrf-lex2": {"mode": "hybrid", "fusion": "rrf", "lexical_weight": 2.0},
+    # score fusion with BM25 at a fixed weight (dense 1): the scan behind the default search.lexical_weight
+    **{f"hybrid-score-lex{w:g}": {"mode": "hybrid", "fusion": "score", "lexical_weight": w} for w in (1.0, 0.7, 0.5, 0.3)},
 }
 DEFAULT_MODES = ("dense", "hybrid-rrf", "hybrid-score")
 
