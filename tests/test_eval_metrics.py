@@ -77,7 +77,7 @@ def test_calibration_uses_the_evaluation_metrics() -> None:
     """One ECE and one coverage curve: calibration.json's figures are kbqa.evaluate's."""
     import numpy as np
 
-    from kbqa.read import calibrate
+    from kbqa.read import train_calibration as calibrate
 
     assert calibrate.coverage_curve is M.coverage_curve
     assert calibrate.expected_calibration_error is M.expected_calibration_error

@@ -11,6 +11,7 @@ from conftest import KeywordClassifier, keyword_reader, tiny_config
 
 from kbqa.errors import InputError, KbqaError
 from kbqa.read import calibrate as cal
+from kbqa.read import train_calibration as fitcal
 from kbqa.read.aggregate import AggregationParams, aggregate, dedupe, group_by_document
 from kbqa.read.question import question_type
 from kbqa.read.answer import answer_from_hits
@@ -67,19 +68,19 @@ def test_temperature_recovers_overconfidence() -> None:
     rng = np.random.default_rng(0)
     true = rng.normal(size=(400, 3))
     gold = [int(rng.choice(3, p=np.exp(r) / np.exp(r).sum())) for r in true]
-    t = cal.fit_temperature(true * 4.0, gold)  # logits 4x too sharp
+    t = fitcal.fit_temperature(true * 4.0, gold)  # logits 4x too sharp
     assert 3.0 < t < 5.3
-    assert cal.nll(true * 4.0, gold, t) < cal.nll(true * 4.0, gold)
+    assert fitcal.nll(true * 4.0, gold, t) < fitcal.nll(true * 4.0, gold)
 
 
 def test_threshold_and_calibration_file(tmp_path: Path) -> None:
     conf = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
-    assert cal.threshold_for_coverage(conf, 0.6) == pytest.approx(0.7)
-    assert cal.threshold_for_coverage(conf, 1.0) == pytest.approx(0.5)
+    assert fitcal.threshold_for_coverage(conf, 0.6) == pytest.approx(0.7)
+    assert fitcal.threshold_for_coverage(conf, 1.0) == pytest.approx(0.5)
     logits = np.array([[2.0, 0, 0], [0, 2.0, 0], [0, 0, 2.0], [2.0, 0, 0]])
-    c, report = cal.fit(logits, [0, 1, 2, 1], target_coverage=0.75)
+    c, report = fitcal.fit(logits, [0, 1, 2, 1], target_coverage=0.75)
     assert report["coverage"] >= 0.75 and report["curve"]
-    cal.save_calibration(tmp_path, c, report)
+    fitcal.save_calibration(tmp_path, c, report)
     assert cal.load_calibration(tmp_path) == c
     assert cal.load_calibration(tmp_path / "none") == cal.Calibration()
     (tmp_path / cal.CALIBRATION_FILE).write_text('{"temperature": -1, "threshold": 0.5}')
@@ -87,7 +88,7 @@ def test_threshold_and_calibration_file(tmp_path: Path) -> None:
         cal.load_calibration(tmp_path)
     # a second calibration for verdicts read from concluding sentences round-trips; a bad one is refused
     both = cal.Calibration(2.0, 0.4, cal.Calibration(0.5, 0.7))
-    cal.save_calibration(tmp_path, both, report, report)
+    fitcal.save_calibration(tmp_path, both, report, report)
     assert cal.load_calibration(tmp_path) == both and both.for_sentences() == cal.Calibration(0.5, 0.7)
     assert c.for_sentences() is c  # none fitted: the passages' calibration serves both
     (tmp_path / cal.CALIBRATION_FILE).write_text('{"temperature": 1, "threshold": 0.5, "sentences": {"threshold": 2}}')
@@ -460,7 +461,7 @@ def tiny_reader_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactor
     out = tmp_path_factory.mktemp("reader") / "reader"
     ex = load_jsonl_examples(DATA / "pairs_labelled.jsonl")
     train_classifier(ex, ex, LABELS, tiny_bert_dir, out, TrainParams(epochs=1, max_length=64, progress=False))
-    cal.calibrate_reader_dir(out, ex, target_coverage=1.0)
+    fitcal.calibrate_reader_dir(out, ex, target_coverage=1.0)
     return out
 
 

@@ -22,7 +22,6 @@ import numpy as np
 from kbqa.errors import KbqaError
 from kbqa.files import write_atomic
 from kbqa.numeric import sigmoid, top_k
-from kbqa.text import sentence_spans
 
 SELECTOR_FILE = "selector.json"
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
@@ -118,10 +117,3 @@ def load_selector(folder: str | Path) -> SentenceSelector | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise KbqaError(f"{path} is not a readable sentence selector ({exc}); retrain the reader or delete the file "
                         "to read whole passages") from exc
-
-
-def fit_from_pubmedqa(items: Sequence[Any]) -> SentenceSelector:
-    """Conclusion sentences vs the other sentences of PubMedQA abstracts (pass the *train* items only)."""
-    pos = [it.long_answer[a:b] for it in items for a, b in sentence_spans(it.long_answer, lists=False)]
-    neg = [c[a:b] for it in items for c in it.contexts for a, b in sentence_spans(c, lists=False)]
-    return SentenceSelector.fit(pos, neg, info={"trained_on": "PubMedQA train abstracts", "abstracts": len(items)})

@@ -14,6 +14,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,7 @@ def train_reader(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train the yes/no/maybe reader into ``out_dir``; returns dev metrics and calibration."""
-    from kbqa.read.calibrate import calibrate_reader_dir
+    from kbqa.read.train_calibration import calibrate_reader_dir
 
     started = time.time()
     base = str(base_model or default_base_model())
@@ -179,9 +180,7 @@ def train_reader(
     if phase1_dir.exists():
         shutil.rmtree(phase1_dir)
     if got["train_items"]:  # which sentences to read for a verdict over retrieved abstracts (kbqa.read.select)
-        from kbqa.read.select import fit_from_pubmedqa
-
-        fit_from_pubmedqa(got["train_items"]).save(out)
+        fit_selector(got["train_items"]).save(out)
     calibration = calibrate_reader_dir(  # passages / abstracts, and the concluding sentences `ask` reads
         out, dev or [], target_coverage=recipe.target_coverage,
         sentences_dev=rdata.pubmedqa_examples(got["dev_items"], "conclusion")) if dev else None
@@ -192,3 +191,14 @@ def train_reader(
     info["train_seconds_total"] = result["train_seconds"]
     info_path.write_text(json.dumps(info, indent=2) + "\n")
     return result
+
+
+def fit_selector(items: Sequence[Any]) -> Any:
+    """The sentence selector (kbqa.read.select): conclusion sentences vs the other sentences of PubMedQA
+    abstracts (pass the *train* items only)."""
+    from kbqa.read.select import SentenceSelector
+    from kbqa.text import sentence_spans
+
+    pos = [it.long_answer[a:b] for it in items for a, b in sentence_spans(it.long_answer, lists=False)]
+    neg = [c[a:b] for it in items for c in it.contexts for a, b in sentence_spans(c, lists=False)]
+    return SentenceSelector.fit(pos, neg, info={"trained_on": "PubMedQA train abstracts", "abstracts": len(items)})
