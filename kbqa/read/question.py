@@ -88,6 +88,11 @@ def _form(sentence: str) -> str:
     return "statement"
 
 
+def asking_sentences(text: str) -> list[str]:
+    """The sentences of ``text`` that ask (a question or a request), in order; none for a story alone."""
+    return [s for s in request_sentences(text) if _form(s) != "statement"]
+
+
 def question_type(question: str) -> str:
     """``yes_no`` when every sentence that asks is a yes/no question (or the text is one claim to
     verify); ``open`` when one asks what/which/how/... or requests information, and for a message
