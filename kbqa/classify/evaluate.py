@@ -18,7 +18,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import numpy as np
 from kbqa.errors import KbqaError
 
 BASELINES = ("majority", "tfidf_lr")
+TrainFold = Callable[[list[str], list[str], list[str], Path], Any]
 
 
 def scores(gold: Sequence[str], predicted: Sequence[str], confidence: Sequence[float], labels: Sequence[str]) -> dict:
@@ -66,8 +67,7 @@ def _block(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
 def evaluate_model(model_dir: str | Path, texts: Sequence[str], gold: Sequence[str], ids: Sequence[str],
                    *, train: tuple[Sequence[str], Sequence[str]] | None = None, progress: bool = True) -> dict[str, Any]:
     """Score a trained classifier on labelled rows. The baselines are fitted on ``train`` (texts, labels),
-    by default the model's own training rows when they are given; without them only ``majority`` is known
-    from the model's training record."""
+    e.g. the model's training file; without it only ``majority`` (from the model's training record)."""
     from kbqa.classify.model import load_text_classifier
 
     clf = load_text_classifier(model_dir)
@@ -83,6 +83,10 @@ def evaluate_model(model_dir: str | Path, texts: Sequence[str], gold: Sequence[s
     if train is not None:
         for name, pred in baseline_predictions(train[0], train[1], texts, clf.labels).items():
             baselines[name] = _block(gold, pred)
+    else:  # the majority label of the model's own training rows (kbqa_train.json); no TF-IDF without the texts
+        counts = json.loads((Path(model_dir) / "kbqa_train.json").read_text())["data"]["train"]["labels"]
+        majority = max(sorted(counts), key=lambda lab: counts[lab])
+        baselines["majority"] = _block(gold, [majority] * len(gold))
     report["baselines"] = baselines
     report["model"] = str(model_dir)
     report["rows"] = _rows(ids, gold, predicted, probs, clf.labels)
@@ -111,37 +115,37 @@ def fold_indices(gold: Sequence[str], k: int, seed: int) -> list[tuple[list[int]
     return [(train.tolist(), test.tolist()) for train, test in skf.split(np.zeros(len(gold)), list(gold))]
 
 
-def cross_validate(texts: Sequence[str], gold: Sequence[str], ids: Sequence[str], k: int, base_model: str | Path,
-                   recipe: Any, work_dir: str | Path, *, text_columns: Sequence[str] = ("text",),
+def cross_validate(texts: Sequence[str], gold: Sequence[str], ids: Sequence[str], k: int, train_fold: TrainFold,
+                   work_dir: str | Path, *, seed: int = 0, precision: str = "auto", progress: bool = True,
                    keep_models: bool = False) -> dict[str, Any]:
-    """Train and score the recipe on ``k`` stratified folds; each fold's model is trained (with its own
-    stratified dev split for epoch selection and calibration) on the other folds' rows only, and so are the
-    baselines (on all of them)."""
+    """Train and score a recipe on ``k`` stratified folds: ``train_fold(texts, labels, ids, folder)`` writes a
+    classifier trained on the other folds' rows only (as ``kbqa train classifier`` does, with its own
+    stratified dev split of them for epoch selection and calibration); the baselines are fitted on the same
+    rows (all of them). The trainer is passed in, so that this module (inference and scoring) never imports
+    training code."""
     from kbqa.classify.model import load_text_classifier
-    from kbqa.classify.train import train_text_classifier
 
     labels = sorted(set(gold))
     work = Path(work_dir)
     started = time.time()
     folds, pooled_pred, pooled_probs, fold_of = [], [None] * len(gold), np.zeros((len(gold), len(labels))), [0] * len(gold)
     pooled_base: dict[str, list[Any]] = {name: [None] * len(gold) for name in BASELINES}
-    for f, (train_rows, test_rows) in enumerate(fold_indices(gold, k, recipe.seed), start=1):
+    for f, (train_rows, test_rows) in enumerate(fold_indices(gold, k, seed), start=1):
         t0 = time.time()
         print(f"fold {f}/{k}: training on {len(train_rows)} rows, testing on {len(test_rows)}", file=sys.stderr)
         model_dir = work / f"fold-{f}"
-        train_text_classifier([texts[i] for i in train_rows], [gold[i] for i in train_rows],
-                              [ids[i] for i in train_rows], model_dir, base_model, recipe, text_columns=text_columns)
-        clf = load_text_classifier(model_dir, precision=recipe.precision)
+        train_fold([texts[i] for i in train_rows], [gold[i] for i in train_rows], [ids[i] for i in train_rows], model_dir)
+        clf = load_text_classifier(model_dir, precision=precision)
         missing = set(labels) - set(clf.labels)
         assert not missing, missing  # stratified folds give every label to every training part
         test_texts, test_gold = [texts[i] for i in test_rows], [gold[i] for i in test_rows]
-        probs = clf.predict_proba(test_texts, progress=recipe.progress)
+        probs = clf.predict_proba(test_texts, progress=progress)
         predicted = [clf.labels[j] for j in probs.argmax(1)]
         train_seconds = json.loads((model_dir / "kbqa_train.json").read_text()).get("train_seconds")
         encoder_only = [clf.labels[j] for j in clf.combine(clf.predict_logits(test_texts), None).argmax(1)] \
             if clf.encoder_weight < 1 else predicted
         base = baseline_predictions([texts[i] for i in train_rows], [gold[i] for i in train_rows], test_texts, labels,
-                                    seed=recipe.seed)
+                                    seed=seed)
         record = {"fold": f, "n_train": len(train_rows), "n_test": len(test_rows), **_block(test_gold, predicted),
                   "encoder_weight": clf.encoder_weight,
                   "baselines": {name: _block(test_gold, pred) for name, pred in base.items()},

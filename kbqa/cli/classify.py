@@ -177,8 +177,16 @@ def _eval(args: argparse.Namespace) -> int:
         if args.cv < 2:
             raise KbqaError(f"--cv needs at least 2 folds, got {args.cv}")
         _, texts, gold, ids, _ = _labelled(args, args.cv, f"{args.cv}-fold cross-validation")
-        report = cross_validate(texts, gold, ids, args.cv, base, recipe, Path(args.out) / "folds",
-                                text_columns=args.text_column or ["text"], keep_models=args.keep_models)
+        from kbqa.classify.train import train_text_classifier
+
+        columns = args.text_column or ["text"]
+
+        def train_fold(texts: list[str], gold: list[str], ids: list[str], folder: Path) -> Any:
+            return train_text_classifier(texts, gold, ids, folder, base, recipe, text_columns=columns,
+                                         label_column=args.label_column)
+
+        report = cross_validate(texts, gold, ids, args.cv, train_fold, Path(args.out) / "folds", seed=recipe.seed,
+                                precision=recipe.precision, progress=recipe.progress, keep_models=args.keep_models)
         report["recipe"] = {k: v for k, v in vars(recipe).items() if k != "progress"}
         report["base"] = base
     else:
