@@ -91,7 +91,8 @@ def test_reload_predicts_the_same_calibrated_probabilities_in_label_order(traine
     # the probabilities are the calibrated mix the folder describes
     expected = a.encoder_weight * softmax(a.predict_logits(texts), a.temperature)
     if a.tfidf is not None:
-        expected = expected + (1 - a.encoder_weight) * a.tfidf.predict_proba(texts)
+        tfidf = softmax(np.log(a.tfidf.predict_proba(texts)), a.tfidf_temperature)
+        expected = expected + (1 - a.encoder_weight) * tfidf
     np.testing.assert_allclose(pa, expected, atol=1e-6)
     assert a.join({"text": "  a   b ", "other": "x"}) == "a b"
 

@@ -3,8 +3,8 @@
 :func:`load_text_classifier` reads the folder: the fine-tuned encoder (kbqa.read.classifier), its
 temperature (``calibration.json``, fitted on the dev split) and ``classifier.json`` (the text columns,
 how they are joined, and the weight of the optional TF-IDF + LR component). ``predict_proba`` returns
-calibrated probabilities: ``w * softmax(logits / T) + (1 - w) * p_tfidf_lr`` with ``w`` 1 when there is
-no TF-IDF component.
+calibrated probabilities: ``w * softmax(logits / T) + (1 - w) * softmax(log p_tfidf_lr / T_tfidf)`` with
+``w`` 1 when there is no TF-IDF component (both temperatures and ``w`` fitted on the dev split).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class TextClassifier:
 
     def __init__(self, encoder: Any, labels: list[str], text_columns: list[str], temperature: float,
                  folder: Path, tfidf: Any = None, encoder_weight: float = 1.0, label_column: str | None = None,
-                 batch_size: int = 32) -> None:
+                 batch_size: int = 32, tfidf_temperature: float = 1.0) -> None:
         self.encoder = encoder  # kbqa.read.classifier.SequenceClassifier
         self.labels = labels
         self.text_columns = text_columns
@@ -40,6 +40,7 @@ class TextClassifier:
         self.tfidf = tfidf  # kbqa.classify.tfidf.TfidfLR or None
         self.encoder_weight = encoder_weight
         self.batch_size = batch_size
+        self.tfidf_temperature = tfidf_temperature  # calibrates the TF-IDF component (fitted on dev)
 
     def join(self, row: Mapping[str, Any]) -> str:
         """The model input of a row: its text columns joined as in training (kbqa.classify.data.join_texts)."""
@@ -54,7 +55,8 @@ class TextClassifier:
         p = softmax(logits, self.temperature)
         if tfidf_proba is None or self.encoder_weight >= 1.0:
             return p
-        return self.encoder_weight * p + (1.0 - self.encoder_weight) * tfidf_proba
+        q = softmax(np.log(np.clip(tfidf_proba, 1e-12, 1.0)), self.tfidf_temperature)
+        return self.encoder_weight * p + (1.0 - self.encoder_weight) * q
 
     def predict_proba(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Calibrated probabilities, shape (n, len(labels)), columns in ``labels`` order."""
@@ -112,4 +114,4 @@ def load_text_classifier(path: str | Path, *, device: str = "auto", precision: s
             raise KbqaError(f"{folder}: the TF-IDF component's labels differ from the model's; retrain it")
     temperature = load_calibration(folder).temperature
     return TextClassifier(encoder, encoder.labels, list(config["text_columns"]), temperature, folder, tfidf,
-                          weight, config.get("label_column"), batch_size)
+                          weight, config.get("label_column"), batch_size, float(config.get("tfidf_temperature", 1.0)))
