@@ -25,6 +25,7 @@ COMMAND_MODULES = {
     "read": ("ask", "read"),
     "eval": ("eval",),
     "ddi": ("interactions",),
+    "classify": ("classify",),
     "tune": (),
     "serve": ("serve",),
 }
@@ -51,7 +52,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     parser.add_argument("--models-dir", metavar="DIR", default=None, help=MODELS_DIR_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    train = sub.add_parser("train", help="fine-tune a model (reader, ddi, embedder)")
+    train = sub.add_parser("train", help="fine-tune a model (reader, ddi, embedder, classifier)")
     train_sub = train.add_subparsers(dest="train_command", metavar="MODEL", required=True)
     wanted = _command(argv)
     known = {c for commands in COMMAND_MODULES.values() for c in commands}

@@ -84,6 +84,7 @@ ACTIONS: dict[str, Callable[[Any], None]] = {"export": _add_export, "compare": _
 # module adds one with a callable or a lazy ``"module:function"`` string
 EVAL_SUBCOMMANDS: dict[str, EvalSubcommand | str] = {
     "ddi": "kbqa.cli.ddi:eval_main",
+    "classifier": "kbqa.cli.classify:eval_main",
 }
 
 
@@ -137,7 +138,7 @@ def _passthrough(name: str) -> Callable[[argparse.Namespace], int]:
 def register(subparsers: Any, train_subparsers: Any) -> None:
     p = subparsers.add_parser(
         "eval",
-        help="evaluate retrieval and answers on a benchmark (or: eval export|compare|ddi ...)",
+        help="evaluate retrieval and answers on a benchmark (or: eval export|compare|ddi|classifier ...)",
         description="Evaluate an index (and a reader) on questions.jsonl [+ qrels.tsv]; writes report.json, "
         "report.md, per_query.jsonl and PNG plots. Subcommands: "
         + ", ".join(f"`kbqa eval {n} --help`" for n in _names()),

@@ -70,16 +70,26 @@ def write_plots(report: dict[str, Any], per_query: list[dict[str, Any]], out_dir
         written["coverage_accuracy"] = _save(fig, out_dir / "coverage_accuracy.png")
 
         confusion = report["answers"]["confusion"]
-        labels, matrix = confusion["labels"], confusion["matrix"]
-        fig, ax = plt.subplots(figsize=(3.8, 3.4))
-        ax.imshow(matrix, cmap="Blues")
-        ax.set_xticks(range(len(labels)), labels)
-        ax.set_yticks(range(len(labels)), labels)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("gold")
-        top = max(max(row) for row in matrix) if matrix else 0
-        for i, row in enumerate(matrix):
-            for j, v in enumerate(row):
-                ax.text(j, i, str(v), ha="center", va="center", color="white" if v > top / 2 else "black")
-        written["confusion"] = _save(fig, out_dir / "confusion.png")
+        written["confusion"] = confusion_plot(confusion["labels"], confusion["matrix"], out_dir / "confusion.png")
     return written
+
+
+def confusion_plot(labels: list[str], matrix: list[list[int]], path: Path) -> str:
+    """A confusion-matrix heat map (rows gold, columns predicted) with the counts; sized for the label count."""
+    plt = _pyplot()
+    n = len(labels)
+    side = max(3.4, 0.38 * n + 1.6)
+    fig, ax = plt.subplots(figsize=(side + 0.4, side))
+    ax.imshow(matrix, cmap="Blues")
+    small = n > 8
+    ax.set_xticks(range(n), labels, rotation=90 if small else 0, fontsize=7 if small else None)
+    ax.set_yticks(range(n), labels, fontsize=7 if small else None)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    top = max(max(row) for row in matrix) if matrix else 0
+    for i, row in enumerate(matrix):
+        for j, v in enumerate(row):
+            if v or not small:
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=6 if small else None,
+                        color="white" if v > top / 2 else "black")
+    return _save(fig, path)

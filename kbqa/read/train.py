@@ -73,6 +73,9 @@ class TrainParams:
     # Sentence-transformers checkpoints (e.g. all-MiniLM-L6-v2) ship an untrained, near-zero BERT pooler
     # (weight std ~0.01) that starves the encoder of gradient; "identity" restarts it as tanh(h_CLS).
     pooler_init: str = "keep"  # "keep" | "identity"
+    # "fp32", "bf16" (autocast in training and dev predictions) or "auto": bf16 only where this machine
+    # runs it faster (kbqa.precision: CUDA, AMX, a timed probe); the weights and optimizer stay fp32
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.grad_accum < 1:
@@ -98,6 +101,10 @@ class TrainParams:
         from kbqa.train_loop import check_schedule
 
         check_schedule(self.schedule)
+        from kbqa.precision import PRECISIONS
+
+        if self.precision not in PRECISIONS:
+            raise KbqaError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if not 0 <= self.average_last <= self.epochs:
             raise KbqaError(f"average_last must be in [0, epochs={self.epochs}], got {self.average_last}")
 
@@ -188,6 +195,7 @@ def train_classifier(
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from kbqa.precision import resolve as resolve_precision
     from kbqa.train_loop import LoopSettings, identity_pooler, seed_everything, train_loop, weights_copy
 
     if not train:
@@ -205,6 +213,8 @@ def train_classifier(
     out = Path(out_dir)
     seed_everything(params.seed)  # the new head's initialisation
     device = torch_device(params.device)
+    precision = resolve_precision(params.precision, device)
+    bf16 = precision.name == "bf16"
 
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     if special_tokens:
@@ -241,10 +251,13 @@ def train_classifier(
         batch = plan[epoch][b]
         inputs = collate([train_ids[i] for i in batch], pad_id, device)
         target = torch.tensor([train_y[i] for i in batch], dtype=torch.long, device=device)
-        return loss_fn(model(**inputs).logits, target)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(**inputs).logits
+        return loss_fn(logits.float(), target)
 
     def dev_metrics() -> dict[str, Any]:
-        logits = batch_logits(model, dev_ids, pad_id, params.eval_batch_size, device, params.progress)
+        logits = batch_logits(model, dev_ids, pad_id, params.eval_batch_size, device, params.progress,
+                              precision.name)
         shifted = logits.copy()
         if params.negative_label is not None:
             shifted[:, label2id[params.negative_label]] += math.log(params.negative_weight)
@@ -307,6 +320,7 @@ def train_classifier(
         "command": " ".join(sys.argv),
         "train_seconds": round(state.seconds, 1),
         "device": str(device),
+        "precision": str(precision),
         "torch_threads": torch.get_num_threads(),
         "metadata": metadata or {},
     }
