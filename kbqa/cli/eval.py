@@ -84,6 +84,7 @@ ACTIONS: dict[str, Callable[[Any], None]] = {"export": _add_export, "compare": _
 # module adds one with a callable or a lazy ``"module:function"`` string
 EVAL_SUBCOMMANDS: dict[str, EvalSubcommand | str] = {
     "ddi": "kbqa.cli.ddi:eval_main",
+    "diagnose": "kbqa.cli.diagnose:eval_main",
 }
 
 
