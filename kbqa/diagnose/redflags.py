@@ -120,7 +120,7 @@ RULES: tuple[Rule, ...] = (
         "difficulty_breathing", "difficulty breathing",
         ((r"(?:difficulty|trouble|struggling|struggle|hard|labou?red) (?:to )?breath(?:e|ing)",
           r"(?:can'?t|cannot|unable to|could not|couldn'?t) breathe", r"gasping(?: for (?:air|breath))?",
-          r"(?:lips|face|fingers) (?:are |turning |turned |going )?(?:blue|bluish|grey|gray)",
+          r"(?:lips|face|fingers) (?:are |is )?(?:turning |turned |going )?(?:blue|bluish|grey|gray)",
           r"choking", r"severe(?:ly)? short(?:ness)? of breath"),),
         flags=("my child is struggling to breathe and wheezing", "I can't breathe when lying down, lips turning blue"),
         near_misses=("no trouble breathing, only a runny nose", "a stuffy nose that makes me breathe through my mouth"),
