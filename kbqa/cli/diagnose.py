@@ -122,13 +122,15 @@ def render_table(result: Any, width: int = 100) -> str:
         lines.append(f"No condition has enough evidence ({result.provenance.get('reason', 'insufficient evidence')}).")
         if result.conditions:
             lines.append("Closest conditions, shown for reference only:")
-    lines.append(f"{'#':>2}  {'condition':<40} {'conf':>5}  evidence")
+    lines.append(f"{'#':>2}  {'condition':<60} {'conf':>5}")
     for i, c in enumerate(result.conditions, start=1):
         ev = c.evidence[0] if c.evidence else None
-        lines.append(f"{i:>2}  {shorten(c.name, 40):<40} {c.confidence:>5.2f}  "
-                     f"{shorten(ev.sentence, width - 50) if ev else '(no passage retrieved)'}")
-        if ev is not None:
-            lines.append(f"{'':>50}{shorten(citation(ev.hit.meta, ev.hit.doc_id, ev.hit.title), width - 50)}")
+        lines.append(f"{i:>2}  {shorten(c.name, 60):<60} {c.confidence:>5.2f}")
+        if ev is None:
+            lines.append("      (no passage retrieved)")
+            continue
+        lines.append(f"      \"{shorten(ev.sentence, width - 8)}\"")
+        lines.append(f"      {shorten(citation(ev.hit.meta, ev.hit.doc_id, ev.hit.title), width - 6)}")
     lines.append("")
     lines.append("conf: share of the ranking's evidence (a softmax over condition scores), not a probability of disease.")
     lines.append(result.provenance.get("note", ""))

@@ -79,7 +79,11 @@ def diagnose(
         name = condition_of(hit.meta, condition_field)
         return None if name is None else condition_key(name)
 
-    groups = group_hits(hits, key_of, params)
+    def doc_counts(key: str) -> int:
+        docs = table.documents.get(key, ())
+        return len(docs) - (sum(d in exclude_docs for d in docs) if exclude_docs else 0)
+
+    groups = group_hits(hits, key_of, params, doc_counts)
     conf = confidences([g.score for g in groups], params.temperature)
     scored = [(g, float(g.score), float(c), None) for g, c in zip(groups, conf, strict=True)]
     if classifier is not None:

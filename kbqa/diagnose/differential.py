@@ -12,6 +12,8 @@ Scoring (measured on the dev benchmark, eval/benchmarks/diagnose-dev; see its RE
   counts ``decay**n`` (one document per condition counted once, its best chunk), so a common
   condition with several matching pages rises above a rare one with a single matching sentence,
   without piles of weak hits outranking one strong one;
+- optionally (``doc_prior``) a commonness prior: the score times the number of documents about the
+  condition to a small power;
 - confidence is a softmax of the scores over the candidates (temperature fitted on dev), a ranking
   confidence, not a probability of disease;
 - the description abstains when the best condition's best passage holds less than
@@ -48,6 +50,7 @@ class ScoringParams:
     rare_weight: float = 0.6  # weight of a hit from RARE_COLLECTIONS
     temperature: float = 0.1  # softmax temperature of the confidence
     min_coverage: float = 0.15  # abstain below this idf share of the description in the best passage
+    doc_prior: float = 0.0  # a commonness prior: score * (documents about the condition) ** doc_prior
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -127,9 +130,11 @@ def hit_weight(hit: Hit, relative: float, params: ScoringParams) -> float:
     return w
 
 
-def group_hits(hits: Sequence[Hit], key_of: Callable[[Hit], str | None], params: ScoringParams) -> list[Group]:
+def group_hits(hits: Sequence[Hit], key_of: Callable[[Hit], str | None], params: ScoringParams,
+               doc_counts: Callable[[str], int] | None = None) -> list[Group]:
     """Conditions of ``hits`` ranked by score (ties: the condition met first). Hits without a
-    condition are ignored; a document counts once (its best-weighted chunk)."""
+    condition are ignored; a document counts once (its best-weighted chunk). ``doc_counts``: how
+    many documents of the knowledge base are about a condition (for ``params.doc_prior``)."""
     if not hits:
         return []
     top = max(h.score for h in hits)
@@ -153,6 +158,8 @@ def group_hits(hits: Sequence[Hit], key_of: Callable[[Hit], str | None], params:
         group.hits.sort(key=lambda hw: -hw[1])
         weights = [w for _, w in group.hits[: max(1, params.per_condition)]]
         group.score = float(sum(w * params.decay**i for i, w in enumerate(weights)))
+        if params.doc_prior and doc_counts is not None:
+            group.score *= max(1, doc_counts(group.key)) ** params.doc_prior
     return sorted(groups.values(), key=lambda g: (-g.score, order[g.key]))
 
 

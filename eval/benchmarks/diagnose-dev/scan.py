@@ -30,14 +30,15 @@ GRID = {
     "per_condition": [1, 3, 5],
     "section_weight": [0.3, 0.6, 1.0],
     "rare_weight": [0.4, 0.6, 0.8, 1.0],
+    "doc_prior": [0.0, 0.15, 0.3],
 }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--index", required=True)
-    ap.add_argument("--cases", required=True)
-    ap.add_argument("--names", default=None)
+    ap.add_argument("--cases", required=True, action="append", help="a case file (repeat for several)")
+    ap.add_argument("--names", action="append", default=[], help="a names file (repeat; merged)")
     ap.add_argument("--modes", default="hybrid")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -47,42 +48,54 @@ def main() -> int:
 
     kb = KnowledgeBase.load(args.index)
     table = condition_table(kb)
-    cases = read_cases(args.cases, label_column="label")
-    names = json.loads(Path(args.names).read_text()) if args.names else {}
+    names: dict[str, list[str]] = {}
+    for path in args.names:
+        names.update(json.loads(Path(path).read_text()))
+    sets = {Path(p).stem: read_cases(p, label_column="label") for p in args.cases}
     depth = max(GRID["depth"])
-    results = []
+
+    def key_of(hit):  # noqa: ANN001, ANN202
+        name = condition_of(hit.meta)
+        return None if name is None else condition_key(name)
+
+    results: dict[tuple, dict] = {}
     for mode in args.modes.split(","):
         searcher = kb.with_search(mode=mode)
-        retrieved = []
-        for case in tqdm(cases, desc=f"retrieve {mode}"):
-            own = {case.row["doc_id"]}
-            hits = [h for h in searcher.search(case.text, k=depth + 5) if h.doc_id not in own]
-            retrieved.append(hits)
-        gold = [[case.label, *names.get(case.label, [])] for case in cases]
+        for set_name, cases in sets.items():
+            retrieved, excluded = [], []
+            for case in tqdm(cases, desc=f"retrieve {set_name} {mode}"):
+                own = {case.row["doc_id"]} if case.row.get("doc_id") else set()
+                retrieved.append([h for h in searcher.search(case.text, k=depth + 5) if h.doc_id not in own])
+                excluded.append(own)
+            gold = [[case.label, *names.get(case.label, [])] for case in cases]
+            for values in itertools.product(*GRID.values()):
+                setting = dict(zip(GRID, values, strict=True))
+                if setting["decay"] == 0.0 and setting["per_condition"] > 1:
+                    continue
+                params = ScoringParams(**setting)
+                ranks = []
+                for hits, accepted, own in zip(retrieved, gold, excluded, strict=True):
+                    def count(key, own=own):  # noqa: ANN001, ANN202 - documents left once the case's own is held out
+                        return sum(d not in own for d in table.documents.get(key, ()))
 
-        def key_of(hit):  # noqa: ANN001, ANN202
-            name = condition_of(hit.meta)
-            return None if name is None else condition_key(name)
-
-        for values in itertools.product(*GRID.values()):
-            setting = dict(zip(GRID, values, strict=True))
-            if setting["decay"] == 0.0 and setting["per_condition"] > 1:
-                continue
-            params = ScoringParams(**setting)
-            ranks = []
-            for hits, accepted in zip(retrieved, gold, strict=True):
-                groups = group_hits(hits[: params.depth], key_of, params)[:10]
-                rank = next((i for i, g in enumerate(groups, 1)
-                             if any(word_match(a, table.names[g.key]) for a in accepted)), None)
-                ranks.append(rank)
-            results.append({"mode": mode, **setting, **summarise(ranks)})
-    results.sort(key=lambda r: (-r["top5"], -r["mrr"]))
-    print("mode    depth decay per sect rare   top1  top5  mrr")
-    for r in results[:25]:
+                    groups = group_hits(hits[: params.depth], key_of, params, count)[:10]
+                    ranks.append(next((i for i, g in enumerate(groups, 1)
+                                       if any(word_match(a, table.names[g.key]) for a in accepted)), None))
+                row = results.setdefault((mode, *values), {"mode": mode, **setting})
+                row[set_name] = summarise(ranks)
+    rows = list(results.values())
+    for row in rows:
+        row["mean_top5"] = round(sum(row[n]["top5"] for n in sets) / len(sets), 4)
+        row["mean_top1"] = round(sum(row[n]["top1"] for n in sets) / len(sets), 4)
+    rows.sort(key=lambda r: (-r["mean_top5"], -r["mean_top1"]))
+    head = "mode    depth decay per sect rare prior  " + "  ".join(f"{n[:14]:>14} t1/t5" for n in sets)
+    print(head)
+    for r in rows[:30]:
+        cells = "  ".join(f"{r[n]['top1']:>14.3f}/{r[n]['top5']:.3f}" for n in sets)
         print(f"{r['mode']:<7} {r['depth']:>5} {r['decay']:>5} {r['per_condition']:>3} {r['section_weight']:>4} "
-              f"{r['rare_weight']:>4}  {r['top1']:.3f} {r['top5']:.3f} {r['mrr']:.3f}")
+              f"{r['rare_weight']:>4} {r['doc_prior']:>5}  {cells}")
     if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+        Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
     return 0
 
 
