@@ -57,6 +57,16 @@ def test_document_counted_once_sections_and_rare_collections_weighted() -> None:
     assert [g.key for g in group_hits(rare, key, ScoringParams(rare_weight=1.0))] == ["g", "m"]
 
 
+def test_umbrella_pages_and_symptom_echoes_can_be_down_weighted() -> None:
+    hits = [hit("u", 1.0, "Cold and Cough Medicines"), hit("c", 0.7, "Common Cold"), hit("r", 0.9, "Rashes")]
+    assert [g.key for g in group_hits(hits, key, ScoringParams(generic_weight=1.0))][:2] == [
+        "cold and cough medicines", "rashes"]
+    assert [g.key for g in group_hits(hits, key, ScoringParams(generic_weight=0.5))] == [
+        "rashes", "common cold", "cold and cough medicines"]
+    echo = ScoringParams(generic_weight=0.5, echo_weight=0.3)
+    assert [g.key for g in group_hits(hits, key, echo, query_terms={"rash", "red"})][0] == "common cold"
+
+
 def test_hits_without_condition_are_ignored_and_ties_keep_retrieval_order() -> None:
     hits = [hit("x", 1.0, None), hit("b", 0.5, "B"), hit("a", 0.5, "A")]
     assert [g.key for g in group_hits(hits, key, DEFAULT)] == ["b", "a"]

@@ -83,14 +83,14 @@ def diagnose(
         docs = table.documents.get(key, ())
         return len(docs) - (sum(d in exclude_docs for d in docs) if exclude_docs else 0)
 
-    groups = group_hits(hits, key_of, params, doc_counts)
+    idf = getattr(getattr(kb, "lexical", None), "idf", None)
+    terms = TermWeights(text, idf)
+    groups = group_hits(hits, key_of, params, doc_counts, set(terms.weights))
     conf = confidences([g.score for g in groups], params.temperature)
     scored = [(g, float(g.score), float(c), None) for g, c in zip(groups, conf, strict=True)]
     if classifier is not None:
         probs = label_probabilities(classifier, classifier_text or text, mapping)
         scored = _mix(scored, probs, table)
-    idf = getattr(getattr(kb, "lexical", None), "idf", None)
-    terms = TermWeights(text, idf)
     conditions = [_condition(kb, table, g, score, c, p, terms) for g, score, c, p in scored[:k]]
     coverage = max((terms.shares([e.hit.text for e in conditions[0].evidence]) or [0.0]), default=0.0) if conditions else 0.0
     abstained = not conditions or coverage < params.min_coverage

@@ -60,6 +60,7 @@ def evaluate(kb: Any, cases: Sequence[Case], names: Mapping[str, Sequence[str]] 
     for s, system in enumerate(systems):
         mode, params = SYSTEMS[system]
         ranks: list[int | None] = []
+        top_conf: list[float] = []
         abstained = 0
         for row, case in zip(per_case, tqdm(cases, desc=system, disable=not progress, leave=False), strict=True):
             excluded = _excluded(case, exclude_column)
@@ -72,12 +73,15 @@ def evaluate(kb: Any, cases: Sequence[Case], names: Mapping[str, Sequence[str]] 
             accepted = [case.label or "", *names.get(case.label or "", [])]
             rank = gold_rank(d, [a for a in accepted if a])
             ranks.append(rank)
+            top_conf.append(d.conditions[0].confidence if d.conditions else 0.0)
             abstained += d.abstained
             row[system] = {"rank": rank, "top": [c.name for c in d.conditions[:5]], "abstained": d.abstained}
-        results[system] = {**summarise(ranks), "abstained": round(abstained / max(len(cases), 1), 4)}
+        results[system] = {**summarise(ranks), "abstained": round(abstained / max(len(cases), 1), 4),
+                           **_calibration(top_conf, [r == 1 for r in ranks])}
     main = systems[0]
     report: dict[str, Any] = {**{k: results[main][k] for k in ("top1", "top5", "top10", "mrr", "n_cases")},
                               "system": main, "abstained": results[main]["abstained"],
+                              "top1_confidence": results[main]["top1_confidence"], "ece_top1": results[main]["ece_top1"],
                               "per_label": _per_label(per_case, main),
                               "latency_ms": {"p50": round(float(np.percentile(latency, 50)), 1) if latency else None,
                                              "p95": round(float(np.percentile(latency, 95)), 1) if latency else None},
@@ -87,6 +91,16 @@ def evaluate(kb: Any, cases: Sequence[Case], names: Mapping[str, Sequence[str]] 
                                         "chunks": len(kb) if hasattr(kb, "__len__") else None},
                               "exclude_column": exclude_column}
     return report, per_case
+
+
+def _calibration(confidence: Sequence[float], correct: Sequence[bool]) -> dict[str, float]:
+    """Mean confidence of the first condition and its expected calibration error against top-1 hits."""
+    from kbqa.evaluate.metrics import expected_calibration_error
+
+    if not confidence:
+        return {"top1_confidence": 0.0, "ece_top1": 0.0}
+    return {"top1_confidence": round(sum(confidence) / len(confidence), 4),
+            "ece_top1": round(float(expected_calibration_error(confidence, correct)), 4)}
 
 
 def _excluded(case: Case, column: str | None) -> frozenset[str]:
@@ -122,7 +136,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {r['top1']:.3f} | {r['top5']:.3f} | {r['top10']:.3f} | {r['mrr']:.3f} | "
                      f"{r['abstained']:.3f} |")
     lat = report["latency_ms"]
-    lines += ["", f"Latency of `diagnose` ({report['system']}): p50 {lat['p50']} ms, p95 {lat['p95']} ms."]
+    lines += ["", f"Latency of `diagnose` ({report['system']}): p50 {lat['p50']} ms, p95 {lat['p95']} ms.",
+              f"First condition's confidence: mean {report['top1_confidence']:.3f} against top-1 accuracy "
+              f"{report['top1']:.3f} (ECE {report['ece_top1']:.3f})."]
     return "\n".join(lines) + "\n"
 
 

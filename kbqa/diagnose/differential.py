@@ -4,24 +4,29 @@ evidence sentences.
 Scoring (measured on the dev benchmark, eval/benchmarks/diagnose-dev; see its README):
 
 - a hit's weight is its retrieval score relative to the best hit's (so 1.0 for the best passage),
-  times the weight of its section (``qtype``: symptom and overview sections count fully, treatment,
-  inheritance and the like less) and of its collection (a prior: the MedQuAD genetic-disease
-  collections, GARD and GHR, hold thousands of rare syndromes whose symptom lists match many
-  descriptions in a few words);
+  times the weight of its collection (a prior, 0.5: the MedQuAD genetic-disease collections, GARD and
+  GHR, hold thousands of rare syndromes whose symptom lists match many descriptions in a few words)
+  and optionally of its section (``section_weight`` for ``qtype`` outside symptoms/information: no
+  gain on dev, so 1.0);
 - a condition's score sums its hits' weights, best first, with diminishing returns: the n-th
   counts ``decay**n`` (one document per condition counted once, its best chunk), so a common
   condition with several matching pages rises above a rare one with a single matching sentence,
   without piles of weak hits outranking one strong one;
+- umbrella pages named like "Neck Injuries and Disorders" or "Cold and Cough Medicines" count half
+  (``generic_weight``);
+- a condition whose name is only words of the description ("Rashes", "Itching" for "an itchy rash")
+  is the symptom's own page, not an explanation of it: ``echo_weight`` (no gain on dev, so 1.0);
 - optionally (``doc_prior``) a commonness prior: the score times the number of documents about the
   condition to a small power;
-- confidence is a softmax of the scores over the candidates (temperature fitted on dev), a ranking
-  confidence, not a probability of disease;
+- confidence is a softmax of the scores over the candidates (temperature 0.1; `kbqa eval diagnose`
+  reports its calibration against top-1 accuracy), a ranking confidence, not a probability of disease;
 - the description abstains when the best condition's best passage holds less than
   ``min_coverage`` of the description's term weight (idf): nothing in the knowledge base is about it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +41,9 @@ Idf = Callable[[Sequence[str]], Mapping[str, float]]
 EVIDENCE_SECTIONS = ("symptoms", "information", "")
 # MedQuAD collections of rare genetic conditions (thousands of short symptom lists): a prior, measured on dev
 RARE_COLLECTIONS = ("GARD", "GHR")
+# umbrella pages ("Skin Conditions", "Neck Injuries and Disorders", "Blood Pressure Medicines"): not one condition
+GENERIC_NAME = re.compile(r"\b(?:disorders|diseases|problems|conditions|health|injuries|medicines|tests|care|"
+                          r"caregiving|caregivers|symptoms|research|treatments?|screening|vaccination|prevention)$")
 
 
 @dataclass(frozen=True)
@@ -44,20 +52,22 @@ class ScoringParams:
     baselines' grouping (a condition ranks where its best hit ranks: whole-document ranking)."""
 
     depth: int = 100  # passages retrieved per description
-    decay: float = 0.5  # weight of a condition's n-th document: decay ** n
+    decay: float = 0.6  # weight of a condition's n-th document: decay ** n
     per_condition: int = 5  # documents counted per condition
-    section_weight: float = 0.5  # weight of a hit outside EVIDENCE_SECTIONS
-    rare_weight: float = 0.6  # weight of a hit from RARE_COLLECTIONS
+    section_weight: float = 1.0  # weight of a hit outside EVIDENCE_SECTIONS
+    rare_weight: float = 0.5  # weight of a hit from RARE_COLLECTIONS
     temperature: float = 0.1  # softmax temperature of the confidence
     min_coverage: float = 0.15  # abstain below this idf share of the description in the best passage
     doc_prior: float = 0.0  # a commonness prior: score * (documents about the condition) ** doc_prior
+    generic_weight: float = 0.5  # weight of an umbrella page (GENERIC_NAME: "... Disorders", "... Medicines")
+    echo_weight: float = 1.0  # weight of a condition named only by words of the description ("Rashes" for "a rash")
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 DEFAULT = ScoringParams()
-PLAIN = ScoringParams(decay=0.0, per_condition=1, section_weight=1.0, rare_weight=1.0)
+PLAIN = ScoringParams(decay=0.0, per_condition=1, section_weight=1.0, rare_weight=1.0, generic_weight=1.0)
 
 
 @dataclass(frozen=True)
@@ -131,10 +141,11 @@ def hit_weight(hit: Hit, relative: float, params: ScoringParams) -> float:
 
 
 def group_hits(hits: Sequence[Hit], key_of: Callable[[Hit], str | None], params: ScoringParams,
-               doc_counts: Callable[[str], int] | None = None) -> list[Group]:
+               doc_counts: Callable[[str], int] | None = None, query_terms: set[str] | None = None) -> list[Group]:
     """Conditions of ``hits`` ranked by score (ties: the condition met first). Hits without a
     condition are ignored; a document counts once (its best-weighted chunk). ``doc_counts``: how
-    many documents of the knowledge base are about a condition (for ``params.doc_prior``)."""
+    many documents of the knowledge base are about a condition (for ``params.doc_prior``);
+    ``query_terms``: the description's stemmed terms (for ``params.echo_weight``)."""
     if not hits:
         return []
     top = max(h.score for h in hits)
@@ -158,8 +169,17 @@ def group_hits(hits: Sequence[Hit], key_of: Callable[[Hit], str | None], params:
         group.hits.sort(key=lambda hw: -hw[1])
         weights = [w for _, w in group.hits[: max(1, params.per_condition)]]
         group.score = float(sum(w * params.decay**i for i, w in enumerate(weights)))
+        if params.generic_weight != 1.0 and GENERIC_NAME.search(group.key):
+            group.score *= params.generic_weight
         if params.doc_prior and doc_counts is not None:
             group.score *= max(1, doc_counts(group.key)) ** params.doc_prior
+    if params.echo_weight != 1.0 and query_terms:
+        from kbqa.lexical import tokenize
+
+        names = list(groups)
+        for name, tokens in zip(names, tokenize(names), strict=True):
+            if tokens and set(tokens) <= query_terms:  # the page of a symptom the description names
+                groups[name].score *= params.echo_weight
     return sorted(groups.values(), key=lambda g: (-g.score, order[g.key]))
 
 

@@ -1,11 +1,13 @@
 """Scan the differential's scoring settings on the dev cases (retrieval done once per case and mode).
 
-    python eval/benchmarks/diagnose-dev/scan.py --index indexes/medquad --cases /tmp/diagnose-dev/cases-dev.jsonl \
-        --names /tmp/diagnose-dev/names.json --out eval/benchmarks/diagnose-dev/scan-dev.json
+    python eval/benchmarks/diagnose-dev/scan.py --index indexes/medquad \
+        --cases /tmp/diagnose-dev/cases-dev.jsonl --names /tmp/diagnose-dev/names.json \
+        --cases eval/benchmarks/diagnose-dev/lay-cases.jsonl --names eval/benchmarks/diagnose-dev/lay-names.json
 
 Hits are retrieved once per case (``--depth`` passages, the case's own document held out as
 ``kbqa eval diagnose --exclude-column doc_id`` does) and re-scored with each setting of
-``kbqa.diagnose.differential.group_hits``; the table lists top-1/top-5/MRR per setting, best top-5 first.
+``kbqa.diagnose.differential.group_hits``; the table lists top-1/top-5 per case file and setting, best
+mean top-5 first.
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ from kbqa.diagnose.benchmark import summarise  # noqa: E402
 from kbqa.diagnose.cases import read_cases  # noqa: E402
 from kbqa.diagnose.conditions import condition_key, condition_of, condition_table, word_match  # noqa: E402
 from kbqa.diagnose.differential import ScoringParams, group_hits  # noqa: E402
+from kbqa.lexical import tokenize  # noqa: E402
 
 GRID = {
-    "depth": [30, 100, 200],
-    "decay": [0.0, 0.3, 0.5, 0.7],
-    "per_condition": [1, 3, 5],
-    "section_weight": [0.3, 0.6, 1.0],
-    "rare_weight": [0.4, 0.6, 0.8, 1.0],
-    "doc_prior": [0.0, 0.15, 0.3],
+    "depth": [100, 200],
+    "decay": [0.0, 0.3, 0.6],
+    "per_condition": [1, 5],
+    "section_weight": [0.5, 1.0],
+    "rare_weight": [0.5, 0.75, 1.0],
+    "doc_prior": [0.0, 0.2],
+    "generic_weight": [1.0, 0.5],
+    "echo_weight": [1.0, 0.3],
 }
 
 
@@ -67,18 +72,19 @@ def main() -> int:
                 own = {case.row["doc_id"]} if case.row.get("doc_id") else set()
                 retrieved.append([h for h in searcher.search(case.text, k=depth + 5) if h.doc_id not in own])
                 excluded.append(own)
+            query_terms = [set(t) for t in tokenize([c.text for c in cases])]
             gold = [[case.label, *names.get(case.label, [])] for case in cases]
             for values in itertools.product(*GRID.values()):
                 setting = dict(zip(GRID, values, strict=True))
-                if setting["decay"] == 0.0 and setting["per_condition"] > 1:
-                    continue
+                if (setting["decay"] == 0.0) != (setting["per_condition"] == 1):
+                    continue  # one document counted <=> no decay
                 params = ScoringParams(**setting)
                 ranks = []
-                for hits, accepted, own in zip(retrieved, gold, excluded, strict=True):
+                for hits, accepted, own, terms in zip(retrieved, gold, excluded, query_terms, strict=True):
                     def count(key, own=own):  # noqa: ANN001, ANN202 - documents left once the case's own is held out
                         return sum(d not in own for d in table.documents.get(key, ()))
 
-                    groups = group_hits(hits[: params.depth], key_of, params, count)[:10]
+                    groups = group_hits(hits[: params.depth], key_of, params, count, terms)[:10]
                     ranks.append(next((i for i, g in enumerate(groups, 1)
                                        if any(word_match(a, table.names[g.key]) for a in accepted)), None))
                 row = results.setdefault((mode, *values), {"mode": mode, **setting})
@@ -88,12 +94,12 @@ def main() -> int:
         row["mean_top5"] = round(sum(row[n]["top5"] for n in sets) / len(sets), 4)
         row["mean_top1"] = round(sum(row[n]["top1"] for n in sets) / len(sets), 4)
     rows.sort(key=lambda r: (-r["mean_top5"], -r["mean_top1"]))
-    head = "mode    depth decay per sect rare prior  " + "  ".join(f"{n[:14]:>14} t1/t5" for n in sets)
+    head = "mode    depth decay per sect rare prior gener echo  " + "  ".join(f"{n[:14]:>14} t1/t5" for n in sets)
     print(head)
     for r in rows[:30]:
         cells = "  ".join(f"{r[n]['top1']:>14.3f}/{r[n]['top5']:.3f}" for n in sets)
         print(f"{r['mode']:<7} {r['depth']:>5} {r['decay']:>5} {r['per_condition']:>3} {r['section_weight']:>4} "
-              f"{r['rare_weight']:>4} {r['doc_prior']:>5}  {cells}")
+              f"{r['rare_weight']:>4} {r['doc_prior']:>5} {r['generic_weight']:>5} {r['echo_weight']:>4}  {cells}")
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
     return 0
