@@ -18,7 +18,8 @@ Scoring (measured on the dev benchmark, eval/benchmarks/diagnose-dev; see its RE
   is the symptom's own page, not an explanation of it: ``echo_weight`` (no gain on dev, so 1.0);
 - optionally (``doc_prior``) a commonness prior: the score times the number of documents about the
   condition to a small power;
-- confidence is a softmax of the scores over the candidates (temperature 0.1; `kbqa eval diagnose`
+- confidence is a softmax of the scores over the candidates (temperature 0.3, chosen on dev by
+  eval/benchmarks/diagnose-dev/calibrate.py; `kbqa eval diagnose`
   reports its calibration against top-1 accuracy), a ranking confidence, not a probability of disease;
 - the description abstains when the best condition's best passage holds less than
   ``min_coverage`` of the description's term weight (idf): nothing in the knowledge base is about it.
@@ -56,7 +57,7 @@ class ScoringParams:
     per_condition: int = 5  # documents counted per condition
     section_weight: float = 1.0  # weight of a hit outside EVIDENCE_SECTIONS
     rare_weight: float = 0.5  # weight of a hit from RARE_COLLECTIONS
-    temperature: float = 0.1  # softmax temperature of the confidence
+    temperature: float = 0.3  # softmax temperature of the confidence (ECE on dev: 0.10; 0.1 gave 0.44)
     min_coverage: float = 0.15  # abstain below this idf share of the description in the best passage
     doc_prior: float = 0.0  # a commonness prior: score * (documents about the condition) ** doc_prior
     generic_weight: float = 0.5  # weight of an umbrella page (GENERIC_NAME: "... Disorders", "... Medicines")
