@@ -44,7 +44,8 @@ def main() -> int:
     ap.add_argument("--index", required=True)
     ap.add_argument("--cases", required=True, action="append", help="a case file (repeat for several)")
     ap.add_argument("--names", action="append", default=[], help="a names file (repeat; merged)")
-    ap.add_argument("--modes", default="hybrid")
+    ap.add_argument("--modes", default="hybrid", help="comma-separated: hybrid, lexical, dense, or hybrid:W "
+                    "(BM25 fused at weight W)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     from tqdm.auto import tqdm
@@ -65,7 +66,8 @@ def main() -> int:
 
     results: dict[tuple, dict] = {}
     for mode in args.modes.split(","):
-        searcher = kb.with_search(mode=mode)
+        name, _, weight = mode.partition(":")  # "hybrid:1.0": hybrid with BM25 at weight 1.0
+        searcher = kb.with_search(mode=name, **({"lexical_weight": float(weight)} if weight else {}))
         for set_name, cases in sets.items():
             retrieved, excluded = [], []
             for case in tqdm(cases, desc=f"retrieve {set_name} {mode}"):
