@@ -71,7 +71,12 @@ def diagnose(
     flags = red_flags(text)
     table = condition_table(kb, condition_field)
     mapping = label_conditions(classifier, table) if classifier is not None else {}
-    searcher = kb.with_search(mode=mode) if mode and mode != kb.config.search.mode else kb
+    over: dict[str, Any] = {}
+    if mode and mode != kb.config.search.mode:
+        over["mode"] = mode
+    if params.lexical_weight is not None and params.lexical_weight != kb.config.search.lexical_weight:
+        over["lexical_weight"] = params.lexical_weight
+    searcher = kb.with_search(**over) if over else kb
     extra = sum(len(kb.document_chunks(d)) for d in exclude_docs) if exclude_docs else 0
     hits = [h for h in searcher.search(text, k=params.depth + extra) if h.doc_id not in exclude_docs]
 

@@ -3,6 +3,9 @@ evidence sentences.
 
 Scoring (measured on the dev benchmark, eval/benchmarks/diagnose-dev; see its README):
 
+- passages come from the knowledge base's hybrid retrieval with BM25 fused at weight 1.5 against the
+  dense side's 1.0 (``lexical_weight``; the index default, 0.5, was tuned on questions, and symptom
+  descriptions share many exact words with symptom pages);
 - a hit's weight is its retrieval score relative to the best hit's (so 1.0 for the best passage),
   times the weight of its collection (a prior, 0.5: the MedQuAD genetic-disease collections, GARD and
   GHR, hold thousands of rare syndromes whose symptom lists match many descriptions in a few words)
@@ -18,7 +21,7 @@ Scoring (measured on the dev benchmark, eval/benchmarks/diagnose-dev; see its RE
   is the symptom's own page, not an explanation of it: ``echo_weight`` (no gain on dev, so 1.0);
 - optionally (``doc_prior``) a commonness prior: the score times the number of documents about the
   condition to a small power;
-- confidence is a softmax of the scores over the candidates (temperature 0.3, chosen on dev by
+- confidence is a softmax of the scores over the candidates (temperature 0.2, chosen on dev by
   eval/benchmarks/diagnose-dev/calibrate.py; `kbqa eval diagnose`
   reports its calibration against top-1 accuracy), a ranking confidence, not a probability of disease;
 - the description abstains when the best condition's best passage holds less than
@@ -53,14 +56,16 @@ class ScoringParams:
     baselines' grouping (a condition ranks where its best hit ranks: whole-document ranking)."""
 
     depth: int = 100  # passages retrieved per description
-    decay: float = 0.6  # weight of a condition's n-th document: decay ** n
+    decay: float = 0.3  # weight of a condition's n-th document: decay ** n
     per_condition: int = 5  # documents counted per condition
     section_weight: float = 1.0  # weight of a hit outside EVIDENCE_SECTIONS
     rare_weight: float = 0.5  # weight of a hit from RARE_COLLECTIONS
-    temperature: float = 0.3  # softmax temperature of the confidence (ECE on dev: 0.10; 0.1 gave 0.44)
+    temperature: float = 0.2  # softmax temperature of the confidence (ECE on dev 0.15; 0.1: 0.35, 0.3: 0.17)
     min_coverage: float = 0.15  # abstain below this idf share of the description in the best passage
     doc_prior: float = 0.0  # a commonness prior: score * (documents about the condition) ** doc_prior
     generic_weight: float = 0.5  # weight of an umbrella page (GENERIC_NAME: "... Disorders", "... Medicines")
+    # BM25's weight in the hybrid fusion (dense 1.0) for descriptions; None: the index's own (0.5 by default)
+    lexical_weight: float | None = 1.5
     echo_weight: float = 1.0  # weight of a condition named only by words of the description ("Rashes" for "a rash")
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,7 +73,8 @@ class ScoringParams:
 
 
 DEFAULT = ScoringParams()
-PLAIN = ScoringParams(decay=0.0, per_condition=1, section_weight=1.0, rare_weight=1.0, generic_weight=1.0)
+PLAIN = ScoringParams(decay=0.0, per_condition=1, section_weight=1.0, rare_weight=1.0, generic_weight=1.0,
+                      lexical_weight=None)
 
 
 @dataclass(frozen=True)
