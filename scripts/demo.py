@@ -1,4 +1,5 @@
-"""The README's main command (`make demo`): build the demo index once, then show cited answers.
+"""The README's main command (`make demo`): build the demo index once, then show cited answers and one
+diagnosis (ranked candidate conditions with their evidence).
 
 Index: PubMedQA's 500 expert-labelled abstracts plus the MedQuAD NINDS, SeniorHealth and NIDDK
 answers, read from ../shared/data through the corpus recipes' local mirror. Later runs reuse it.
@@ -34,6 +35,7 @@ QUESTIONS = [  # two the demo index holds the evidence for, one it does not (abs
     "Does metformin increase the risk of lactic acidosis?",
     "What are the symptoms of Guillain-Barre syndrome?",
 ]
+DESCRIPTION = "burning when I pee, I need to go all the time, and my pee is cloudy and smells bad"  # one diagnosis
 
 
 def main() -> int:
@@ -82,6 +84,13 @@ def main() -> int:
         for question in QUESTIONS:
             print()
             print(format_answer(kb.ask(question, k=10, reader=reader)))
+
+    print("\n=== diagnose: candidate conditions with evidence ===")
+    from kbqa.cli.diagnose import render_table
+    from kbqa.diagnose import diagnose
+
+    print(f"\n> {DESCRIPTION}")
+    print(render_table(diagnose(kb, DESCRIPTION, k=5)))
     if not has_reader:  # every printed answer already carries it
         print(f"\n{DISCLAIMER}")
     print(f"(demo finished in {time.perf_counter() - started:.0f} s)")

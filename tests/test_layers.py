@@ -213,3 +213,12 @@ def test_no_import_cycles():
         for knot in knots(GRAPH)
     ]
     assert not found, "import cycles among kbqa modules:\n" + "\n".join(found)
+
+
+def test_core_imports_no_application():
+    """The core (pipeline, retrieval, index, reader) never imports an application: kbqa.ddi or kbqa.diagnose."""
+    core = [m for m in GRAPH if m in ("kbqa.pipeline", "kbqa.retrieve") or m.startswith(("kbqa.index", "kbqa.read"))]
+    assert "kbqa.pipeline" in core and "kbqa.read.answer" in core
+    wrong = sorted(f"{m} imports {t}" for m in core for t in GRAPH[m]
+                   if t.startswith(("kbqa.ddi", "kbqa.diagnose")))
+    assert not wrong, "the core imports an application:\n" + "\n".join(wrong)

@@ -85,6 +85,7 @@ ACTIONS: dict[str, Callable[[Any], None]] = {"export": _add_export, "compare": _
 EVAL_SUBCOMMANDS: dict[str, EvalSubcommand | str] = {
     "ddi": "kbqa.cli.ddi:eval_main",
     "classifier": "kbqa.cli.classify:eval_main",
+    "diagnose": "kbqa.cli.diagnose:eval_main",
 }
 
 

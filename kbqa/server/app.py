@@ -1,4 +1,4 @@
-"""The FastAPI app: /search, /ask, /health, /index, /reload and the evidence page at /."""
+"""The FastAPI app: /search, /ask, /diagnose, /health, /index, /reload and the evidence page at /."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from kbqa.server.models import (
     ERRORS,
     AnswerOut,
     AskRequest,
+    DiagnoseRequest,
+    DiagnosisOut,
     ErrorOut,
     HealthOut,
     IndexOut,
@@ -168,6 +170,25 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
             query_note(body.question),
         )
         return {**out, "index_version": kb.version, "disclaimer": DISCLAIMER}
+
+    @app.post(
+        "/diagnose",
+        dependencies=keyed,
+        response_model=DiagnosisOut,
+        tags=["query"],
+        responses=_errors(400, 401, 413, 422, 429),
+        summary="candidate conditions for a description of symptoms, with evidence and red flags "
+        "(decision support, not a diagnosis)",
+    )
+    async def diagnose(body: DiagnoseRequest) -> Any:
+        from kbqa.diagnose import diagnose as run_diagnosis
+
+        kb = served.kb
+        t0 = time.perf_counter()
+        result = await run_in_threadpool(run_diagnosis, kb, body.description, body.k)
+        log.info("diagnose k=%d conditions=%d red_flags=%d %.0f ms%s", body.k, len(result.conditions),
+                 len(result.red_flags), 1e3 * (time.perf_counter() - t0), query_note(body.description))
+        return {**to_jsonable(result.to_dict()), "index_version": kb.version, "disclaimer": DISCLAIMER}
 
     @app.post(
         "/reload",

@@ -8,7 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from kbqa.disclaimer import DISCLAIMER
 from kbqa.read.reader import MAX_QUESTION_CHARS, check_question
-from kbqa.server.settings import ASK_K_MAX, SEARCH_K_MAX
+from kbqa.server.settings import ASK_K_MAX, DIAGNOSE_K_MAX, SEARCH_K_MAX
 
 Text = Annotated[
     str,
@@ -63,6 +63,16 @@ class AskRequest(BaseModel):
     filters: FiltersIn | None = None
 
 
+class DiagnoseRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"description": "three weeks of itchy red scaly patches on elbows and knees",
+                                         "k": 10}]},
+    )
+    description: Text
+    k: int = Field(10, ge=1, le=DIAGNOSE_K_MAX, strict=True, description=f"conditions to list, 1..{DIAGNOSE_K_MAX}")
+
+
 class HitOut(BaseModel):
     """A retrieved chunk (kbqa.types.Hit) with a citation; start/end are offsets into its document."""
 
@@ -98,6 +108,42 @@ class AnswerOut(BaseModel):
     probabilities: dict[str, float | None]
     evidence: list[EvidenceOut]
     question_type: str
+    provenance: dict[str, Any]
+    index_version: str
+    disclaimer: str = Field(DISCLAIMER, description=DISCLAIMER)
+
+
+class ConditionEvidenceOut(HitOut):
+    """A passage cited for a condition; ``highlight`` is its best sentence ([start, end] in ``text``)."""
+
+    highlight: list[int] | None
+    sentence: str
+    weight: float | None = Field(description="the passage's weight in the condition's score")
+
+
+class ConditionOut(BaseModel):
+    name: str
+    score: float | None
+    confidence: float | None = Field(description="share of the ranking's evidence (softmax over condition scores), "
+                                                 "not a probability of disease")
+    evidence: list[ConditionEvidenceOut]
+    classifier_probability: float | None = None
+
+
+class RedFlagOut(BaseModel):
+    rule: str
+    flag: str
+    phrases: list[str] = Field(description="the words of the description that triggered the flag")
+    advice: str
+
+
+class DiagnosisOut(BaseModel):
+    """Candidate conditions for a description (kbqa.diagnose), as ``kbqa diagnose --json`` prints it."""
+
+    query: str
+    conditions: list[ConditionOut]
+    red_flags: list[RedFlagOut] = Field(description="emergency signs found in the description: seek emergency care")
+    abstained: bool = Field(description="true when no condition has enough evidence")
     provenance: dict[str, Any]
     index_version: str
     disclaimer: str = Field(DISCLAIMER, description=DISCLAIMER)

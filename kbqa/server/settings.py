@@ -10,6 +10,7 @@ from kbqa.errors import KbqaError
 # Hard maxima: a request above them is refused (422); k above the index size is clamped instead.
 SEARCH_K_MAX = 100
 ASK_K_MAX = 50  # the reader reads every passage: keep one request's cost bounded
+DIAGNOSE_K_MAX = 50  # conditions listed by /diagnose
 
 
 @dataclass(frozen=True)
