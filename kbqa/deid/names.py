@@ -101,23 +101,24 @@ def find_names(text: str, clinical: frozenset[str] | None = None) -> list[tuple[
             i += 1
             continue
         titled = prev in _TITLE
+        # trim words after the last one that is a census name: "Travis Higgins Login" -> "Travis Higgins"
+        while len(run) > 1 and words[-1] not in last and words[-1] not in first and not _INITIAL.match(run[-1][2]):
+            run, words = run[:-1], words[:-1]
+        after = text[run[-1][1]:run[-1][1] + 40]
+        last_first = (len(run) == 1 and i + 2 < len(tokens) and tokens[i + 1][2] == "," and words[0] in last
+                      and _is_cap(tokens[i + 2][2]) and not tokens[i + 2][2].isupper()
+                      and _base(tokens[i + 2][2]) in first and _base(tokens[i + 2][2]) not in clinical)
         # an eponym after a first name is a surname ("Emily Bell"); before "disease" it is not
         guarded = bool(_AFTER_CLINICAL.match(after)) or any(x in _CLINICAL_HEADS for x in words) or (
             any(x in clinical for x in words) and not (len(run) > 1 and words[0] in first and words[0] not in clinical)
         )
-        if guarded and not titled:
+        if guarded and not titled and not last_first:
             i = j
             continue
         score, rule = 0.0, ""
         degree = bool(_DEGREE.match(after))
-        shouting = any(t[2].isupper() and len(t[2].rstrip(".")) > 1 for t in run)
-        # trim words after the last one that is a census name: "Travis Higgins Login" -> "Travis Higgins"
-        while len(run) > 1 and words[-1] not in last and words[-1] not in first and len(words[-1]) > 1:
-            run, words = run[:-1], words[:-1]
-        last_first = (len(run) == 1 and i + 2 < len(tokens) and tokens[i + 1][2] == "," and words[0] in last
-                      and _is_cap(tokens[i + 2][2]) and not tokens[i + 2][2].isupper()
-                      and _base(tokens[i + 2][2]) in first and _base(tokens[i + 2][2]) not in clinical)
         strong = bool(_STRONG_CONTEXT.search(before))
+        shouting = any(t[2].isupper() and len(t[2].rstrip(".")) > 1 for t in run)
         if titled or degree:
             score, rule = (0.9, "title") if not all(x in _STOP for x in words) and _key(w) not in _NOT_AFTER_TITLE else (0, "")
         elif last_first and (strong or _CONTEXT.search(before) or words[0] not in lexicon.COMMON):
