@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     "ddi": ("interactions",),
     "tune": (),
     "serve": ("serve",),
+    "deid": ("deid",),
 }
 VERBOSE_HELP = "show model-loading progress bars and library warnings"
 MODELS_DIR_HELP = ("folder holding the committed models (reader/, embedder/, reranker/, ddi/); default: "

@@ -56,14 +56,29 @@ def placeholder(category: str) -> str:
     return f"[{category}]"
 
 
+_HEAVY = ("torch", "transformers")  # optional back-ends of spaCy/thinc and Presidio that kbqa.deid never uses
+
+
 def _import_presidio() -> Any:
+    """Import Presidio and spaCy without their optional torch/transformers back-ends (10 s on a busy
+    2-core machine; the blank pipeline needs neither). Where those are already imported nothing changes."""
+    import sys
+
+    blocked = [name for name in _HEAVY if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` raise ImportError
     try:
         import presidio_analyzer
         import presidio_anonymizer
+        import spacy  # noqa: F401
     except ImportError as exc:  # pragma: no cover - the deid extra
         from kbqa.errors import missing_extra
 
         raise missing_extra(exc.name or "presidio-analyzer", "deid") from exc
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
     return presidio_analyzer, presidio_anonymizer
 
 

@@ -65,7 +65,7 @@ _ID_WORD = (
 )
 ID = [
     ("value after an id word", rf"(?<={_ID_WORD})(?=[A-Za-z0-9\-]*\d[A-Za-z0-9\-]*\d[A-Za-z0-9\-]*\d)[A-Za-z0-9][A-Za-z0-9\-/]{{2,24}}[A-Za-z0-9]\b", 0.85),
-    ("prefixed id", r"\b(?:MRN|MR|ACCT|ACC|PT|PID|MBR|INS|POL|LIC|DEA|NPI|SSN|ID|CASE|ENC|HAR|FIN)[\-#:]?\s?\d{4,}[A-Z0-9]*(?:[\-/][A-Z0-9]+)*\b", 0.85),
+    ("prefixed id", r"\b(?:MRN|MR|ACCT|ACC|PT|PID|MBR|INS|POL|LIC|DEA|NPI|SSN|ID|CASE|ENC|HAR|FIN)[\-#:]?\d{4,}[A-Z0-9]*(?:[\-/][A-Z0-9]+)*\b", 0.85),
     ("ssn shape", r"(?<![\d\-])\d{3}-\d{2}-\d{4}(?![\d\-])", 0.85),
     ("letters+digits code", r"\b(?=[A-Z]{1,4}[\-]?\d)[A-Z]{1,4}-?\d{5,12}\b", 0.6),
     ("long number", r"(?<![\w.,\-/])\d{7,20}(?![\w.,\-/]\d)", 0.5),
