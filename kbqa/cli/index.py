@@ -29,7 +29,7 @@ def register(sub: Any, train_sub: Any) -> None:
     build.add_argument("--deidentify", action="store_true",
                        help="replace names, dates, ages over 89, phone numbers, emails, IDs, addresses, ZIP codes, URLs "
                             "and IPs in every document (text, title, metadata) by typed placeholders before anything "
-                            "is written (pip install 'kbqa[deid]'; see docs/deidentification.md)")
+                            "is written (see docs/deidentification.md)")
     build.add_argument("--factory", metavar="KIND",
                        help="index kind: flat (default), hnsw, ivf-flat, ivf-sq8, ivf-pq, ivf-pq-fine, opq-ivf-pq, sq8, "
                             "or a FAISS factory string such as 'IVF4096,PQ48' (see docs/scaling.md)")

@@ -50,7 +50,7 @@ def register(sub: Any, train_sub: Any) -> None:
         "--deidentify-queries",
         action="store_true",
         help="replace names, dates, IDs, phone numbers ... in queries by [NAME], [DATE], ... before retrieval, "
-        "reading, logs and errors (pip install 'kbqa[deid]')",
+        "reading, logs and errors (see docs/deidentification.md)",
     )
     p.add_argument(
         "--torch-threads",

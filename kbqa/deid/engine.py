@@ -72,9 +72,8 @@ def _import_presidio() -> Any:
         import presidio_anonymizer
         import spacy  # noqa: F401
     except ImportError as exc:  # pragma: no cover - the deid extra
-        from kbqa.errors import missing_extra
-
-        raise missing_extra(exc.name or "presidio-analyzer", "deid") from exc
+        raise ImportError(f"kbqa's de-identification needs {exc.name!r} (presidio-analyzer, presidio-anonymizer, spacy "
+                          "and names are kbqa dependencies): pip install -c constraints.txt -e .") from exc
     finally:
         for name in blocked:
             if sys.modules.get(name, 0) is None:
@@ -112,6 +111,8 @@ def _build_analyzer(clinical: frozenset[str]) -> Any:
             for start, end, score, rule in find_names(text, clinical):
                 if text[end - 1] == "." and end - start > 2 and text[end - 3] != " ":
                     end -= 1  # "... Smith." keeps the full stop
+                if text[start:end].endswith(("'s", "’s")):
+                    end -= 2  # "Kowalski's wife" keeps its 's
                 out.append(RecognizerResult("NAME", start, end, score, recognition_metadata={"rule": rule}))
             return out
 

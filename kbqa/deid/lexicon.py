@@ -55,9 +55,8 @@ def _census(name: str) -> frozenset[str]:
     try:
         text = resources.files("names").joinpath(name).read_text(encoding="ascii")
     except ModuleNotFoundError as exc:  # pragma: no cover - a dependency of the deid extra
-        from kbqa.errors import missing_extra
-
-        raise missing_extra("names", "deid") from exc
+        raise ImportError("kbqa's de-identification needs the 'names' package (a kbqa dependency): "
+                          "pip install -c constraints.txt -e .") from exc
     return frozenset(line.split()[0].lower() for line in text.splitlines() if line.strip())
 
 

@@ -19,7 +19,7 @@ from kbqa.deid import lexicon
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'’\-]*\.?|[,;:!?()\[\]\"]|\d+|\n")
 _TITLE = frozenset(
     "mr mr. mrs mrs. ms ms. miss mx mx. dr dr. doctor prof prof. professor sr sr. jr nurse sister brother "
-    "father mother rev rev. pastor officer attorney judge sen. rep. gov. capt. sgt. lt. col. mister madam".split()
+    "father mother rev rev. pastor officer attorney judge sen. rep. gov. capt. sgt. lt. col. mister madam pt pt.".split()
 )
 _DEGREE = re.compile(r"^\s*,?\s*(?:M\.?D\.?|D\.?O\.?|R\.?N\.?|N\.?P\.?|P\.?A\.?-?C?|Ph\.?D\.?|MSN|DNP|PharmD|DDS|DMD|"
                      r"LPN|CNA|FNP|MBBS|FACP|FACS|LCSW|MSW|PT|OT|DPM)\b")
@@ -48,6 +48,9 @@ _AFTER_CLINICAL = re.compile(r"^(?:'s|’s|s'|')?\s*(?i:disease|syndrome|disorde
                              r"node|cell|cells|body|bodies|type|plus|stain|solution|catheter|tube|"
                              r"encephalopathy|neuropathy|neuralgia|contracture|fracture|hernia)\b")
 _MAX_RUN = 4
+# what follows a name in a note: ", 92 y.o.", ", 67F", " (MRN ...", ", DOB ..."
+_NAME_AFTER = re.compile(r"^(?:,\s*(?:\d{1,3}\s*(?:-?\s*(?:year|yr|y\.?\s?o\b|yo\b|[MF]\b))|(?i:age[d:]?|dob|mrn|born)\b)"
+                         r"|\s*\((?i:mrn|dob|id|age|born|\d{1,3}\s*(?:y|yo|[MF])\b))")
 _INITIAL = re.compile(r"^[A-Z]\.$")
 _NOT_AFTER_TITLE = frozenset("dob i i'm im my the".split())
 _CLINICAL_HEADS = frozenset("syndrome disease disorder deficiency dystrophy palsy anemia anaemia cancer tumor tumour "
@@ -102,11 +105,18 @@ def find_names(text: str, clinical: frozenset[str] | None = None) -> list[tuple[
             continue
         titled = prev in _TITLE
         # trim words after the last one that is a census name: "Travis Higgins Login" -> "Travis Higgins"
+        strong = bool(_STRONG_CONTEXT.search(before))
         while len(run) > 1 and words[-1] not in last and words[-1] not in first and not _INITIAL.match(run[-1][2]):
+            tail = run[-1][2]
+            unlisted_surname = ("-" in tail or "'" in tail or "’" in tail or titled or strong) and not (
+                tail.isupper() or words[-1] in lexicon.COMMON or words[-1] in _STOP or words[-1] in clinical
+            )
+            if unlisted_surname:  # "Mary-Jane O'Connor", "Patient Fatima Al-Sayed"
+                break
             run, words = run[:-1], words[:-1]
         after = text[run[-1][1]:run[-1][1] + 40]
         last_first = (len(run) == 1 and i + 2 < len(tokens) and tokens[i + 1][2] == "," and words[0] in last
-                      and _is_cap(tokens[i + 2][2]) and not tokens[i + 2][2].isupper()
+                      and _is_cap(tokens[i + 2][2]) and (not tokens[i + 2][2].isupper() or w.isupper())
                       and _base(tokens[i + 2][2]) in first and _base(tokens[i + 2][2]) not in clinical)
         # an eponym after a first name is a surname ("Emily Bell"); before "disease" it is not
         guarded = bool(_AFTER_CLINICAL.match(after)) or any(x in _CLINICAL_HEADS for x in words) or (
@@ -127,6 +137,10 @@ def find_names(text: str, clinical: frozenset[str] | None = None) -> list[tuple[
             x in _STOP for x in words
         ):
             score, rule = 0.85, "context"
+        elif (strong or _NAME_AFTER.match(after)) and not shouting and 1 < len(run) <= 3 and not any(
+            x in lexicon.COMMON or x in _STOP or x in clinical for x in words
+        ):
+            score, rule = 0.75, "context, unlisted name"  # "Patient Wei Zhang", "Kwame Mensah, 92 y.o."
         elif all(x in lexicon.COMMON or x in _STOP for x in words) or (
             shouting and not (words[0] in first and words[-1] in last and len(run) > 1)
         ) or (shouting and any(x in lexicon.COMMON or x in _STOP for x in words)):
@@ -142,11 +156,14 @@ def find_names(text: str, clinical: frozenset[str] | None = None) -> list[tuple[
         ):
             score, rule = 0.6, "weak context"
         if score and len(run) == 1 and i + 2 < len(tokens) and tokens[i + 1][2] == "," and _is_cap(tokens[i + 2][2]) \
-                and not tokens[i + 2][2].isupper() and _base(tokens[i + 2][2]) in first and words[0] in last:
+                and (not tokens[i + 2][2].isupper() or w.isupper()) and _base(tokens[i + 2][2]) in first \
+                and words[0] in last:
             run = tokens[i:i + 3]  # "Krause, Mary"
         if score:
             found.append((run[0][0], run[-1][1], score, rule))
             i = i + len(run)
+        elif len(tokens[i:j]) > 1:
+            i += 1  # "Patient John Doe": try again from the next word
         else:
             i = max(j, i + 1)
     return found
