@@ -290,6 +290,7 @@ def main() -> int:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--medquad", type=int, default=400, help="MedQuAD passages (default 400)")
     ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--limit", type=int, default=None, help="score only the first N generated texts (slow engines)")
     ap.add_argument("--out", help="write the figures here as JSON")
     ap.add_argument("--show-misses", type=int, default=0, help="print this many missed values (to stderr)")
     ap.add_argument("--engine", choices=["kbqa", "presidio-stock", "philter-lite"], default="kbqa",
@@ -308,6 +309,8 @@ def main() -> int:
     terms = clinical_terms(data)
     max_words = max(len(t.split()) for t in terms)
     docs = [(src, *insert(t, phi, rng)) for src, t in texts]
+    if args.limit:
+        docs = rng.sample(docs, min(args.limit, len(docs)))
 
     d = {"kbqa": Deidentifier, "presidio-stock": PresidioStock, "philter-lite": PhilterLite}[args.engine]()
     d.redact("warm up: John Smith, 01/02/2020")
