@@ -161,19 +161,19 @@ def test_deid_bad_input_names_file_and_fix(tmp_path, capsys, content, args, word
 # ---- an index built with --deidentify -------------------------------------------------------------
 PHI_VALUES = ["Keisha Williams", "Okonkwo", "03/14/2021", "(415) 555-0123", "jane.roe77@gmail.com", "12345678",
               "12 Oak Street", "02115", "https://janes-journey.example.org/x", "192.168.1.20", "Robert Thompson",
-              "1950-07-04", "A7654321"]
+              "1950-07-04", "A7654321", "Zebulon Quigley", "Ngozi Eze"]
 
 
 def _phi_csv(path: Path) -> None:
     rows = [
         ("c1", "My name is Keisha Williams. Mrs. Okonkwo was seen on 03/14/2021 for Graves disease; methimazole 10 mg.",
-         "Robert Thompson", "1950-07-04"),
+         "Robert Thompson", "1950-07-04", "Zebulon Quigley"),
         ("c2", "Call (415) 555-0123 or jane.roe77@gmail.com. MRN 12345678. Warfarin and amiodarone interact.",
-         "Keisha Williams", "03/14/2021"),
+         "Keisha Williams", "03/14/2021", "Ngozi Eze"),
         ("c3", "Lives at 12 Oak Street, Boston, MA 02115; see https://janes-journey.example.org/x from 192.168.1.20.",
-         "A7654321", "2021-01-02"),
+         "A7654321", "2021-01-02", "Oak Street"),
     ]
-    lines = ["case_id,text,patient,dob"] + [",".join(f'"{c}"' for c in r) for r in rows]
+    lines = ["case_id,text,patient,dob,patient_name"] + [",".join(f'"{c}"' for c in r) for r in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

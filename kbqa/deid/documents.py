@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 from typing import Any
 
 from kbqa.deid.engine import Deidentifier
 from kbqa.types import Document
+
+
+# fields whose whole value is PHI of one category, by (normalised) name: "patient_name", "Surname", "city"
+_WHOLE_FIELD = [
+    (re.compile(r"^(?:.*[_ ])?(?:(?:first|last|given|family|middle|full|sur|fore|maiden|nick|patient|pt)[_ ]?)?name$|"
+                r"^(?:surname|forename|given_names?|next_of_kin|nok|guardian|caregiver|emergency_contact)$"), "NAME"),
+    (re.compile(r"^(?:.*[_ ])?(?:street|address|addr|address_?line_?\d?|city|town|county|municipality)$"), "ADDRESS"),
+    (re.compile(r"^(?:.*[_ ])?(?:zip|zip_?code|postal_?code|postcode)$"), "ZIP"),
+    (re.compile(r"^(?:.*[_ ])?(?:e_?mail|email_address)$"), "EMAIL"),
+    (re.compile(r"^(?:.*[_ ])?(?:phone|fax|telephone|tel|mobile|cell|phone_?number)$"), "PHONE"),
+    (re.compile(r"^(?:.*[_ ])?(?:mrn|ssn|medical_record_number|record_number|account_number|insurance_id|member_id)$"), "ID"),
+    (re.compile(r"^(?:.*[_ ])?(?:dob|date_of_birth|birth_?date|birthday|date_of_death|dod)$"), "DATE"),
+]
+
+
+def _whole_field(key: str) -> str | None:
+    norm = re.sub(r"[\s\-]+", "_", key.strip().lower())
+    return next((cat for rx, cat in _WHOLE_FIELD if rx.match(norm)), None)
 
 
 def field_value(deid: Deidentifier, key: str, value: Any) -> Any:
@@ -24,6 +43,12 @@ def field_value(deid: Deidentifier, key: str, value: Any) -> Any:
     text = value if isinstance(value, str) else str(value)
     if not text.strip():
         return value
+    whole = _whole_field(key)
+    if whole is not None:  # a name, address, ZIP, ... column: the value is PHI whatever it looks like
+        from kbqa.deid.engine import placeholder
+
+        deid.counts[whole] += 1
+        return placeholder(whole)
     prefix = f"{key.replace('_', ' ')}: "
     red = deid.redact(prefix + text)
     if red.spans and all(s.start >= len(prefix) for s in red.spans):

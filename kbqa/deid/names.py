@@ -133,7 +133,7 @@ def find_names(text: str, clinical: frozenset[str] | None = None) -> list[tuple[
             score, rule = (0.9, "title") if not all(x in _STOP for x in words) and _key(w) not in _NOT_AFTER_TITLE else (0, "")
         elif last_first and (strong or _CONTEXT.search(before) or words[0] not in lexicon.COMMON):
             score, rule = 0.8, "last, first"
-        elif strong and not shouting and (words[0] in first or (len(run) > 1 and words[-1] in last)) and not all(
+        elif strong and not shouting and (words[0] in first or words[-1] in last) and not all(
             x in _STOP for x in words
         ):
             score, rule = 0.85, "context"
