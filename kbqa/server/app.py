@@ -261,7 +261,7 @@ def without_request_text(message: str, texts: list[str]) -> str:
     """``message`` with every request text (and its whitespace-collapsed form) replaced by <request text>."""
     for text in texts:
         for form in {text, " ".join(text.split()), repr(text), repr(" ".join(text.split()))}:
-            if len(form.strip()) >= 2:
+            if len(form.strip()) >= 4:  # a 2-letter query must not blank every "in" of a message
                 message = message.replace(form, "<request text>")
     return message
 
