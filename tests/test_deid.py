@@ -30,6 +30,9 @@ CASES = [
     ("NAME", "Pt. Mary-Jane O'Connor, 67F, admitted today.", "Mary-Jane O'Connor"),
     ("NAME", "Kwame Mensah, 92 y.o., on metoprolol.", "Kwame Mensah"),
     ("NAME", "Patient Fatima Al-Sayed was given amoxicillin.", "Fatima Al-Sayed"),
+    ("NAME", "my name is john smith and i have diabetes", "john smith"),
+    ("NAME", "Name: ANNA KOWALSKA", "ANNA KOWALSKA"),
+    ("NAME", "Note by S. Johnson, RN", "S. Johnson"),
     ("DATE", "It started on 03/14/2021 after the flu.", "03/14/2021"),
     ("DATE", "Admitted 2021-03-14 with chest pain.", "2021-03-14"),
     ("DATE", "Seen on March 14, 2021 by the nurse.", "March 14, 2021"),
@@ -78,6 +81,7 @@ CLINICAL = [
     "A 45-year-old man aged 45 with Huntington disease.",
     "Lou Gehrig's disease (ALS) progresses over 3 to 5 years.",
     "Cushing syndrome and Addison disease affect the adrenal glands.",
+    "Stevens-Johnson syndrome after lamotrigine; Turner syndrome; Bell's palsy.",
 ]
 
 

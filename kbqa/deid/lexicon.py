@@ -11,15 +11,15 @@ from pathlib import Path
 # Eponyms that are surnames in the census list but, in a medical text, name a disease, sign or test.
 # A capitalised word here is never replaced by [NAME] (a name with a title, "Dr. Parkinson", still is).
 EPONYMS = frozenset("""
-addison alzheimer apgar asperger barrett bell behcet bright broca burkitt chagas charcot cheyne cohen conn
-creutzfeldt crohn cushing down duchenne dupuytren ehlers epstein ewing fabry fallot gaucher gilbert graves
+addison alzheimer apgar asperger barrett behcet bright broca burkitt chagas charcot cheyne conn
+creutzfeldt crohn cushing down duchenne dupuytren ehlers epstein ewing fabry fallot gaucher graves
 guillain barre hashimoto hirschsprung hodgkin horner huntington jakob kaposi kawasaki klinefelter korsakoff
 krabbe lou gehrig lyme marfan meniere munchausen niemann paget parkinson peyronie pick prader raynaud reiter
-rett reye sjogren stevens johnson tay sachs tourette turner usher von willebrand wegener wernicke whipple
-wilms wilson wolff parkinson's alzheimer's crohn's hodgkin's huntington's addison's cushing's graves'
-bell's down's tourette's raynaud's paget's meniere's asperger's sjogren's barrett's wilson's lyme
-apley babinski kernig brudzinski romberg murphy mcburney rovsing trendelenburg homan homans tinel phalen
-glasgow framingham wells westergren papanicolaou pap gram ziehl coombs heimlich valsalva foley swan ganz
+rett reye sjogren tay sachs tourette usher von willebrand wegener wernicke whipple
+wilms wolff parkinson's alzheimer's crohn's hodgkin's huntington's addison's cushing's graves'
+down's tourette's raynaud's paget's meniere's asperger's sjogren's barrett's lyme
+apley babinski kernig brudzinski romberg mcburney rovsing trendelenburg homan homans tinel phalen
+glasgow framingham westergren papanicolaou pap gram ziehl coombs heimlich valsalva foley swan ganz
 """.split())
 
 # Words the census lists hold that are ordinary English (or clinical) words when capitalised at a

@@ -86,8 +86,11 @@ def find_names(text: str, clinical: frozenset[str] | None = None) -> list[tuple[
             continue
         # the run of capitalised words (initials "J." included) starting here
         j = i
+        lower = not _is_cap(w)  # "my name is john smith": a listed surname may follow in lower case
         while j < len(tokens) and j - i < _MAX_RUN and tokens[j][2][0].isalpha() and (
-            _is_cap(tokens[j][2]) or j == i
+            _is_cap(tokens[j][2]) or j == i or (lower and j == i + 1 and _base(tokens[j][2]) in last
+                                                and _base(tokens[j][2]) not in lexicon.COMMON
+                                                and _base(tokens[j][2]) not in _STOP and _base(tokens[j][2]) not in clinical)
         ) and (j == i or text[tokens[j - 1][1]:tokens[j][0]] in (" ", "-")):
             if j > i and _key(tokens[j][2]) in _STOP and not _INITIAL.match(tokens[j][2]):
                 break
@@ -109,7 +112,7 @@ def find_names(text: str, clinical: frozenset[str] | None = None) -> list[tuple[
         while len(run) > 1 and words[-1] not in last and words[-1] not in first and not _INITIAL.match(run[-1][2]):
             tail = run[-1][2]
             unlisted_surname = ("-" in tail or "'" in tail or "’" in tail or titled or strong) and not (
-                tail.isupper() or words[-1] in lexicon.COMMON or words[-1] in _STOP or words[-1] in clinical
+                (tail.isupper() and not run[0][2].isupper()) or words[-1] in lexicon.COMMON or words[-1] in _STOP or words[-1] in clinical
             )
             if unlisted_surname:  # "Mary-Jane O'Connor", "Patient Fatima Al-Sayed"
                 break
@@ -122,7 +125,7 @@ def find_names(text: str, clinical: frozenset[str] | None = None) -> list[tuple[
         guarded = bool(_AFTER_CLINICAL.match(after)) or any(x in _CLINICAL_HEADS for x in words) or (
             any(x in clinical for x in words) and not (len(run) > 1 and words[0] in first and words[0] not in clinical)
         )
-        if guarded and not titled and not last_first:
+        if guarded and not (titled or last_first or _DEGREE.match(after)):
             i = j
             continue
         score, rule = 0.0, ""
@@ -137,7 +140,7 @@ def find_names(text: str, clinical: frozenset[str] | None = None) -> list[tuple[
             x in _STOP for x in words
         ):
             score, rule = 0.85, "context"
-        elif (strong or _NAME_AFTER.match(after)) and not shouting and 1 < len(run) <= 3 and not any(
+        elif (strong or (_NAME_AFTER.match(after) and not shouting)) and 1 < len(run) <= 3 and not any(
             x in lexicon.COMMON or x in _STOP or x in clinical for x in words
         ):
             score, rule = 0.75, "context, unlisted name"  # "Patient Wei Zhang", "Kwame Mensah, 92 y.o."
