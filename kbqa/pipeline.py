@@ -95,8 +95,12 @@ class KnowledgeBase:
         mirror: str | Path | None = None,
         progress: bool = True,
         columns: dict[str, str] | None = None,
+        deidentifier: Any = None,
     ) -> KnowledgeBase:
         """Index ``sources`` (files, folders or recipe names) into ``index_dir`` and load the result.
+
+        ``deidentifier``: a ``Document -> Document`` transform applied before anything is written
+        (``kbqa.deid.DocumentDeidentifier()``), recorded in the manifest.
 
         An existing index is refused unless ``overwrite``; with it, the new index is written
         beside the old one and replaces it only once complete (kbqa.index.build.build_index).
@@ -107,6 +111,7 @@ class KnowledgeBase:
         encoder, stats = build_index(
             [sources] if isinstance(sources, (str, Path)) else sources, index_dir, config,
             format=format, overwrite=overwrite, mirror=mirror, progress=progress, columns=columns,
+            deidentifier=deidentifier,
         )
         kb = cls.load(index_dir, encoder=encoder, search=config.search)
         kb.build_stats = stats

@@ -237,7 +237,8 @@ def test_cors_is_off_by_default_and_opt_in(kb, client) -> None:  # noqa: ANN001
         assert "access-control-allow-origin" not in c.get("/health", headers=origin).headers
 
 
-def test_questions_are_logged_only_when_switched_on(kb, caplog) -> None:  # noqa: ANN001
+def test_questions_are_logged_only_when_switched_on_and_then_de_identified(kb, caplog) -> None:  # noqa: ANN001
+    pytest.importorskip("presidio_analyzer")
     secret = "Does patient Jane Roe need warfarin?"
     for log_queries in (False, True):
         caplog.clear()
@@ -245,7 +246,58 @@ def test_questions_are_logged_only_when_switched_on(kb, caplog) -> None:  # noqa
             with TestClient(create_app(kb, ServerSettings(log_queries=log_queries, watch_interval=0))) as c:
                 assert c.post("/search", json={"query": secret}).status_code == 200
         assert "search k=10" in caplog.text
-        assert ("Jane Roe" in caplog.text) is log_queries
+        assert "Jane Roe" not in caplog.text  # logged text is always de-identified
+        assert ("[NAME] need warfarin" in caplog.text) is log_queries
+
+
+def test_deidentify_queries_reach_retrieval_logs_and_errors_without_phi(kb, monkeypatch, caplog) -> None:  # noqa: ANN001
+    pytest.importorskip("presidio_analyzer")
+    from kbqa.errors import KbqaError
+
+    secret = "Mrs. Okonkwo, MRN 12345678, seen 03/14/2021: does warfarin interact with aspirin?"
+    phi = ("Okonkwo", "12345678", "03/14/2021")
+    seen: list[str] = []
+    real = ServedIndex.search
+
+    async def spy(self, kb_, query, k, filters):  # noqa: ANN001, ANN202
+        seen.append(query)
+        return await real(self, kb_, query, k, filters)
+
+    monkeypatch.setattr(ServedIndex, "search", spy)
+    settings = ServerSettings(deidentify_queries=True, log_queries=True, watch_interval=0)
+    with caplog.at_level(logging.INFO, logger="kbqa.server"):
+        with TestClient(create_app(kb, settings), raise_server_exceptions=False) as c:
+            r = c.post("/search", json={"query": secret})
+            assert r.status_code == 200 and c.get("/index").json()["deidentify_queries"] is True
+            assert r.json()["query"] == "Mrs. [NAME], MRN [ID], seen [DATE]: does warfarin interact with aspirin?"
+            assert seen == [r.json()["query"]]  # retrieval saw the de-identified query only
+
+            def fail(self, kb_, query, k, filters):  # noqa: ANN001, ANN202
+                raise KbqaError(f"cannot search {query!r}")
+
+            monkeypatch.setattr(ServedIndex, "search", fail)
+            bad = c.post("/search", json={"query": secret})
+            too_long = c.post("/search", json={"query": secret + " x" * 600})
+            monkeypatch.setattr(ServedIndex, "search", lambda *a: 1 / 0)
+            crash = c.post("/search", json={"query": secret})
+    assert bad.status_code == 400 and too_long.status_code == 422 and crash.status_code == 500
+    for text in (bad.text, too_long.text, crash.text, caplog.text):
+        assert not [p for p in phi if p in text], text
+    assert "warfarin" in caplog.text  # the de-identified query was logged
+
+
+def test_error_responses_never_echo_the_request(kb, monkeypatch) -> None:  # noqa: ANN001
+    from kbqa.errors import KbqaError
+
+    secret = "patient Zebulon Quigley-Hartmann asks about statins"
+
+    def fail(self, kb_, query, k, filters):  # noqa: ANN001, ANN202
+        raise KbqaError(f"nothing indexed matches {query!r}; rebuild the index")
+
+    monkeypatch.setattr(ServedIndex, "search", fail)
+    with TestClient(create_app(kb, ServerSettings(watch_interval=0))) as c:
+        r = c.post("/search", json={"query": secret})
+    assert r.status_code == 400 and "Quigley" not in r.text and "rebuild the index" in r.json()["detail"]
 
 
 # ---- concurrency --------------------------------------------------------------------------

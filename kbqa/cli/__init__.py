@@ -29,6 +29,7 @@ COMMAND_MODULES = {
     "diagnose": ("diagnose",),
     "tune": (),
     "serve": ("serve",),
+    "deid": ("deid",),
 }
 VERBOSE_HELP = "show model-loading progress bars and library warnings"
 MODELS_DIR_HELP = ("folder holding the committed models (reader/, embedder/, reranker/, ddi/); default: "

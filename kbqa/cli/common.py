@@ -75,3 +75,12 @@ def parse_columns(items: list[str]) -> dict[str, str] | None:
             raise KbqaError(f"--column expects FIELD=COLUMN, got {item!r}")
         out[key.strip()] = col.strip()
     return out or None
+
+
+def deidentifier_arg(args: Any) -> Any:
+    """A kbqa.deid DocumentDeidentifier when ``--deidentify`` was given, else None (nothing imported)."""
+    if not getattr(args, "deidentify", False):
+        return None
+    from kbqa.deid.documents import DocumentDeidentifier
+
+    return DocumentDeidentifier()

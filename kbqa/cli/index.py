@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kbqa.cli.common import load_config_arg, parse_columns
+from kbqa.cli.common import deidentifier_arg, load_config_arg, parse_columns
+from kbqa.errors import KbqaError
 
 
 def register(sub: Any, train_sub: Any) -> None:
@@ -25,6 +26,10 @@ def register(sub: Any, train_sub: Any) -> None:
     build.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN",
                        help="CSV/TSV/JSONL field mapping, e.g. --column id=case_id --column text=abstract")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.add_argument("--deidentify", action="store_true",
+                       help="replace names, dates, ages over 89, phone numbers, emails, IDs, addresses, ZIP codes, URLs "
+                            "and IPs in every document (text, title, metadata) by typed placeholders before anything "
+                            "is written (see docs/deidentification.md)")
     build.add_argument("--factory", metavar="KIND",
                        help="index kind: flat (default), hnsw, ivf-flat, ivf-sq8, ivf-pq, ivf-pq-fine, opq-ivf-pq, sq8, "
                             "or a FAISS factory string such as 'IVF4096,PQ48' (see docs/scaling.md)")
@@ -49,6 +54,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if index_over:
         config = config.replace(index=index_over)
     if args.engine == "ray":
+        if args.deidentify:
+            raise KbqaError("--deidentify is not supported with --engine ray yet; build with the local engine")
         from kbqa.dist.build import ray_build
 
         kb = ray_build(args.sources, args.index, config, address=args.address, format=args.format,
@@ -63,6 +70,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         + (f", {c['skipped_unanswered']} unanswered" if c.get("skipped_unanswered") else "")
         + (f"; {c['retracted']} retracted (excluded from search by default)" if c.get("retracted") else "")
     )
+    deid = kb.manifest.get("deidentification")
+    if deid:
+        print("de-identified: " + (", ".join(f"{n} {cat}" for cat, n in deid.get("replaced", {}).items()) or "nothing found")
+              + " replaced")
     return 0
 
 
@@ -78,6 +89,7 @@ def _local_build(args: argparse.Namespace, config: Any) -> Any:
         mirror=args.mirror,
         progress=not args.quiet,
         columns=parse_columns(args.column),
+        deidentifier=deidentifier_arg(args),
     )
 
 
@@ -137,5 +149,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if advice:
         print(f"advice     {advice}")
     print(f"sources    {', '.join(describe_source(s) for s in info['sources'])}")
+    deid = info.get("deidentification")
+    print(f"deidentified {'yes: ' + deid.get('tool', '') if deid and deid.get('applied') else 'no'}")
     print(f"fingerprint {info['fingerprint']}")
     return 0

@@ -44,7 +44,13 @@ def register(sub: Any, train_sub: Any) -> None:
     p.add_argument(
         "--log-queries",
         action="store_true",
-        help="log question text (off by default: questions may contain patient details)",
+        help="log question text, always de-identified (off by default: questions may contain patient details)",
+    )
+    p.add_argument(
+        "--deidentify-queries",
+        action="store_true",
+        help="replace names, dates, IDs, phone numbers ... in queries by [NAME], [DATE], ... before retrieval, "
+        "reading, logs and errors (see docs/deidentification.md)",
     )
     p.add_argument(
         "--torch-threads",
@@ -75,6 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         rate_burst=args.rate_burst,
         cors_origins=tuple(args.cors_origin),
         log_queries=args.log_queries,
+        deidentify_queries=args.deidentify_queries,
         watch_interval=args.watch_interval,
         batch_max=args.batch_max,
         public_docs=args.public_docs,

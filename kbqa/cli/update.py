@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from typing import Any
 
 from kbqa.index.update import DEFAULT_KEEP
@@ -33,6 +34,8 @@ def register_index_actions(isub: Any) -> None:
     up.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN", help="CSV/TSV column mapping")
     up.add_argument("--json", action="store_true", help="print the report as JSON")
     up.add_argument("--quiet", action="store_true", help="no progress bar")
+    up.add_argument("--deidentify", action="store_true",
+                    help="de-identify the new documents (required, and the default, for an index built with --deidentify)")
     up.set_defaults(func=cmd_update)
 
     ver = isub.add_parser("versions", help="list the versions of an index folder")
@@ -54,8 +57,12 @@ def register_index_actions(isub: Any) -> None:
 
 
 def cmd_update(args: argparse.Namespace) -> int:
-    from kbqa.cli.common import dump, parse_columns
+    from kbqa.cli.common import deidentifier_arg, dump, parse_columns
     from kbqa.index.update import read_id_file, update_index
+
+    if not args.deidentify and args.sources and _built_deidentified(args.index):
+        args.deidentify = True  # an index of de-identified documents only ever takes de-identified ones
+        print(f"kbqa: {args.index} was built with --deidentify: de-identifying the new documents too", file=sys.stderr)
 
     report = update_index(
         args.index,
@@ -67,6 +74,7 @@ def cmd_update(args: argparse.Namespace) -> int:
         mirror=args.mirror,
         columns=parse_columns(args.column),
         progress=not args.quiet,
+        deidentifier=deidentifier_arg(args),
     )
     if args.json:
         dump({**dataclasses.asdict(report), "committed": report.committed})
@@ -78,6 +86,18 @@ def cmd_update(args: argparse.Namespace) -> int:
                 more = f" ... and {len(ids) - SHOW_IDS} more" if len(ids) > SHOW_IDS else ""
                 print(f"  {what}: {', '.join(ids[:SHOW_IDS])}{more}")
     return 0
+
+
+def _built_deidentified(index: str) -> bool:
+    from kbqa.index.manifest import read_manifest
+    from kbqa.index.store import IndexFolder
+
+    try:
+        folder = IndexFolder(index)
+        manifest = read_manifest(folder.version_dir(folder.current()))
+    except Exception:  # no index or a broken one: update_index says what is wrong
+        return False
+    return bool((manifest.get("deidentification") or {}).get("applied"))
 
 
 def cmd_versions(args: argparse.Namespace) -> int:

@@ -199,6 +199,7 @@ def build_version(
     sources: list[dict[str, Any]],
     counts: Callable[[], dict[str, int]],
     progress: bool = True,
+    extra: Callable[[], dict[str, Any]] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Write a new version from ``(source, document)`` pairs and commit it; returns (name, manifest).
 
@@ -228,6 +229,7 @@ def build_version(
                     "chunker": {**dataclasses.asdict(config.chunk), "max_tokens": encoder.max_tokens},
                     "sources": sources,
                     "counts": counts(),
+                    **(extra() if extra else {}),
                 },
                 started,
             )
@@ -254,9 +256,14 @@ def build_index(
     mirror: str | Path | None = None,
     progress: bool = True,
     columns: dict[str, str] | None = None,
+    deidentifier: Any = None,
 ) -> tuple[Encoder, Any]:
     """Index ``sources`` (files, folders or recipe names) into ``index_dir`` as a new committed
     version; returns the encoder and the loaders' ``LoadStats``.
+
+    ``deidentifier`` (a ``Document -> Document`` callable with ``describe()``, such as
+    kbqa.deid's ``DocumentDeidentifier``) is applied to every document before it is chunked, embedded or
+    written, and its ``describe()`` is recorded in the manifest under ``deidentification``.
 
     An existing index is refused unless ``overwrite``; with it, the new version is written beside
     the old ones, which go only once it is committed.
@@ -279,7 +286,7 @@ def build_index(
     def documents() -> Iterator[tuple[str, Document]]:
         for info in source_info:
             for doc in iter_documents(info["path"], info["format"], stats=stats, mirror=mirror, columns=columns):
-                yield info["source"], doc
+                yield info["source"], (doc if deidentifier is None else deidentifier(doc))
 
     def counts() -> dict[str, int]:
         return {"skipped_empty": stats.skipped_empty, "skipped_unanswered": stats.skipped_unanswered, "files": stats.files}
@@ -289,7 +296,8 @@ def build_index(
         old = folder.versions()
         pointer_before = folder.exists()
         build_version(
-            folder, documents(), encoder=encoder, config=config, sources=source_info, counts=counts, progress=progress
+            folder, documents(), encoder=encoder, config=config, sources=source_info, counts=counts, progress=progress,
+            extra=None if deidentifier is None else lambda: {"deidentification": deidentifier.describe()},
         )
         if overwrite and pointer_before:
             for name in old:  # the new version is committed: the replaced index goes

@@ -60,6 +60,7 @@ def summary(manifest: dict[str, Any]) -> dict[str, Any]:
     out["embedder"] = {k: emb.get(k) for k in ("name", "dim", "max_seq_length", "weights_sha256")}
     out["chunker"] = manifest["chunker"]
     out["index"] = manifest["index"]
+    out["deidentification"] = manifest.get("deidentification")
     return out
 
 

@@ -164,6 +164,7 @@ def _scan(
     format: str | None,
     mirror: str | Path | None,
     columns: Mapping[str, str] | None,
+    deidentifier: Any = None,
 ) -> _Scan:
     """Read every source once. A ``<DeleteCitation>`` withdraws a PMID read earlier; a later record
     of the same PMID brings it back (PubMed update files are applied in order)."""
@@ -179,7 +180,7 @@ def _scan(
         for doc in iter_documents(path, fmt, stats=stats, mirror=mirror, columns=columns):
             scan.withdraw(stats.deleted[applied:])  # deletions met before this record
             applied = len(stats.deleted)
-            scan.offer(doc, str(source), fmt, base)
+            scan.offer(doc if deidentifier is None else deidentifier(doc), str(source), fmt, base)
         scan.withdraw(stats.deleted[applied:])
         scan.skipped_empty += stats.skipped_empty
     return scan
@@ -197,6 +198,7 @@ def update_index(
     mirror: str | Path | None = None,
     columns: Mapping[str, str] | None = None,
     progress: bool = False,
+    deidentifier: Any = None,
 ) -> UpdateReport:
     """Bring the index at ``index_dir`` up to date with ``sources`` and commit a new version.
 
@@ -206,6 +208,9 @@ def update_index(
     all but the newest ``keep`` versions are pruned (the current one is always kept). ``encoder``
     defaults to the model named in the index's manifest and is loaded only if something needs
     embedding. A failure or interruption at any point leaves the current version as it was.
+
+    ``deidentifier`` (see ``build_index``) is required for sources added to an index built with
+    de-identification, and refused for an index built without it (its stored documents are not).
     """
     from kbqa.index.build import BLOCK, VersionWriter
 
@@ -224,8 +229,9 @@ def update_index(
     folder.current()  # a clear error when there is no index, before the lock creates the folder
     with folder.lock():
         base = _read_base(folder)
+        _check_deidentification(base.manifest, deidentifier, bool(sources), folder.root)
         config = from_dict(base.manifest["config"], source=f"{folder.root}/{base.name}/manifest.json")
-        scan = _scan(sources, base, format=format, mirror=mirror, columns=columns)
+        scan = _scan(sources, base, format=format, mirror=mirror, columns=columns, deidentifier=deidentifier)
         scan.withdraw(explicit)  # explicit ids win over the sources
         gone = set(scan.withdrawn)
         if sync:
@@ -276,6 +282,7 @@ def update_index(
                         "sources": list(base.manifest.get("sources", [])) + [{**i, "update": True} for i in scan.infos],
                         "counts": {k: v for k, v in base.manifest.get("counts", {}).items() if k not in _DERIVED_COUNTS},
                         "update": update_info,
+                        **_deidentification(base.manifest, deidentifier),
                     },
                     started,
                 )
@@ -283,6 +290,30 @@ def update_index(
                 writer.close()
         pruned = folder.prune(keep)
         return report(name, len(fresh_vectors), reused, pruned)
+
+
+def _check_deidentification(manifest: dict[str, Any], deidentifier: Any, adding: bool, where: Path) -> None:
+    built = bool(manifest.get("deidentification", {}).get("applied"))
+    if built and adding and deidentifier is None:
+        raise KbqaError(
+            f"{where} was built with de-identification: new documents must be de-identified too "
+            "(`kbqa index update ... --deidentify`, or deidentifier=kbqa.deid.DocumentDeidentifier())"
+        )
+    if deidentifier is not None and not built:
+        raise KbqaError(
+            f"{where} was built without de-identification, so the documents it holds are not de-identified; "
+            "rebuild it with `kbqa index build ... --deidentify --overwrite`"
+        )
+
+
+def _deidentification(manifest: dict[str, Any], deidentifier: Any) -> dict[str, Any]:
+    """The manifest entry of an update: the base's, with this update's run beside it."""
+    if "deidentification" not in manifest:
+        return {}
+    entry = dict(manifest["deidentification"])
+    if deidentifier is not None:
+        entry["last_update"] = deidentifier.describe()
+    return {"deidentification": entry}
 
 
 def _incremental(config: Config) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import traceback
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,17 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
     app.state.served = served
     app.state.settings = settings
 
+    # PHI in queries: replaced before use with --deidentify-queries, and always before a query is logged
+    scrub = _deidentifier() if settings.deidentify_queries or settings.log_queries else None
+    app.state.scrub = scrub
+
+    def incoming(text: str) -> str:
+        return scrub(text) if settings.deidentify_queries and scrub is not None else text
+
     def query_note(text: str) -> str:
-        return f" text={text!r}" if settings.log_queries else f" chars={len(text)}"
+        if not settings.log_queries or scrub is None:
+            return f" chars={len(text)}"
+        return f" text={(text if settings.deidentify_queries else scrub(text))!r}"
 
     @app.exception_handler(KbqaError)
     async def _kbqa_error(request: Request, exc: KbqaError) -> JSONResponse:
@@ -103,7 +113,9 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("internal error on %s %s", request.method, request.url.path)
+        # the exception's message may quote the request: only its type and where it was raised are logged
+        log.error("internal error on %s %s: %s\n%s", request.method, request.url.path, type(exc).__name__,
+                  "".join(traceback.format_tb(exc.__traceback__)).rstrip())
         return JSONResponse({"detail": "internal server error; the server log has the details"}, status_code=500)
 
     @app.get("/health", response_model=HealthOut, tags=["service"], summary="liveness (no key needed)")
@@ -131,13 +143,13 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
     )
     async def search(body: SearchRequest) -> dict[str, Any]:
         kb = served.kb  # this request's version, even if a reload swaps in another meanwhile
-        filters = _filters(body.filters)
+        query = incoming(body.query)
         t0 = time.perf_counter()
-        hits = await served.search(kb, body.query, body.k, filters)
-        log.info(
-            "search k=%d hits=%d %.0f ms%s", body.k, len(hits), 1e3 * (time.perf_counter() - t0), query_note(body.query)
-        )
-        return {"query": body.query, "k": body.k, "index_version": kb.version, "hits": to_jsonable(hits)}
+        with _no_echo(body.query):
+            filters = _filters(body.filters)
+            hits = await served.search(kb, query, body.k, filters)
+        log.info("search k=%d hits=%d %.0f ms%s", body.k, len(hits), 1e3 * (time.perf_counter() - t0), query_note(query))
+        return {"query": query, "k": body.k, "index_version": kb.version, "hits": to_jsonable(hits)}
 
     @app.post(
         "/ask",
@@ -157,9 +169,11 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
                 status_code=503,
             )
         kb = served.kb
-        filters = _filters(body.filters)
+        question = incoming(body.question)
         t0 = time.perf_counter()
-        answer = await run_in_threadpool(served.ask, kb, body.question, body.k, filters)
+        with _no_echo(body.question):
+            filters = _filters(body.filters)
+            answer = await run_in_threadpool(served.ask, kb, question, body.k, filters)
         out = answer_to_dict(answer)
         out["provenance"] = _public_provenance(out["provenance"])
         log.info(
@@ -167,7 +181,7 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
             body.k,
             answer.verdict,
             1e3 * (time.perf_counter() - t0),
-            query_note(body.question),
+            query_note(question),
         )
         return {**out, "index_version": kb.version, "disclaimer": DISCLAIMER}
 
@@ -238,6 +252,41 @@ _PAGE_HEADERS = {
 }
 
 
+def _deidentifier() -> Any:
+    """kbqa.deid's de-identifier, its engines loaded now (at start-up, not on the first query)."""
+    from kbqa.deid import default_deidentifier
+
+    deid = default_deidentifier()
+    deid("warm-up 01/02/2020")
+    return deid
+
+
+class _no_echo:
+    """Re-raise a KbqaError whose message quotes the request text with that text cut out."""
+
+    def __init__(self, *texts: str) -> None:
+        self.texts = [t for t in texts if t and t.strip()]
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        if isinstance(exc, KbqaError):
+            message = without_request_text(str(exc), self.texts)
+            if message != str(exc):
+                raise KbqaError(message) from None
+        return False
+
+
+def without_request_text(message: str, texts: list[str]) -> str:
+    """``message`` with every request text (and its whitespace-collapsed form) replaced by <request text>."""
+    for text in texts:
+        for form in {text, " ".join(text.split()), repr(text), repr(" ".join(text.split()))}:
+            if len(form.strip()) >= 4:  # a 2-letter query must not blank every "in" of a message
+                message = message.replace(form, "<request text>")
+    return message
+
+
 def _filters(body: Any) -> Filters | None:
     return None if body is None or body.to_dict() is None else Filters.parse(body.to_dict())
 
@@ -260,6 +309,8 @@ def validation_message(errors: Any) -> str:
         loc = [str(x) for x in err.get("loc", ()) if x != "body"]
         kind = err.get("type")
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if isinstance(err.get("input"), str):  # a validator's message never quotes what was sent
+            msg = without_request_text(msg, [err["input"]])
         if kind == "json_invalid":
             msg, loc = "the body is not valid JSON", []
         elif kind in ("string_pattern_mismatch", "string_too_short"):
@@ -291,6 +342,7 @@ def index_summary(served: ServedIndex, settings: ServerSettings) -> dict[str, An
         "current_version": current,
         "versions": IndexFolder(kb.index_dir).versions(),
         "reader": served.reader_name,
+        "deidentify_queries": settings.deidentify_queries,
         "reloads": served.reloads,
         "reload_error": public_message(served.last_reload_error) if served.last_reload_error else None,
         "limits": {

@@ -181,6 +181,10 @@ class IndexOut(BaseModel):
     embedder: dict[str, Any]
     chunker: dict[str, Any]
     index: dict[str, Any]
+    deidentification: dict[str, Any] | None = Field(
+        None, description="how the indexed documents were de-identified (null: they were not)"
+    )
+    deidentify_queries: bool = Field(False, description="whether queries are de-identified before use")
     reader: str | None = Field(description="name of the loaded reader model, null when /ask is unavailable")
     reloads: int
     reload_error: str | None = Field(None, description="why the last reload failed (the old version stays served)")

@@ -24,7 +24,8 @@ class ServerSettings:
     rate_limit: float = 50.0  # requests per second per client address; 0 switches the limit off
     rate_burst: int = 100  # requests a client may send at once before the rate applies
     cors_origins: tuple[str, ...] = ()  # empty: no CORS headers at all
-    log_queries: bool = False  # questions may contain patient details: off unless asked for
+    log_queries: bool = False  # questions may contain patient details: off unless asked for; always de-identified
+    deidentify_queries: bool = False  # replace PHI in queries (kbqa.deid) before retrieval, reading, logs and errors
     watch_interval: float = 2.0  # seconds between checks of DIR/CURRENT; 0 disables automatic reload
     batch_max: int = 32  # most concurrent search queries encoded together; 1 disables batching
     public_docs: bool = False  # serve /docs and /openapi.json without the key (they hold no data)
