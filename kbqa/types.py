@@ -88,3 +88,5 @@ class Answer:
     provenance: dict[str, Any] = field(default_factory=dict)
     decision: str | None = None
     intent: Intent | None = None
+    # open questions: the best passages of the question's type about its focus (extractive), best first
+    answer_passages: list[Evidence] = field(default_factory=list)

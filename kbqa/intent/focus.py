@@ -74,6 +74,11 @@ def words(text: str) -> list[tuple[str, int, int]]:
     return [(_norm(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
+_FORMS = re.compile(r"[\s,]+(?:injection|oral|topical|ophthalmic|otic|nasal|spray|inhalation|rectal|vaginal|transdermal|"
+                    r"patch|sublingual|buccal|powder|solution|suspension|tablets?|capsules?|(?:extended|delayed)-release)$",
+                    re.IGNORECASE)
+
+
 def variants(name: str) -> list[str]:
     """Spellings of ``name`` to look for (see the module docstring)."""
     base = " ".join(name.split())
@@ -87,6 +92,14 @@ def variants(name: str) -> list[str]:
         head, _, tail = plain.partition(",")
         if tail.strip() and head.strip():
             out.append(f"{tail.strip()} {head.strip()}")
+    bare = plain
+    while True:  # "Abatacept Injection", "Timolol Ophthalmic" -> the medicine's name
+        cut = re.sub(_FORMS, "", bare)
+        if cut == bare or not cut.strip():
+            break
+        bare = cut.strip()
+    if bare != plain:
+        out.append(bare)
     eponym = re.match(r"^([A-Z][a-z]+(?:['’]s))\s+(disease|syndrome|disorder)$", plain, re.IGNORECASE)
     if eponym:
         out.append(eponym.group(1))
