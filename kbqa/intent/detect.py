@@ -27,6 +27,7 @@ from kbqa.types import Intent
 
 RULE_CONFIDENCE = 0.8  # reported for a rule's type when the classifier gives it less
 MEDICINES_FILE = "medicines.txt"  # in the qtype folder: MedQuAD's medicine-collection foci
+_CLASSIFY = "kbqa.classify.model"  # load_text_classifier(path) -> .labels, calibrated .predict_proba(texts)
 _MODELS: dict[str, Any] = {}
 _LEXICONS: dict[tuple[str, str], FocusLexicon] = {}
 
@@ -81,9 +82,10 @@ def load_type_model(folder: str | Path | None = None) -> Any:
         if _trained_here(path):
             _MODELS[key] = TypeModel.load(path)
         else:
-            from kbqa.classify.model import load_text_classifier  # type: ignore[import-not-found]
+            import importlib
 
-            _MODELS[key] = load_text_classifier(path)
+            # kbqa train classifier's folders (the general classifier; a module of its own branch)
+            _MODELS[key] = importlib.import_module(_CLASSIFY).load_text_classifier(path)
     return _MODELS[key]
 
 

@@ -16,7 +16,7 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"\b(?:alternatives?(?: to| for)?|instead of|substitutes? for|substitute|replacement for|replace \w+ with|"
         r"other (?:than|options? (?:than|besides))|besides taking)\b")),
     ("stopping", re.compile(
-        r"\b(?:stop(?:ped|ping)? (?:taking|using|the|my|her|his|it|this)|taper(?:ing|ed)?(?: off)?|wean(?:ing|ed)? "
+        r"\b(?:stop(?:ped|ping)? (?:taking|using)|taper(?:ing|ed)?(?: off)?|wean(?:ing|ed)? "
         r"(?:off|from)|come off|coming off|get off|getting off|quit(?:ting)? (?:taking|using)|discontinu\w+|"
         r"withdrawal (?:from|symptoms?|effects?)|cold turkey)\b")),
     ("ingredients", re.compile(
@@ -26,13 +26,19 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"\b(?:interact(?:s|ion|ions|ing)?|drug[- ]drug|contraindicated with|mix(?:ing)? \w+ (?:with|and)|"
         r"(?:with|and) (?:alcohol|grapefruit)|together with)\b")),
 )
+_MEDICINE_WORDS = re.compile(r"\b(?:drugs?|medicines?|medications?|meds|pills?|tablets?|capsules?|supplements?|"
+                             r"prescriptions?|doses?|dosage|mg|antibiotics?|vitamins?|herbs?|inhalers?|injections?)\b")
 _TOGETHER = re.compile(r"\b(?:with|and|together|while (?:taking|on)|along with|plus)\b")
 
 
 def rule_type(text: str, medicines: int = 0) -> str | None:
     """The type a rule assigns to the asking ``text`` (None when no rule fires); ``medicines`` is how
-    many medicines the question names (two or more with "with/and/together" mean interactions)."""
+    many medicines the question names (two or more with "with/and/together" mean interactions). The
+    rules are for medicine questions: they fire only when the question names a medicine or says
+    drug / medication / pill / supplement ..."""
     low = " ".join(text.lower().split())
+    if medicines == 0 and not _MEDICINE_WORDS.search(low):
+        return None  # these are medicine types: "the difference between two dysplasias" asks for a diagnosis
     for label, pattern in _RULES:
         if pattern.search(low):
             return label

@@ -70,7 +70,8 @@ def synthetic(medicines: list[str], conditions: list[str], per_type: int, seed: 
     return out
 
 
-def typed_examples(folder: str | Path, split: str, cap: int, seed: int) -> tuple[list[Example], list[Example], dict]:
+def typed_examples(folder: str | Path, split: str, cap: int, seed: int,
+                   synthetic_per_type: int | None = None) -> tuple[list[Example], list[Example], dict]:
     """(train, dev, info) from the MedQuAD tree and the split."""
     from kbqa.corpus.medquad import iter_typed_questions
     from kbqa.paths import load_split
@@ -92,7 +93,7 @@ def typed_examples(folder: str | Path, split: str, cap: int, seed: int) -> tuple
         train += rng.sample(items, cap) if len(items) > cap else items
     medicines = sorted({q.focus for q in by_part["train"] if q.collection in ("MPlusDrugs", "MPlusHerbsSupplements") and q.focus})
     conditions = sorted({q.focus for q in by_part["train"] if q.collection not in ("MPlusDrugs", "MPlusHerbsSupplements") and q.focus})
-    n_syn = max(50, cap // 3)
+    n_syn = max(50, cap // 3) if synthetic_per_type is None else synthetic_per_type
     train += synthetic(medicines, conditions, n_syn, seed)
     dev = [Example(q.question, None, from_medquad(q.qtype)) for q in by_part["dev"]]
     dev_meds = sorted({q.focus for q in by_part["dev"] if q.collection == "MPlusDrugs" and q.focus})
@@ -115,6 +116,17 @@ def write_medicines(folder: str | Path, out_dir: str | Path) -> Path:
     dest.write_text("# MedQuAD medicine-collection topics (MPlusDrugs, MPlusHerbsSupplements), CC BY 4.0\n"
                     + "\n".join(names) + "\n", encoding="utf-8")
     return dest
+
+
+def liveqa_examples(folder: str | Path, ids: set[str] | None = None) -> list[Example]:
+    """LiveQA questions (all, or those of ``ids``) as the classifier reads them (kbqa.intent.detect.model_text),
+    labelled with their first sub-question's type (kbqa.intent.types.LIVEQA)."""
+    from kbqa.corpus.liveqa import read_folder
+    from kbqa.intent.detect import model_text
+    from kbqa.intent.types import from_liveqa
+
+    return [Example(model_text(q.text), None, from_liveqa(q.subs[0].qtype))
+            for q in read_folder(folder) if q.subs and (ids is None or q.qid in ids)]
 
 
 def fit_temperature(logits, gold: list[int]) -> float:
@@ -144,7 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=8e-5)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--liveqa", default=None,
+                    help="second stage: continue training --base (a MedQuAD qtype model) on these LiveQA questions "
+                         "(../shared/data/liveqa_train) plus --mix MedQuAD train questions")
+    ap.add_argument("--train-folds", default="0,1,2,3,4", help="with --liveqa: folds of eval/splits/liveqa.json trained on")
+    ap.add_argument("--mix", type=int, default=60, help="with --liveqa: MedQuAD train questions per type mixed in")
     args = ap.parse_args(argv)
+    if args.liveqa:
+        return _second_stage(args)
 
     from kbqa.embed import bundled_model_path
     from kbqa.read.classifier import SequenceClassifier
@@ -165,6 +184,42 @@ def main(argv: list[str] | None = None) -> int:
     (Path(args.out) / "calibration.json").write_text(json.dumps({"temperature": temperature, "threshold": 0.0,
                                                                   "fitted_on": "qtype split dev part"}, indent=2) + "\n")
     print(json.dumps({"dev": {k: metrics[k] for k in ("accuracy", "macro_f1")}, "temperature": temperature}))
+    return 0
+
+
+def _second_stage(args: argparse.Namespace) -> int:
+    """Continue a MedQuAD qtype model on real questions: LiveQA folds (the held folds are dev)."""
+    from kbqa.paths import load_split
+    from kbqa.read.classifier import SequenceClassifier
+    from kbqa.read.train import TrainParams, train_classifier
+
+    if not args.base:
+        raise SystemExit("--liveqa needs --base: the MedQuAD qtype model to continue")
+    folds = load_split("eval/splits/liveqa.json")["folds"]
+    chosen = {int(f) for f in args.train_folds.split(",") if f.strip()}
+    train_ids = {q for n, fold in enumerate(folds) if n in chosen for q in fold}
+    held_ids = {q for n, fold in enumerate(folds) if n not in chosen for q in fold}
+    train = liveqa_examples(args.liveqa, train_ids)
+    dev = liveqa_examples(args.liveqa, held_ids) if held_ids else []
+    medquad, _, _ = typed_examples(args.data, args.split, args.mix, args.seed, synthetic_per_type=max(1, args.mix // 3))
+    train += medquad
+    random.Random(args.seed).shuffle(train)
+    params = TrainParams(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=MAX_LENGTH,
+                         seed=args.seed, class_weights="sqrt", select_metric="accuracy")
+    metrics = train_classifier(train, dev or None, LABELS, args.base, args.out, params,
+                               metadata={"task": "qtype", "split": args.split, "stage": "liveqa",
+                                         "liveqa_train_folds": sorted(chosen), "medquad_per_type": args.mix})
+    write_medicines(args.data, args.out)
+    cal_src = Path(args.base) / "calibration.json"
+    if dev:
+        clf = SequenceClassifier.load(args.out, device="cpu")
+        logits = clf.predict_logits([(e.text, None) for e in dev])
+        temperature = fit_temperature(logits, [LABELS.index(e.label) for e in dev])
+        cal = {"temperature": temperature, "threshold": 0.0, "fitted_on": "held LiveQA folds"}
+    else:
+        cal = json.loads(cal_src.read_text()) if cal_src.is_file() else {"temperature": 1.0, "threshold": 0.0}
+    (Path(args.out) / "calibration.json").write_text(json.dumps(cal, indent=2) + "\n")
+    print(json.dumps({"dev": {k: metrics.get(k) for k in ("accuracy", "macro_f1")}, "calibration": cal}))
     return 0
 
 
