@@ -284,7 +284,7 @@ class KnowledgeBase:
             intents = list(intents) if intents is not None else detect_intents(queries, lexicon_for(self))
             results = [r[:k] for r in prefer_many(
                 results, intents, self.chunks.__getitem__, min_confidence=cfg.typed_min_confidence,
-                section_weight=cfg.typed_section_weight, focus_weight=cfg.typed_focus_weight)]
+                section_weight=cfg.typed_section_weight, focus_weight=cfg.typed_focus_weight, depth=cfg.typed_depth)]
         return [[self._hit(cid, score) for cid, score in row] for row in results]
 
     def _passage(self, chunk_id: str) -> str:

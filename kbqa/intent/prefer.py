@@ -93,14 +93,18 @@ def prefer(
     min_confidence: float,
     section_weight: float,
     focus_weight: float,
+    depth: int | None = None,
 ) -> Ranking:
     """``ranking`` re-ordered: a passage whose section type matches the intent's type gains
     ``section_weight`` times the ranking's score range (max - min), one whose document is about a
     focus (known names only) ``focus_weight`` times it; other scores are unchanged. Unchanged when
-    the intent is not confident (or absent). ``chunk``: id -> Chunk."""
+    the intent is not confident (or absent). Only the first ``depth`` candidates (all when None) are
+    re-scored, with their own score range; the rest follow unchanged. ``chunk``: id -> Chunk."""
     if not ranking or not confident(intent, min_confidence):
         return ranking
     assert intent is not None
+    tail = ranking[depth:] if depth is not None else []
+    ranking = ranking[:depth] if depth is not None else ranking
     scores = [s for _, s in ranking]
     span = (max(scores) - min(scores)) or 1.0
     out = []
@@ -109,7 +113,7 @@ def prefer(
         bonus = section_weight * matches_type(section_type(c.meta, c.text), intent.type)
         bonus += focus_weight * about(intent, c.meta, c.title)
         out.append((cid, s + bonus * span))
-    return sorted(out, key=lambda kv: -kv[1])
+    return sorted(out, key=lambda kv: -kv[1]) + tail
 
 
 def prefer_many(rankings: Sequence[Ranking], intents: Sequence[Intent | None], chunk: Callable[[str], Any],
