@@ -253,3 +253,42 @@ def test_mining_reuses_index_vectors_only_from_the_same_embedder(tmp_path, tiny_
         other = NoEncoding({**kb.encoder.identity(), key: value})
         with pytest.raises(KbqaError, match=f"{key} .* vs .*{value}.*drop --mine-index"):
             dense_pool_vectors(other, src, tmp_path / "idx")
+
+
+# ---- LiveQA in cross-validation --------------------------------------------------------------------
+def _liveqa_splits(tmp_path):
+    liveqa = tmp_path / "liveqa.json"
+    liveqa.write_text(json.dumps({"train": [], "dev": ["T1-Q1", "T1-Q2", "T2-1", "T2-2"],
+                                  "folds": [["T1-Q1"], ["T1-Q2", "T2-1", "T2-2"]]}))
+    medquad = tmp_path / "medquad.json"
+    medquad.write_text(json.dumps({"train": ["CancerGov:0000001_1-1", "NINDS:0000007-1"], "dev": []}))
+    return liveqa, medquad
+
+
+def test_liveqa_source_trains_on_the_other_folds_and_keeps_held_out_answers_out(tmp_path):
+    from kbqa.tune.pairs import liveqa_source
+
+    liveqa, medquad = _liveqa_splits(tmp_path)
+    src = liveqa_source(WordChunker(), DATA / "liveqa", liveqa, 0, DATA / "corpus" / "medquad", medquad)
+    assert not any(qid.startswith("T1-Q1:") for qid, _, _, _ in src.queries)  # the held-out fold never trains
+    # T1-Q2's second answer repeats T1-Q1's (merged under T1-Q1-S1-A1): it answers a held-out question, so
+    # it is neither a positive nor a negative, and neither is MedQuAD's copy of T1-Q1's other answer
+    docs = set(src.passage_doc.values())
+    assert {"T1-Q1-S1-A1", "T1-Q1-S1-A2", "NINDS:0000007-1"}.isdisjoint(docs)
+    assert {"T1-Q2-S1-A1", "T2-1-S1-A1", "CancerGov:0000001_1-1"} <= docs  # general-collection negatives too
+    assert sorted(qid for qid, _, _, _ in src.queries) == ["T1-Q2:T1-Q2-S1-A1", "T2-1:T2-1-S1-A1"]  # T2-2 asks nothing
+    q2 = next(q for q in src.queries if q[0].startswith("T1-Q2"))
+    assert q2[3] == frozenset({"T1-Q2-S1-A1", "T1-Q1-S1-A1"})  # what answers it is never drawn as its negative
+
+    other = liveqa_source(WordChunker(), DATA / "liveqa", liveqa, 1, DATA / "corpus" / "medquad", medquad)
+    # holding T1-Q2 out holds its answers out, T1-Q1-S1-A1 (shared) included: T1-Q1 trains on A2 alone
+    assert [qid for qid, _, _, _ in other.queries] == ["T1-Q1:T1-Q1-S1-A2"]
+    with pytest.raises(KbqaError, match="folds 0-1"):
+        liveqa_source(WordChunker(), DATA / "liveqa", liveqa, 2, DATA / "corpus" / "medquad", medquad)
+
+
+def test_liveqa_trains_only_with_a_held_out_fold():
+    from kbqa.tune.pairs import build_triplets
+
+    with pytest.raises(KbqaError, match="--liveqa-holdout"):
+        build_triplets(HashEncoder(), WordChunker(), sources=("liveqa",), data={"liveqa": str(DATA / "liveqa")})

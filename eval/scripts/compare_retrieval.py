@@ -81,7 +81,7 @@ def evaluate(kb, questions, qrels, settings: dict, chunks: list | None = None) -
 def compare(bench: Path, indexes: dict[str, str], rerank: str | None = None,
             rerank_depths: tuple[int, ...] = (20,), ask_reader: str | None = None, modes: tuple[str, ...] = DEFAULT_MODES,
             bm25: bool = True, rerank_index: str | None = None, rerank_precision: str = "bf16",
-            rerank_weights: tuple[float, ...] = (1.0,)) -> dict:
+            rerank_weights: tuple[float, ...] = (1.0,), fold: str | None = None) -> dict:
     from kbqa.evaluate.benchmark import load_qrels, load_questions
     from kbqa.evaluate.retrieval import MIN_DOCS
     from kbqa.pipeline import KnowledgeBase
@@ -90,6 +90,12 @@ def compare(bench: Path, indexes: dict[str, str], rerank: str | None = None,
     qrels = load_qrels(bench / "qrels.tsv")
     judged = {r.qid for r in qrels if r.grade > 0}
     questions = [q for q in questions if q.qid in judged]
+    if fold:  # one cross-validation fold's questions: what a model trained on the other folds may be scored on
+        from kbqa.paths import load_split
+
+        split, _, k = fold.rpartition(":")
+        held = set(load_split(split)["folds"][int(k)])
+        questions = [q for q in questions if q.qid in held]
     results: dict[str, dict] = {}
     embedders: dict[str, dict] = {}
     for i, (name, path) in enumerate(indexes.items()):
@@ -121,7 +127,7 @@ def compare(bench: Path, indexes: dict[str, str], rerank: str | None = None,
     return {
         "bench": str(bench), "questions": len(questions), "embedders": embedders,
         "scored_by": f"kbqa.evaluate.run.evaluate (kbqa eval): >= {MIN_DOCS} documents ranked per question",
-        "results": results, **extra,
+        "results": results, **extra, **({"fold": fold} if fold else {}),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs (shared), torch threads "
         f"{os.environ.get('OMP_NUM_THREADS', 'default')}",
     }
@@ -162,6 +168,8 @@ def main() -> None:
     ap.add_argument("--rerank-precision", default="bf16", choices=["bf16", "fp32"])
     ap.add_argument("--ask-reader", help="a reader folder: adds the p50 latency of kb.ask to the hybrid-score rows")
     ap.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"comma-separated subset of {', '.join(MODES)}")
+    ap.add_argument("--fold", metavar="SPLIT:K", help="score only fold K's questions of SPLIT (e.g. "
+                    "eval/splits/liveqa.json:0): a model trained with --liveqa-holdout K is scored there alone")
     ap.add_argument("--no-bm25", action="store_true", help="leave the BM25 row out")
     args = ap.parse_args()
     if args.table:
@@ -181,7 +189,7 @@ def main() -> None:
         rerank_depths=tuple(int(n) for n in args.rerank_depths.split(",") if n),
         ask_reader=Reader.load(args.ask_reader) if args.ask_reader else None, modes=modes, bm25=not args.no_bm25,
         rerank_index=args.rerank_index, rerank_precision=args.rerank_precision,
-        rerank_weights=tuple(float(w) for w in args.rerank_weights.split(",") if w),
+        rerank_weights=tuple(float(w) for w in args.rerank_weights.split(",") if w), fold=args.fold,
     )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,11 @@ def register(sub: Any, train_sub: Any) -> None:
     t.add_argument("--base", default="all-MiniLM-L6-v2", help="model to start from (default: bundled MiniLM)")
     t.add_argument("--data", action="append", default=[], metavar="NAME=PATH",
                    help="data location per source: medquad=DIR, pubmedqa=ori_pqal.json, claims=DIR (repeatable)")
-    t.add_argument("--sources", default=",".join(d.sources), help="comma-separated: medquad,pubmedqa,claims")
+    t.add_argument("--sources", default=",".join(d.sources),
+                   help="comma-separated: medquad,pubmedqa,claims,liveqa (liveqa needs --liveqa-holdout)")
+    t.add_argument("--liveqa-holdout", type=int, default=None, metavar="K",
+                   help="cross-validation on the real consumer questions: train on every fold of "
+                   "eval/splits/liveqa.json but K, score the model on fold K only")
     t.add_argument("--max-pairs", type=int, default=d.max_pairs, help="training triplets in all (subsampled)")
     t.add_argument("--epochs", type=int, default=d.epochs)
     t.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -94,7 +98,7 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
         raise KbqaError("--max-pairs and --epochs must be >= 1 and --batch-size >= 2")
     recipe = EmbedderRecipe(
         max_pairs=args.max_pairs, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        sources=_sources(args.sources), schedule=args.schedule,
+        sources=_sources(args.sources), schedule=args.schedule, liveqa_holdout=args.liveqa_holdout,
     )
     summary = train_embedder(
         args.out, recipe=recipe, base_model=args.base, data=_data(args.data), mine_index=_data(args.mine_index, "--mine-index"),

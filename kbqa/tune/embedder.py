@@ -35,6 +35,7 @@ class EmbedderRecipe:
     max_seq_length: int = 128
     seed: int = 0
     sources: tuple[str, ...] = ("medquad", "pubmedqa", "claims")
+    liveqa_holdout: int | None = None  # with source liveqa: the cross-validation fold left out
 
 
 def batches(triplets: Sequence[dict[str, Any]], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -72,7 +73,7 @@ def _prepare(out: Path, recipe: EmbedderRecipe, base_model: str, data: dict[str,
     chunker = Chunker(ChunkConfig(), encoder.tokenizer, encoder.max_tokens)
     return cached_rows(work, "triplets", lambda: build_triplets(
         encoder, chunker, sources=recipe.sources, data=data, max_pairs=recipe.max_pairs, seed=recipe.seed,
-        mine_index=mine_index,
+        mine_index=mine_index, liveqa_holdout=recipe.liveqa_holdout,
     ))
 
 

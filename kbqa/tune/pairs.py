@@ -26,15 +26,17 @@ from typing import Any
 
 from kbqa.files import sha256_file
 from kbqa.errors import KbqaError
-from kbqa.paths import split_part, split_path
+from kbqa.paths import load_split, split_part, split_path
 from kbqa.tune.mining import MIX, Source, allocate, mine
 
 DEFAULT_DATA = {
     "medquad": "../shared/data/medquad",
     "pubmedqa": "../shared/data/pubmedqa/pqal_traindev.json",
     "claims": "../shared/data/claims",
+    "liveqa": "../shared/data/liveqa_train",
 }
-DEFAULT_SPLITS = {"medquad": "eval/splits/medquad.json", "pubmedqa": "eval/splits/pubmedqa.json"}  # found by kbqa.paths
+DEFAULT_SPLITS = {"medquad": "eval/splits/medquad.json", "pubmedqa": "eval/splits/pubmedqa.json",
+                  "liveqa": "eval/splits/liveqa.json"}  # found by kbqa.paths
 
 
 def _add_documents(src: Source, docs: Sequence[Any], chunker: Any) -> dict[str, str]:
@@ -142,6 +144,67 @@ def claims_source(chunker: Any, root: str | Path) -> Source:
     return src
 
 
+def liveqa_source(
+    chunker: Any, data: str | Path, split: str | Path, holdout: int, medquad: str | Path, medquad_split: str | Path,
+) -> Source:
+    """Real consumer questions (LiveQA) in cross-validation: every question outside fold ``holdout`` of
+    ``eval/splits/liveqa.json`` -> each of its reference answers. LiveQA is all dev, so it trains only
+    this way, and a model trained so is scored on fold ``holdout`` alone.
+
+    Documents are what ``kbqa eval export liveqa`` writes (identical answer texts merged under the first
+    answer's id; MedQuAD pairs with the same text answer too). The pool holds the train folds' answers
+    and MedQuAD's train-split pairs (the benchmark's distractors: negatives from a general collection,
+    not only from LiveQA's own answers); nothing that answers a held-out question is in it.
+    """
+    from kbqa.corpus.liveqa import read_folder
+    from kbqa.evaluate.export import medquad_pairs
+    from kbqa.types import Document
+
+    folds = load_split(split).get("folds")
+    if not isinstance(folds, list) or not folds:
+        raise KbqaError(f"{split_path(split)} has no folds; cross-validation needs them (eval/splits/make_liveqa_split.py)")
+    if not 0 <= holdout < len(folds):
+        raise KbqaError(f"--liveqa-holdout {holdout}: {split_path(split)} has folds 0-{len(folds) - 1}")
+    held = set(folds[holdout])
+    items = read_folder(data)
+
+    def norm(text: str) -> str:
+        return " ".join(text.split()).lower()
+
+    doc_of_text: dict[str, str] = {}
+    answers: dict[str, Document] = {}
+    for q in items:  # the same canonical ids as the exported benchmark
+        for sub in q.subs:
+            for answer_id, text in sub.answers:
+                if norm(text) not in doc_of_text:
+                    doc_of_text[norm(text)] = answer_id
+                    answers[answer_id] = Document(answer_id, text, sub.focus, {"source": "liveqa"})
+    relevant = {q.qid: list(dict.fromkeys(doc_of_text[norm(t)] for s in q.subs for _, t in s.answers)) for q in items}
+    held_docs = {d for q in items if q.qid in held for d in relevant[q.qid]}
+    held_texts = {norm(answers[d].text) for d in held_docs}
+    same_text: dict[str, set[str]] = {}
+    pool = [d for d in answers.values() if d.doc_id not in held_docs]
+    medquad_train = set(split_part(medquad_split, "train"))
+    for d in medquad_pairs(medquad):
+        if norm(d.text) in doc_of_text:
+            same_text.setdefault(doc_of_text[norm(d.text)], set()).add(d.doc_id)
+        if d.doc_id in medquad_train and norm(d.text) not in held_texts:
+            pool.append(Document(d.doc_id, d.text, str(d.meta.get("focus", "")), d.meta))
+    src = Source("liveqa", files={str(split): sha256_file(split_path(split)),
+                                  str(medquad_split): sha256_file(split_path(medquad_split))})
+    for f in sorted({q.source for q in items}):
+        src.files[str(Path(data) / f)] = sha256_file(Path(data) / f)
+    first = _add_documents(src, pool, chunker)
+    for q in items:
+        if q.qid in held or not q.text:
+            continue
+        answering = frozenset(d for rel in relevant[q.qid] for d in [rel, *same_text.get(rel, ())])
+        for rel in relevant[q.qid]:
+            if rel in first:
+                src.queries.append((f"{q.qid}:{rel}", q.text, first[rel], answering))
+    return src
+
+
 def build_triplets(
     encoder: Any,
     chunker: Any,
@@ -153,14 +216,19 @@ def build_triplets(
     seed: int = 0,
     mine_index: dict[str, str] | None = None,
     negatives: int = 1,
+    liveqa_holdout: int | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Training rows of every requested source (``MIX`` shares of ``max_pairs`` queries; see
-    :func:`mine` for ``negatives``) and a description of them."""
+    :func:`mine` for ``negatives``) and a description of them. ``liveqa`` needs ``liveqa_holdout``
+    (the cross-validation fold left out: LiveQA is all dev)."""
     data = {**DEFAULT_DATA, **(data or {})}
     splits = {**DEFAULT_SPLITS, **(splits or {})}
     unknown = sorted(set(sources) - set(MIX))
     if unknown:
         raise KbqaError(f"unknown training source(s) {unknown}; choose from {sorted(MIX)}")
+    if "liveqa" in sources and liveqa_holdout is None:
+        raise KbqaError("liveqa is a dev set: it trains only in cross-validation; pass --liveqa-holdout K "
+                        "(the fold of eval/splits/liveqa.json left out) and score the model on that fold alone")
     built: dict[str, Source] = {}
     for name in sources:
         if not Path(data[name]).exists():
@@ -169,6 +237,9 @@ def build_triplets(
             built[name] = medquad_source(chunker, data[name], splits[name])
         elif name == "pubmedqa":
             built[name] = pubmedqa_source(chunker, data[name], splits[name])
+        elif name == "liveqa":
+            built[name] = liveqa_source(chunker, data[name], splits[name], int(liveqa_holdout or 0),
+                                        data["medquad"], splits["medquad"])
         else:
             built[name] = claims_source(chunker, data[name])
     quota = allocate({n: len(s.queries) for n, s in built.items()}, max_pairs)
