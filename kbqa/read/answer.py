@@ -28,6 +28,7 @@ from kbqa.types import Answer, Evidence, Hit, Intent
 
 _READERS: dict[str, Reader] = {}
 Idf = Callable[[Sequence[str]], Mapping[str, float]]  # stems -> their idf in the index searched
+OPEN_DEPTH = 30  # passages searched for an open question's answer passages (a yes/no question: k)
 HIGHLIGHT_CANDIDATES = 2  # sentences per passage the reader/encoder scores for its highlight (0: all)
 
 
@@ -61,11 +62,13 @@ def answer(
     q = check_question(question)
     intent = detect_intent(q, lexicon_for(getattr(kb, "knowledge_base", kb)))
     typed = getattr(getattr(getattr(kb, "config", None), "search", None), "typed", False)
-    hits = kb.search(q, k=k, filters=filters, intent=intent) if typed else kb.search(q, k=k, filters=filters)
+    # an open question's answer passages are picked from a deeper list (they must be of its type about its focus)
+    depth = k if question_type(q) == YES_NO else max(k, OPEN_DEPTH)
+    hits = kb.search(q, k=depth, filters=filters, intent=intent) if typed else kb.search(q, k=depth, filters=filters)
     return answer_from_hits(
         q, hits, _reader(reader), threshold=threshold, params=params, highlight_top=highlight_top,
         highlight_candidates=highlight_candidates, encoder=getattr(kb, "encoder", None), idf=index_idf(kb),
-        provenance={"index_fingerprint": getattr(kb, "fingerprint", None), "k": k, **_reranker(kb)},
+        provenance={"index_fingerprint": getattr(kb, "fingerprint", None), "k": depth, **_reranker(kb)},
         intent=intent,
     )
 
