@@ -50,7 +50,7 @@ def register(sub: Any, train_sub: Any) -> None:
                    help="save the mean weights of the last N epochs instead of the best dev epoch (0: best epoch)")
     t.set_defaults(func=cmd_train)
 
-    a = sub.add_parser("ask", help="answer a yes/no question over an index, with cited evidence")
+    a = sub.add_parser("ask", help="answer a question over an index: a yes/no verdict, or typed answer passages for an open question, with cited evidence")
     a.add_argument("question", nargs="?", help="the question (or use --input)")
     a.add_argument("--index", required=True, help="index folder (kbqa index build)")
     a.add_argument("--reader", default=None, help="reader folder (default: $KBQA_READER or models/reader)")
