@@ -217,3 +217,18 @@ def test_open_question_answer_reports_intent_and_passages(tmp_path: Path) -> Non
     none = answer_from_hits("How is lupus treated?", hits, keyword_reader(tmp_path),
                             intent=Intent("treatment", 0.9, ("Lupus",), (CONDITION,)))
     assert none.abstained and none.provenance["reason"].startswith("insufficient evidence: no treatment passage about Lupus")
+
+
+def test_committed_qtype_model_types_plain_questions() -> None:
+    from kbqa.intent.train_qtype import LABELS
+    from kbqa.paths import model_dir
+
+    folder = model_dir("qtype")
+    if folder is None or not (folder / "config.json").is_file():
+        pytest.skip("models/qtype not present")
+    model = detect.load_type_model(folder)
+    assert model.labels == LABELS and model.temperature > 0
+    got = detect.detect_intents(["What are the side effects of lisinopril?", "How is gout treated?",
+                                 "Is cystic fibrosis inherited?"], None, model)
+    assert [i.type for i in got] == ["side_effects", "treatment", "inheritance"]
+    assert all(0 < i.confidence <= 1 and i.source == "model" for i in got)
