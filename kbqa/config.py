@@ -121,8 +121,20 @@ class SearchConfig:
     rerank_weight: float = 1.0  # w * reranker + (1 - w) * normalised retrieval score over the reranked candidates
     rerank_precision: str = "fp32"  # "fp32" or "bf16" (autocast)
     rerank_max_length: int = 0  # tokens of query + passage; 0 = the reranker's own
+    # typed retrieval (kbqa.intent.prefer): when the question's type is at least typed_min_confidence
+    # sure, passages whose section type matches it gain typed_section_weight, and those about its focus
+    # typed_focus_weight, times the ranking's score range, among the first typed_depth candidates
+    typed: bool = False
+    typed_min_confidence: float = 0.5
+    typed_section_weight: float = 0.1
+    typed_focus_weight: float = 0.1
+    typed_depth: int = 50
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.typed_min_confidence <= 1.0 or self.typed_section_weight < 0 or self.typed_focus_weight < 0:
+            raise KbqaError("search.typed_min_confidence must be in [0, 1] and the typed weights >= 0")
+        if self.typed_depth < 1:
+            raise KbqaError(f"search.typed_depth must be >= 1, got {self.typed_depth}")
         if self.k < 1:
             raise KbqaError(f"search.k must be >= 1, got {self.k}")
         if self.mode not in ("dense", "lexical", "hybrid"):

@@ -4,10 +4,11 @@ Shipped with the package (package data): the evidence page (``kbqa/static``), an
 committed splits and corpus recipes (``kbqa/_data/splits``, ``kbqa/_data/recipes``, copied there at
 build time from ``eval/splits/*.json`` and ``corpora/*.toml``; see setup.py).
 
-The committed models (``models/reader``, ``embedder``, ``reranker``, ``ddi``; ~45 MB each) are not in
+The committed models (``models/reader``, ``embedder``, ``reranker``, ``ddi``, ``qtype``; ~45 MB each) are not in
 the wheel. The folder of model NAME is the first of:
 
-1. its own variable, when set: ``$KBQA_READER``, ``$KBQA_EMBEDDER``, ``$KBQA_RERANKER``, ``$KBQA_DDI``;
+1. its own variable, when set: ``$KBQA_READER``, ``$KBQA_EMBEDDER``, ``$KBQA_RERANKER``, ``$KBQA_DDI``,
+   ``$KBQA_QTYPE``;
 2. ``DIR/NAME`` when the command line gave ``--models-dir DIR`` (:func:`use_models_dir`);
 3. ``$KBQA_HOME/models/NAME`` when ``$KBQA_HOME`` is set (a clone of the repository, or any folder
    holding a copy of its ``models/``);
@@ -30,8 +31,9 @@ HOME_ENV = "KBQA_HOME"
 PACKAGE = Path(__file__).resolve().parent
 _DATA = PACKAGE / "_data"  # present in an installed wheel only
 # each committed model and the variable that points at its folder directly
-MODEL_ENV = {"reader": "KBQA_READER", "embedder": "KBQA_EMBEDDER", "reranker": "KBQA_RERANKER", "ddi": "KBQA_DDI"}
-SPLITS = ("pubmedqa", "medquad", "ddi2013")  # committed splits, by name
+MODEL_ENV = {"reader": "KBQA_READER", "embedder": "KBQA_EMBEDDER", "reranker": "KBQA_RERANKER", "ddi": "KBQA_DDI",
+             "qtype": "KBQA_QTYPE"}
+SPLITS = ("pubmedqa", "medquad", "ddi2013", "qtype")  # committed splits, by name
 
 _models_dir: Path | None = None
 

@@ -250,14 +250,18 @@ class KnowledgeBase:
         # a filter that leaves include_retracted unset keeps the configured default
         return Filters.parse(filters).with_retracted_default(not self.config.search.exclude_retracted)
 
-    def search(self, query: str, k: int | None = None, filters: Filters | dict[str, Any] | None = None) -> list[Hit]:
+    def search(self, query: str, k: int | None = None, filters: Filters | dict[str, Any] | None = None,
+               intent: Any = None) -> list[Hit]:
         """The ``k`` best chunks for ``query``; ``k`` is clamped to the index size."""
-        return self.search_many([query], k, filters)[0]
+        return self.search_many([query], k, filters, None if intent is None else [intent])[0]
 
     def search_many(
-        self, queries: Sequence[str], k: int | None = None, filters: Filters | dict[str, Any] | None = None
+        self, queries: Sequence[str], k: int | None = None, filters: Filters | dict[str, Any] | None = None,
+        intents: Sequence[Any] | None = None,
     ) -> list[list[Hit]]:
-        """Batched search: one list of hits per query, in the same order."""
+        """Batched search: one list of hits per query, in the same order. With ``search.typed`` on, passages
+        of the question's type about its focus are preferred (kbqa.intent.prefer); ``intents`` (one
+        kbqa.types.Intent per query) skips detecting them again."""
         k = self.config.search.k if k is None else k
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise KbqaError(f"k must be a positive integer, got {k!r}")
@@ -270,10 +274,22 @@ class KnowledgeBase:
         from kbqa.retrieve import rank
 
         allowed = self._allowed(self._filters(filters))
+        cfg = self.config.search
+        typed = cfg.typed and cfg.typed_section_weight + cfg.typed_focus_weight > 0
+        # deeper only without the reranker: without it a deeper ranking starts with the same k
+        depth = max(k, cfg.typed_depth) if typed and not cfg.rerank else k
         results = rank(
-            queries, k, cfg=self.config.search, encoder=self.encoder, index=self.index, lexical=self.lexical,
+            queries, depth, cfg=cfg, encoder=self.encoder, index=self.index, lexical=self.lexical,
             allowed=allowed, passage=self._passage, device=self.config.embed.device,
         )
+        if typed:
+            from kbqa.intent.detect import detect_intents, lexicon_for
+            from kbqa.intent.prefer import prefer_many
+
+            intents = list(intents) if intents is not None else detect_intents(queries, lexicon_for(self))
+            results = [r[:k] for r in prefer_many(
+                results, intents, self.chunks.__getitem__, min_confidence=cfg.typed_min_confidence,
+                section_weight=cfg.typed_section_weight, focus_weight=cfg.typed_focus_weight, depth=cfg.typed_depth)]
         return [[self._hit(cid, score) for cid, score in row] for row in results]
 
     def _passage(self, chunk_id: str) -> str:

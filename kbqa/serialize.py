@@ -63,6 +63,8 @@ def answer_to_dict(ans: Answer) -> dict[str, Any]:
         "probabilities": {k: _num(v) for k, v in ans.probabilities.items()},
         "evidence": [evidence_to_dict(e) for e in ans.evidence],
         "question_type": ans.question_type,
+        "intent": ans.intent.to_dict() if ans.intent is not None else None,
+        "answer_passages": [evidence_to_dict(e) for e in ans.answer_passages],
         "provenance": ans.provenance,
     }
 

@@ -55,6 +55,22 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class Intent:
+    """What a question wants (kbqa.intent): its ``type`` (docs/question_types.md) with the classifier's
+    calibrated ``confidence``, and its ``focus``: the conditions / medicines it is about, in question order."""
+
+    type: str
+    confidence: float
+    focus: tuple[str, ...] = ()
+    focus_kinds: tuple[str, ...] = ()  # per focus: "medicine" | "condition" | "phrase" (not a known name)
+    source: str = "model"  # "model" | "rule" (a phrase rule, kbqa.intent.rules) | "none" (no classifier)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "confidence": round(float(self.confidence), 4), "focus": list(self.focus),
+                "focus_kinds": list(self.focus_kinds), "source": self.source}
+
+
+@dataclass(frozen=True)
 class Answer:
     """The reader's verdict over retrieved evidence.
 
@@ -71,3 +87,6 @@ class Answer:
     question_type: str = "yes_no"
     provenance: dict[str, Any] = field(default_factory=dict)
     decision: str | None = None
+    intent: Intent | None = None
+    # open questions: the best passages of the question's type about its focus (extractive), best first
+    answer_passages: list[Evidence] = field(default_factory=list)

@@ -506,7 +506,11 @@ def test_cli_ask_and_read(tiny_kb, tiny_reader_dir: Path, tmp_path: Path, capsys
     out = tmp_path / "answers.jsonl"
     assert main(["ask", "--index", idx, "--reader", rd, "--input", str(DATA / "questions.jsonl"), "--out", str(out)]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["id"] for r in rows] == ["q1", "q2"] and rows[1]["question_type"] == "open" and rows[1]["abstained"]
+    assert [r["id"] for r in rows] == ["q1", "q2"] and rows[1]["question_type"] == "open"
+    # every line carries the intent; the open question is answered by the passage about LDL cholesterol
+    assert all(set(r["intent"]) >= {"type", "confidence", "focus"} for r in rows)
+    assert not rows[1]["abstained"] and rows[1]["decision"] is None
+    assert [p["doc_id"] for p in rows[1]["answer_passages"]] == ["statin-3"]
     preds = tmp_path / "preds.jsonl"
     assert main(["read", "--reader", rd, "--input", str(DATA / "pairs.jsonl"), "--out", str(preds)]) == 0
     rows = [json.loads(line) for line in preds.read_text().splitlines()]

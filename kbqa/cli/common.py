@@ -52,15 +52,20 @@ def add_rerank_args(parser: Any) -> None:
                         "or a folder); 'off' turns reranking off (default: the index's search settings)")
     parser.add_argument("--rerank-depth", type=int, default=None, metavar="N",
                         help="candidates re-scored by the reranker (default 20)")
+    parser.add_argument("--typed", choices=["on", "off"], default=None,
+                        help="typed retrieval: prefer passages of the question's type about its focus "
+                        "(docs/question_types.md; default: the index's search.typed setting)")
 
 
 def apply_rerank_args(kb: Any, args: Any) -> Any:
-    """``kb`` with --rerank / --rerank-depth applied (unchanged when neither is given)."""
+    """``kb`` with --rerank / --rerank-depth / --typed applied (unchanged when neither is given)."""
     over: dict[str, Any] = {}
     if args.rerank is not None:
         over["rerank"] = "" if args.rerank.strip().lower() in ("", "off", "none") else args.rerank
     if args.rerank_depth is not None:
         over["rerank_depth"] = args.rerank_depth
+    if getattr(args, "typed", None) is not None:
+        over["typed"] = args.typed == "on"
     return kb.with_search(**over) if over else kb
 
 

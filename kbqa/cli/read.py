@@ -50,7 +50,7 @@ def register(sub: Any, train_sub: Any) -> None:
                    help="save the mean weights of the last N epochs instead of the best dev epoch (0: best epoch)")
     t.set_defaults(func=cmd_train)
 
-    a = sub.add_parser("ask", help="answer a yes/no question over an index, with cited evidence")
+    a = sub.add_parser("ask", help="answer a question over an index: a yes/no verdict, or typed answer passages for an open question, with cited evidence")
     a.add_argument("question", nargs="?", help="the question (or use --input)")
     a.add_argument("--index", required=True, help="index folder (kbqa index build)")
     a.add_argument("--reader", default=None, help="reader folder (default: $KBQA_READER or models/reader)")
@@ -171,14 +171,23 @@ def format_answer(ans: Any, max_evidence: int = 5) -> str:
         head = f"Decision: {ans.decision.upper()} (confidence {ans.confidence:.2f})"
     # open questions are not read, and off-topic readings are not shown: no probabilities to show
     was_read = ans.question_type == "yes_no" and not insufficient
-    lines = [f"Q: {ans.question}", head] + ([f"   probabilities: {probs}"] if was_read else [])
+    lines = [f"Q: {ans.question}"]
+    if ans.intent is not None:
+        it = ans.intent
+        focus = ", ".join(f"{f} ({k})" for f, k in zip(it.focus, it.focus_kinds)) or "none found"
+        lines.append(f"Type: {it.type} (confidence {it.confidence:.2f}, {it.source}); focus: {focus}")
+    if ans.question_type != "yes_no" and ans.intent is not None:
+        head = ("Answer: the passages below, quoted from the sources (no verdict: not a yes/no question)."
+                if ans.answer_passages else f"Answer: none, {reason}; the closest evidence follows.")
+    lines += [head] + ([f"   probabilities: {probs}"] if was_read else [])
     for read in (ans.provenance.get("verdict_read") or []) if was_read else []:  # the sentences the verdict came from
         text = read["text"]
         lines.append(f"   read from {read['doc_id']}: {text[:240]}{'...' if len(text) > 240 else ''}")
     if insufficient and ans.evidence:
         lines.append("   The closest passages retrieved follow; they do not address the question.")
     lines.append("")
-    for n, ev in enumerate(ans.evidence[:max_evidence], 1):
+    shown = ans.answer_passages or ans.evidence[:max_evidence]
+    for n, ev in enumerate(shown, 1):
         h = ev.hit
         stance = ("off topic  " if ev.stance == "off_topic" else f"{ev.stance} ({ev.probability:.2f})  ") if was_read else ""
         lines.append(f"[{n}] {stance}{citation(h.meta, h.doc_id, h.title)}")

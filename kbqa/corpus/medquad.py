@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from kbqa.corpus.base import IdRegistry, LoadStats, read_bytes
@@ -54,12 +55,19 @@ def _collection(root: ET.Element, path: Path, attr: str) -> str:
     return match.group("name") if match else path.parent.name
 
 
-def iter_file(
-    path: Path, *, stats: LoadStats, ids: IdRegistry, columns: Mapping[str, str] | None = None
-) -> Iterator[Document]:
-    """Documents of one MedQuAD topic file; unanswered pairs are counted, not yielded."""
-    if columns:
-        raise InputError("column mappings apply to jsonl/csv/tsv only, not to medquad", path=str(path))
+@dataclass(frozen=True)
+class TypedQuestion:
+    """One MedQuAD question with its ``qtype``, answered or not (folders 10-12 have no answers)."""
+
+    pair_id: str  # the loader's document id: ``Collection:file-n``
+    question: str
+    qtype: str
+    focus: str
+    collection: str
+    answered: bool
+
+
+def _root(path: Path) -> tuple[ET.Element, dict[str, str]]:
     try:
         root = ET.fromstring(read_bytes(path))
     except ET.ParseError as exc:
@@ -68,22 +76,51 @@ def iter_file(
     tags = _SCHEMAS.get(root.tag)
     if tags is None:
         raise InputError(f"root element is <{root.tag}>, expected MedQuAD's <Document>", path=str(path))
+    return root, tags
+
+
+def _pairs(path: Path) -> Iterator[tuple[ET.Element, dict[str, str], str, str, str, ET.Element | None, str]]:
+    """(root, tags, collection, focus, pair id, question element, answer text) per pair of one file."""
+    root, tags = _root(path)
     collection = _collection(root, path, tags["source"])
     stem = path.name[: -len(".xml")]
     focus = " ".join((root.findtext(tags["focus"]) or "").split())
     for pair in root.iter(tags["pair"]):
         question = pair.find(tags["question"])
         answer = normalise(pair.findtext(tags["answer"]) or "")
-        if not answer:
-            stats.skipped_unanswered += 1
-            continue
         pid = pair.get("pid") or ""
         qid = question.get("qid", "") if question is not None else ""
         number = qid.rpartition("-")[2] if "-" in qid else pid
         if not number:
             raise InputError(f"a QAPair has neither a Question@qid nor a pid (focus {focus!r})",
                              path=str(path))
-        doc_id = f"{collection}:{stem}-{number}"
+        yield root, tags, collection, focus, f"{collection}:{stem}-{number}", question, answer
+
+
+def iter_typed_questions(folder: str | Path) -> Iterator[TypedQuestion]:
+    """Every question of a MedQuAD tree (``*.xml`` under ``folder``, in path order) with its qtype,
+    including those whose answer was removed upstream; pairs without a question text are skipped."""
+    files = sorted(Path(folder).rglob("*.xml")) if Path(folder).is_dir() else [Path(folder)]
+    if not files:
+        raise InputError("no MedQuAD *.xml files here; pass the medquad folder", path=str(folder))
+    for path in files:
+        for _root_el, _tags, collection, focus, pair_id, question, answer in _pairs(path):
+            text = " ".join((question.text or "").split()) if question is not None else ""
+            if text:
+                yield TypedQuestion(pair_id, text, (question.get("qtype", "") or "").strip().lower(), focus,
+                                    collection, bool(answer))
+
+
+def iter_file(
+    path: Path, *, stats: LoadStats, ids: IdRegistry, columns: Mapping[str, str] | None = None
+) -> Iterator[Document]:
+    """Documents of one MedQuAD topic file; unanswered pairs are counted, not yielded."""
+    if columns:
+        raise InputError("column mappings apply to jsonl/csv/tsv only, not to medquad", path=str(path))
+    for root, tags, collection, focus, doc_id, question, answer in _pairs(path):
+        if not answer:
+            stats.skipped_unanswered += 1
+            continue
         ids.add(doc_id, path, None)
         meta = {
             "source": "medquad",
@@ -91,8 +128,8 @@ def iter_file(
             "url": root.get("url", ""),
             "focus": focus,
             "qtype": question.get("qtype", "") if question is not None else "",
-            "document_id": root.get(tags["id"], stem),
-            "qid": qid,
+            "document_id": root.get(tags["id"], path.name[: -len(".xml")]),
+            "qid": question.get("qid", "") if question is not None else "",
         }
         title = " ".join((question.text or "").split()) if question is not None else ""
         yield Document(doc_id=doc_id, text=answer, title=title, meta=meta)

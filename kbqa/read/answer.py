@@ -23,10 +23,12 @@ from kbqa.read.question import YES_NO, Coverage, coverage, key_terms, question_t
 from kbqa.read.calibrate import Calibration
 from kbqa.text import sentence_spans
 from kbqa.read.reader import Reader, check_question
-from kbqa.types import Answer, Evidence, Hit
+from kbqa.intent.answer import open_reason, pick_passages
+from kbqa.types import Answer, Evidence, Hit, Intent
 
 _READERS: dict[str, Reader] = {}
 Idf = Callable[[Sequence[str]], Mapping[str, float]]  # stems -> their idf in the index searched
+OPEN_DEPTH = 30  # passages searched for an open question's answer passages (a yes/no question: k)
 HIGHLIGHT_CANDIDATES = 2  # sentences per passage the reader/encoder scores for its highlight (0: all)
 
 
@@ -55,12 +57,19 @@ def answer(
     filters: dict | None = None,
 ) -> Answer:
     """Answer one question over ``kb`` (a KnowledgeBase). ``threshold`` overrides the reader's dev-fitted one."""
+    from kbqa.intent.detect import detect_intent, lexicon_for
+
     q = check_question(question)
-    hits = kb.search(q, k=k, filters=filters)
+    intent = detect_intent(q, lexicon_for(getattr(kb, "knowledge_base", kb)))
+    typed = getattr(getattr(getattr(kb, "config", None), "search", None), "typed", False)
+    # an open question's answer passages are picked from a deeper list (they must be of its type about its focus)
+    depth = k if question_type(q) == YES_NO else max(k, OPEN_DEPTH)
+    hits = kb.search(q, k=depth, filters=filters, intent=intent) if typed else kb.search(q, k=depth, filters=filters)
     return answer_from_hits(
         q, hits, _reader(reader), threshold=threshold, params=params, highlight_top=highlight_top,
         highlight_candidates=highlight_candidates, encoder=getattr(kb, "encoder", None), idf=index_idf(kb),
-        provenance={"index_fingerprint": getattr(kb, "fingerprint", None), "k": k, **_reranker(kb)},
+        provenance={"index_fingerprint": getattr(kb, "fingerprint", None), "k": depth, **_reranker(kb)},
+        intent=intent,
     )
 
 
@@ -91,6 +100,7 @@ def answer_from_hits(
     provenance: dict | None = None,
     probs: np.ndarray | None = None,
     idf: Idf | None = None,
+    intent: Intent | None = None,
 ) -> Answer:
     """The verdict over already retrieved ``hits`` (best first).
 
@@ -111,7 +121,11 @@ def answer_from_hits(
     reader's prior (``params.off_topic_verdict``).
 
     ``probs`` (rows for ``dedupe(hits)``, from ``reader.predict_proba``) skips the reader call, so
-    batch evaluations can read every question's passages in one pass."""
+    batch evaluations can read every question's passages in one pass.
+
+    With an ``intent`` (kbqa.intent.detect), an open question is answered extractively by
+    ``answer_passages``: the best few passages of its type about its focus, deduplicated
+    (:func:`kbqa.intent.answer.pick_passages`); it abstains only when there is none."""
     from kbqa.version import __version__
 
     q = check_question(question)
@@ -130,7 +144,7 @@ def answer_from_hits(
         verdict = "maybe" if "maybe" in labels else labels[0]
         return Answer(q, verdict, True, 1.0 / len(labels), uniform, [], qtype,
                       {**prov, **_calibration(reader.calibration, threshold),
-                       "reason": "insufficient evidence: nothing was retrieved"})
+                       "reason": "insufficient evidence: nothing was retrieved"}, intent=intent)
 
     if probs is not None and len(probs) != len(kept):
         raise KbqaError(f"got {len(probs)} probability rows for {len(kept)} distinct passages")
@@ -154,7 +168,9 @@ def answer_from_hits(
     order = group_by_document(list(np.lexsort((-weights, ~relevant))), [h.doc_id for h in kept])
     # open question without an encoder: the sentence sharing most words with the question, unscored
     lexical_only = not by_reader and encoder is None
-    pairs = _sentence_pairs(q, kept, order[:highlight_top], 1 if lexical_only else highlight_candidates,
+    picked = pick_passages(kept, intent) if not by_reader and intent is not None else []
+    shown = list(dict.fromkeys([*order[:highlight_top], *picked]))
+    pairs = _sentence_pairs(q, kept, shown, 1 if lexical_only else highlight_candidates,
                             reader.selector if by_reader else None)
     # one reader pass (length-sorted batches) over the selected sentences and the highlight candidates
     extra = [text for _, text, _ in selected] + ([kept[i].text[a:b] for i, (a, b) in pairs] if by_reader else [])
@@ -189,9 +205,11 @@ def answer_from_hits(
             "missing": missing,
             "documents_on_topic": len(on_topic), "documents": len(covered),
         }
-    abstained = not by_reader or off_topic or confidence < cut
-    if not by_reader:
+    abstained = (not picked if intent is not None else True) if not by_reader else off_topic or confidence < cut
+    if not by_reader and intent is None:
         prov["reason"] = "not a yes/no question: showing the most relevant evidence (no yes/no/maybe reading)"
+    elif not by_reader:
+        prov["reason"] = open_reason(intent, len(picked))
     elif off_topic:
         about = f"no passage about {_and(missing)}" if missing else "no passage that addresses the question"
         prov["reason"] = (f"insufficient evidence: {about} was found (the best document, {best}, "
@@ -216,6 +234,7 @@ def answer_from_hits(
         else:  # not about the question: listed, never as support or contradiction
             st, sp = OFF_TOPIC, max(p.values())
         evidence.append(Evidence(hit=kept[i], stance=st, probability=sp, probabilities=p, highlight=highlights.get(i)))
+    by_index = dict(zip(order, evidence))
     return Answer(
         question=q,
         verdict=verdict,
@@ -225,7 +244,9 @@ def answer_from_hits(
         evidence=evidence,
         question_type=qtype,
         provenance=prov,
-        decision=None if abstained else verdict,
+        decision=None if abstained or not by_reader else verdict,
+        intent=intent,
+        answer_passages=[by_index[i] for i in picked],
     )
 
 

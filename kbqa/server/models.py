@@ -96,6 +96,16 @@ class EvidenceOut(HitOut):
     highlight: list[int] | None = Field(description="[start, end] character offsets into this evidence's text")
 
 
+class IntentOut(BaseModel):
+    """What the question wants (kbqa.types.Intent)."""
+
+    type: str
+    confidence: float
+    focus: list[str]
+    focus_kinds: list[str]
+    source: str
+
+
 class AnswerOut(BaseModel):
     """The reader's verdict (kbqa.types.Answer), as ``kbqa ask --json`` prints it, plus the disclaimer."""
 
@@ -108,6 +118,9 @@ class AnswerOut(BaseModel):
     probabilities: dict[str, float | None]
     evidence: list[EvidenceOut]
     question_type: str
+    intent: IntentOut | None = Field(None, description="the question's type, its confidence and focus (docs/question_types.md)")
+    answer_passages: list[EvidenceOut] = Field(
+        default_factory=list, description="open questions: the best passages of the question's type about its focus")
     provenance: dict[str, Any]
     index_version: str
     disclaimer: str = Field(DISCLAIMER, description=DISCLAIMER)

@@ -153,6 +153,11 @@ class AskView:
         self.encoder = encoder
         self.fingerprint = kb.fingerprint
 
+    @property
+    def knowledge_base(self) -> Any:
+        """The served KnowledgeBase (its documents name the foci the intent is matched against)."""
+        return self._kb
+
     def search(self, query: str, k: int = 10, filters: Filters | dict | None = None) -> list[Hit]:
         parsed = None if filters is None else Filters.parse(filters)
         return self._batcher.submit(self._kb, query, k, parsed).result()

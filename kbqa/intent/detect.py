@@ -1,0 +1,163 @@
+"""``detect_intents(questions, kb)``: the type and focus of each question (:class:`kbqa.types.Intent`).
+
+The type comes from the question-type classifier (``models/qtype``; loaded on first use, once per
+process, so `kbqa search` and `--help` never pay for it) reading the question's asking sentences
+(:func:`model_text`), its probabilities calibrated by the temperature of ``calibration.json``. A phrase
+rule (kbqa.intent.rules) overrides it for comparison / alternatives / stopping / ingredients /
+interactions. A yes/no question the classifier calls ``other`` is typed ``yes_no``. Without a
+classifier folder the type is the rule's, else ``yes_no``/``other`` by form, with confidence 0 and
+``source: "none"``. The focus: kbqa.intent.focus over the names the knowledge base knows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kbqa.errors import KbqaError
+from kbqa.intent.focus import MEDICINE, CONDITION, FocusLexicon, find_focus, index_names, read_names
+from kbqa.intent.rules import rule_type
+from kbqa.numeric import softmax
+from kbqa.read.question import YES_NO, asking_sentences, question_type, request_sentences
+from kbqa.types import Intent
+
+RULE_CONFIDENCE = 0.8  # reported for a rule's type when the classifier gives it less
+MEDICINES_FILE = "medicines.txt"  # in the qtype folder: MedQuAD's medicine-collection foci
+_CLASSIFY = "kbqa.classify.model"  # load_text_classifier(path) -> .labels, calibrated .predict_proba(texts)
+_MODELS: dict[str, Any] = {}
+_LEXICONS: dict[tuple[str, str], FocusLexicon] = {}
+
+
+class TypeModel:
+    """A classifier folder written by kbqa.read.train.train_classifier, with ``calibration.json``'s
+    temperature: ``labels`` and calibrated ``predict_proba(texts)`` (the kbqa.classify interface)."""
+
+    def __init__(self, classifier: Any, temperature: float, folder: Path) -> None:
+        self.classifier = classifier
+        self.labels = list(classifier.labels)
+        self.temperature = temperature
+        self.folder = folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> TypeModel:
+        from kbqa.read.classifier import SequenceClassifier
+
+        folder = Path(folder)
+        temperature = 1.0
+        cal = folder / "calibration.json"
+        if cal.is_file():
+            try:
+                temperature = float(json.loads(cal.read_text())["temperature"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise KbqaError(f"{cal}: malformed calibration ({exc}); delete it or retrain") from exc
+        return cls(SequenceClassifier.load(folder, device="cpu", light=True), temperature, folder)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, len(self.labels)))
+        return softmax(self.classifier.predict_logits([(t, None) for t in texts]) / self.temperature)
+
+
+def default_model_dir() -> Path | None:
+    from kbqa.paths import model_dir
+
+    return model_dir("qtype")
+
+
+def load_type_model(folder: str | Path | None = None) -> Any:
+    """The question-type classifier of ``folder`` (default: the committed ``models/qtype``), loaded once
+    per process; None when there is none. A folder trained by ``kbqa train classifier`` loads through
+    kbqa.classify when that module exists."""
+    path = Path(folder) if folder is not None else default_model_dir()
+    if path is None or not (path / "config.json").is_file():
+        if folder is not None:
+            raise KbqaError(f"question-type model folder {path} has no config.json; train one or fix the path")
+        return None
+    key = str(path.resolve())
+    if key not in _MODELS:
+        if _trained_here(path):
+            _MODELS[key] = TypeModel.load(path)
+        else:
+            import importlib
+
+            # kbqa train classifier's folders (the general classifier; a module of its own branch)
+            _MODELS[key] = importlib.import_module(_CLASSIFY).load_text_classifier(path)
+    return _MODELS[key]
+
+
+def _trained_here(path: Path) -> bool:
+    try:
+        info = json.loads((path / "kbqa_train.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+    return info.get("metadata", {}).get("task") == "qtype"
+
+
+def model_text(question: str) -> str:
+    """What the classifier reads: the sentences that ask (after a short subject line, which often
+    names the type: "Treatment options for X"), else the first sentence."""
+    sents = request_sentences(question)
+    asking = asking_sentences(question)
+    first = question.strip().split("\n", 1)[0].strip()
+    parts = list(asking) or sents[:1]
+    if "\n" in question.strip() and len(first.split()) <= 12 and first not in parts:
+        parts = [first, *parts]
+    return " ".join(parts)
+
+
+def lexicon_for(kb: Any) -> FocusLexicon:
+    """The names ``kb`` knows (documents' focus/condition/drug metadata) plus the shipped medicine
+    names; built once per index version."""
+    key = (str(getattr(kb, "index_dir", "")), str(getattr(kb, "version", id(kb))))
+    if key not in _LEXICONS:
+        if len(_LEXICONS) > 8:
+            _LEXICONS.clear()
+        _LEXICONS[key] = build_lexicon(getattr(kb, "documents", {}) or {})
+    return _LEXICONS[key]
+
+
+def build_lexicon(documents: Any) -> FocusLexicon:
+    from kbqa.paths import model_dir
+
+    medicines, conditions = index_names(documents)
+    lex = FocusLexicon().add_all(medicines, MEDICINE).add_all(conditions, CONDITION)
+    for name, filename in (("qtype", MEDICINES_FILE), ("ddi", "drug_names.txt")):
+        folder = model_dir(name)
+        if folder is not None:
+            lex.add_all(read_names(folder / filename), MEDICINE)
+    return lex
+
+
+def detect_intents(questions: Sequence[str], lexicon: FocusLexicon | None, model: Any = "default") -> list[Intent]:
+    """The intent of each question (one classifier pass over all). ``model``: a loaded classifier,
+    None (rules and form only), or "default" (the committed one, when present)."""
+    if isinstance(model, str) and model == "default":
+        model = load_type_model()
+    texts = [model_text(q) for q in questions]
+    probs = model.predict_proba(texts) if model is not None and texts else None
+    out = []
+    for n, (q, text) in enumerate(zip(questions, texts)):
+        foci = find_focus(q, lexicon)
+        medicines = sum(f.kind == MEDICINE for f in foci)
+        rule = rule_type(text, medicines)
+        yes_no = question_type(q) == YES_NO
+        if probs is None:
+            label, conf, source = rule or (YES_NO if yes_no else "other"), 0.0, "none"
+        else:
+            p = dict(zip(model.labels, map(float, probs[n])))
+            label = max(p, key=p.__getitem__)
+            conf, source = p[label], "model"
+            if rule is not None:
+                label, conf, source = rule, max(p.get(rule, 0.0), RULE_CONFIDENCE), "rule"
+            elif yes_no and label == "other":
+                label = YES_NO
+        out.append(Intent(label, conf, tuple(f.name for f in foci), tuple(f.kind for f in foci), source))
+    return out
+
+
+def detect_intent(question: str, lexicon: FocusLexicon | None = None, model: Any = "default") -> Intent:
+    return detect_intents([question], lexicon, model)[0]
