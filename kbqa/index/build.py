@@ -24,6 +24,7 @@ from kbqa.chunk import Chunker, embed_text
 from kbqa.config import Config
 from kbqa.embed import Encoder
 from kbqa.errors import KbqaError
+from kbqa.index.chunkstore import STORE, StoreWriter
 from kbqa.index.factory import create_index
 from kbqa.index.manifest import FORMAT, FORMAT_VERSION, document_checksum, index_fingerprint
 from kbqa.index.store import IndexFolder, file_checksums, write_atomic
@@ -98,8 +99,11 @@ class VersionWriter:
         self._lexical_texts: list[str] = []
         self._docs = open(staging / "documents.jsonl", "w", encoding="utf-8")
         self._chunks = open(staging / "chunks.jsonl", "w", encoding="utf-8")
+        self.store = StoreWriter(staging / STORE)
 
     def add_documents(self, rows: Iterable[dict[str, Any]]) -> None:
+        rows = list(rows)
+        self.store.add_documents(rows)
         for row in rows:
             self.checksums[row["doc_id"]] = row["checksum"]
             self.n_retracted += bool(row["meta"].get("retracted"))
@@ -114,6 +118,7 @@ class VersionWriter:
             self.index.add([c.chunk_id for c in chunks], vectors)
         for c in chunks:
             self._chunks.write(_dumps(chunk_row(c)))
+        self.store.add_chunks(chunks)
         if self.config.index.lexical:
             self._lexical_ids.extend(c.chunk_id for c in chunks)
             self._lexical_texts.extend(embed_text(c, self.config.chunk) for c in chunks)
@@ -122,6 +127,7 @@ class VersionWriter:
     def commit(self, manifest_extra: dict[str, Any], started: float) -> tuple[str, dict[str, Any]]:
         self._docs.close()
         self._chunks.close()
+        self.store.finish()
         self.index.save(self.staging)
         if self.config.index.lexical and self._lexical_ids:
             from kbqa.lexical import LexicalIndex
@@ -160,6 +166,7 @@ class VersionWriter:
     def close(self) -> None:
         self._docs.close()
         self._chunks.close()
+        self.store.close()
 
 
 def iter_blocks(
