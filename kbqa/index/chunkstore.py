@@ -61,13 +61,32 @@ def _year(meta: dict[str, Any]) -> int | None:
 class StoreWriter:
     """Writes ``store.sqlite`` into a staging folder, rows in the order given; ``finish`` seals it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, resume: tuple[int, int] | None = None) -> None:
+        """A new store at ``path``; with ``resume=(documents, chunks)``, the store an interrupted
+        build left there, cut back to its last checkpoint (kbqa.index.resume)."""
         self.path = path
         self.db = sqlite3.connect(path)
-        # a staging file: the folder's commit fsyncs it, and a crash discards it whole
-        self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
-        self.n_chunks = 0
-        self.n_documents = 0
+        # a staging file, fsynced by the folder's commit; the rollback journal keeps it whole if the
+        # process dies between checkpoints, so a resumed build finds it at its last checkpoint
+        self.db.executescript("PRAGMA journal_mode=DELETE; PRAGMA synchronous=OFF;")
+        if resume is None:
+            self.db.executescript(SCHEMA)
+            self.n_documents, self.n_chunks = 0, 0
+        else:
+            self.n_documents, self.n_chunks = resume
+            self.db.execute("DELETE FROM documents WHERE rowid > ?", (self.n_documents,))
+            self.db.execute("DELETE FROM chunks WHERE row >= ?", (self.n_chunks,))
+            for table in ("mesh", "pubtypes"):
+                self.db.execute(f"DELETE FROM {table} WHERE doc_id NOT IN (SELECT doc_id FROM documents)")
+            self.db.commit()
+            have = self.db.execute("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks)").fetchone()
+            if tuple(have) != resume:
+                raise KbqaError(f"{path} holds {have[0]} documents and {have[1]} chunks, fewer than its checkpoint "
+                                f"({resume[0]}, {resume[1]}); build again with --overwrite")
+
+    def checkpoint(self) -> None:
+        """Make everything added so far durable across a crash of this process."""
+        self.db.commit()
 
     def add_documents(self, rows: Iterable[dict[str, Any]]) -> None:
         docs, mesh, types = [], [], []
@@ -170,6 +189,10 @@ class ChunkStore:
         writer.db.executemany("INSERT INTO info VALUES (?,?)", [
             ("format", FORMAT), ("chunks", str(writer.n_chunks)), ("documents", str(writer.n_documents))])
         return cls(db, f"{vdir} (no {STORE}: held in memory)")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:
