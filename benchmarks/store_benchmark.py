@@ -48,12 +48,10 @@ def anon_rss_mb() -> float:
 def rows(index: Path, n: int) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """(chunk row, its document row) pairs, the real ones repeated with changed ids up to ``n``."""
     from kbqa.index.store import IndexFolder
-    from kbqa.jsonlines import read_jsonl
 
     folder = IndexFolder(index)
-    vdir = folder.version_dir()
-    docs = {d["doc_id"]: d for d in read_jsonl(vdir / "documents.jsonl")}
-    chunks = list(read_jsonl(vdir / "chunks.jsonl"))
+    docs = {d["doc_id"]: d for d in folder.document_rows()}
+    chunks = list(folder.chunk_rows())
     made = 0
     rep = 0
     while made < n:
@@ -299,10 +297,9 @@ def _common_mesh(index: Path) -> str:
     from collections import Counter
 
     from kbqa.index.store import IndexFolder
-    from kbqa.jsonlines import read_jsonl
 
     counts: Counter[str] = Counter()
-    for d in read_jsonl(IndexFolder(index).version_dir() / "documents.jsonl"):
+    for d in IndexFolder(index).document_rows():
         counts.update(str(m).lower() for m in d["meta"].get("mesh") or [])
     return counts.most_common(1)[0][0] if counts else ""
 

@@ -105,6 +105,10 @@ class IndexFolder:
         """The version's chunks.jsonl rows (chunk_id, doc_id, text, start, end)."""
         return read_jsonl(self.version_dir(name) / "chunks.jsonl")
 
+    def document_rows(self, name: str | None = None) -> Iterator[dict[str, Any]]:
+        """The version's documents.jsonl rows (doc_id, title, meta, checksum, n_chunks)."""
+        return read_jsonl(self.version_dir(name) / "documents.jsonl")
+
     def lexical(self, name: str | None = None) -> Any:
         """The version's BM25 side (kbqa.lexical.LexicalIndex, memory-mapped), or None if it was built without."""
         path = self.version_dir(name) / "lexical"
