@@ -140,6 +140,7 @@ def test_interrupted_build_resumes_at_the_last_batch(where, encoder, tiny_cfg, f
     staging = [p for p in root.iterdir() if p.name.startswith(BUILD_PREFIX)]
     assert len(staging) == 1 and (staging[0] / PROGRESS).is_file()
     saved = json.loads((staging[0] / PROGRESS).read_text())["chunks"]
+    assert not (root / "CURRENT").exists()
 
     rec = RecordingEncoder(encoder)
     _build(root, rec, tiny_cfg, CountingLoader())
@@ -167,3 +168,33 @@ def test_other_settings_start_over(encoder, tiny_cfg, tmp_path):
     rec = RecordingEncoder(encoder)
     _build(root, rec, other, CountingLoader(40))
     assert not old.exists() and KnowledgeBase.load(root, encoder=encoder).manifest["counts"]["documents"] == 40
+
+
+def test_same_build_command_resumes_without_overwrite(tiny_cfg, tmp_path, monkeypatch):
+    """The public path: KnowledgeBase.build (what `kbqa index build` runs) interrupted, then run again."""
+    import kbqa.index.build as build
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": d.doc_id, "title": d.title, "text": d.text, **d.meta}) + "\n"
+                            for d in documents(40)))
+    monkeypatch.setattr(build, "BLOCK", BLOCK)
+    real, calls = build.embed_chunks, []
+
+    def embed_chunks(encoder, chunks, config):
+        calls.append(len(chunks))
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(encoder, chunks, config)
+
+    monkeypatch.setattr(build, "embed_chunks", embed_chunks)
+    with pytest.raises(KeyboardInterrupt):
+        KnowledgeBase.build([docs], tmp_path / "idx", tiny_cfg, progress=False)
+    again: list[int] = []
+    monkeypatch.setattr(build, "embed_chunks", lambda e, c, cfg: again.append(len(c)) or real(e, c, cfg))
+    kb = KnowledgeBase.build([docs], tmp_path / "idx", tiny_cfg, progress=False)  # no --overwrite needed
+    resumed = sum(again)
+    whole = KnowledgeBase.build([docs], tmp_path / "whole", tiny_cfg, progress=False)
+    assert kb.version == "v000001" and len(kb) == len(whole) and check_index(kb.index_dir).ok
+    assert resumed == len(kb) - sum(calls[:3]) and sum(calls[:3]) > 0  # the resumed build embedded only the rest
+    assert list(kb.iter_chunks()) == list(whole.iter_chunks())
+    assert kb.search("statin muscle", k=5) == whole.search("statin muscle", k=5)

@@ -241,7 +241,7 @@ def build_version(
     sources: list[dict[str, Any]],
     counts: Callable[[], dict[str, int]],
     progress: bool = True,
-    block: int = BLOCK,
+    block: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Write a new version from ``(source, document)`` pairs and commit it; returns (name, manifest).
 
@@ -255,6 +255,7 @@ def build_version(
     from kbqa.index.resume import BuildProgress, build_key
 
     started = time.perf_counter()
+    block = block or BLOCK
     chunker = Chunker(config.chunk, encoder.tokenizer, encoder.max_tokens)
     key = build_key(sources, config.to_dict(), encoder.identity())
     spill, prior = BuildProgress.open(folder.root, key, encoder.dim)

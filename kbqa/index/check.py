@@ -299,5 +299,11 @@ def check_index(index_dir: str | Path, version: str | None = None) -> CheckRepor
         if p.name.startswith((STAGING_PREFIX, TRASH_PREFIX, f".{POINTER}.tmp-"))
     )
     warnings = [f"{n}: left by an interrupted writer; the next update removes it" for n in leftovers]
+    from kbqa.index.resume import BUILD_PREFIX
+
+    warnings += [
+        f"{p.name}: an interrupted build; the same `kbqa index build` command resumes it, another build replaces it"
+        for p in sorted(folder.root.iterdir()) if p.name.startswith(BUILD_PREFIX)
+    ]
     return CheckReport(report.index_dir, name, report.current, report.problems, tuple(warnings), report.counts)
 

@@ -3,8 +3,9 @@
 Layout::
 
     DIR/CURRENT             name of the committed version, e.g. "v000003" (replaced atomically)
-    DIR/v000003/            manifest.json, documents.jsonl, chunks.jsonl, vectors.npy, ids.json, faiss.index
+    DIR/v000003/            manifest.json, documents.jsonl, chunks.jsonl, store.sqlite, vectors.npy, ids.json, faiss.index
     DIR/.staging-*/         a version being written; removed on failure or by the next writer
+    DIR/.build-KEY/         a full build being written; kept if interrupted, resumed by the same build (kbqa.index.resume)
     DIR/.trash-*/           a version being deleted (renamed first); removed by the next writer
     DIR/.lock               held (flock) by the one writer
 
