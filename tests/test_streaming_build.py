@@ -198,3 +198,29 @@ def test_same_build_command_resumes_without_overwrite(tiny_cfg, tmp_path, monkey
     assert resumed == len(kb) - sum(calls[:3]) and sum(calls[:3]) > 0  # the resumed build embedded only the rest
     assert list(kb.iter_chunks()) == list(whole.iter_chunks())
     assert kb.search("statin muscle", k=5) == whole.search("statin muscle", k=5)
+
+
+@pytest.mark.parametrize("factory", ["sq8"])
+def test_trained_kind_reads_the_builds_vectors_from_disk(factory, encoder, tiny_cfg, fresh, tmp_path, monkeypatch):
+    """A trained kind is not fed RAM copies during a build: it adopts the on-disk spill at the end,
+    and the result equals an index fed batch by batch (same vectors, ids, trained state)."""
+    from kbqa.index.faiss_approx import TrainedFaissIndex
+
+    cfg = tiny_cfg.replace(index={"factory": factory})
+    adopted = []
+    real_adopt, real_add = TrainedFaissIndex.adopt, TrainedFaissIndex.add
+    monkeypatch.setattr(TrainedFaissIndex, "adopt", lambda self, ids, v: adopted.append(type(v)) or real_adopt(self, ids, v))
+    monkeypatch.setattr(TrainedFaissIndex, "add", lambda *a: pytest.fail("a build buffered vectors in RAM"))
+    with pytest.raises(KeyboardInterrupt):  # and resuming keeps it so
+        _build(tmp_path / "idx", RecordingEncoder(encoder, fail_at=7), cfg, CountingLoader())
+    _build(tmp_path / "idx", encoder, cfg, CountingLoader())
+    assert adopted == [np.memmap]
+    monkeypatch.setattr(TrainedFaissIndex, "add", real_add)
+    kb = KnowledgeBase.load(tmp_path / "idx", encoder=encoder)
+    whole = KnowledgeBase.load(fresh, encoder=encoder)
+    np.testing.assert_array_equal(kb.index.vectors(), whole.index.vectors())
+    reference = TrainedFaissIndex.create(whole.index.dim, kb.config.index)
+    reference.add(list(whole.index.ids), np.asarray(whole.index.vectors()))
+    q = encoder.encode_queries(["warfarin bleeding", "statin muscle"])
+    assert kb.index.search(q, 8) == reference.search(q, 8)
+    assert kb.manifest["index"]["trained_on"] == reference.describe()["trained_on"] and check_index(tmp_path / "idx").ok

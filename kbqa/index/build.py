@@ -28,6 +28,7 @@ from kbqa.embed import Encoder
 from kbqa.errors import KbqaError
 from kbqa.index.chunkstore import STORE, StoreWriter
 from kbqa.index.factory import create_index
+from kbqa.index.protocol import check_vectors
 from kbqa.index.manifest import FORMAT, FORMAT_VERSION, document_checksum, index_fingerprint
 from kbqa.index.store import IndexFolder, file_checksums, write_atomic
 from kbqa.jsonlines import read_jsonl
@@ -89,7 +90,7 @@ class VersionWriter:
 
     def __init__(
         self, folder: IndexFolder, staging: Path, config: Config, dim: int, index: Any = None,
-        *, resume: dict[str, Any] | None = None,
+        *, resume: dict[str, Any] | None = None, defer: bool = False,
     ) -> None:
         self.folder = folder
         self.staging = staging
@@ -101,6 +102,9 @@ class VersionWriter:
         self.checksums: dict[str, str] = {}
         self.n_chunks = 0
         self.n_retracted = 0
+        # ``defer``: an untrained index gets its vectors from the caller at the end (``adopt``, from the
+        # build's on-disk spill, kbqa.index.resume) instead of buffering RAM copies of all of them
+        self.deferred = defer and not self._seeded and hasattr(self.index, "adopt") and getattr(self.index, "index", None) is None
         if resume is None:
             self._docs = open(staging / "documents.jsonl", "w", encoding="utf-8")
             self._chunks = open(staging / "chunks.jsonl", "w", encoding="utf-8")
@@ -131,7 +135,9 @@ class VersionWriter:
             self._docs.write(_dumps(row))
 
     def add_chunks(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        if self._seeded:
+        if self.deferred:
+            check_vectors([c.chunk_id for c in chunks], vectors, self.index.dim)
+        elif self._seeded:
             new = [i for i, c in enumerate(chunks) if c.chunk_id not in self.index.ids]
             if new:
                 self.index.add([chunks[i].chunk_id for i in new], vectors[new])
@@ -260,11 +266,11 @@ def build_version(
     key = build_key(sources, config.to_dict(), encoder.identity())
     spill, prior = BuildProgress.open(folder.root, key, encoder.dim)
     staging = spill.staging
-    writer = VersionWriter(folder, staging, config, encoder.dim, resume=prior)
+    writer = VersionWriter(folder, staging, config, encoder.dim, resume=prior, defer=True)
     done_docs = prior["documents"] if prior else 0
     seen: dict[str, str] = {}
     try:
-        if prior:
+        if prior and not writer.deferred:
             ids = [row["chunk_id"] for row in read_jsonl(staging / "chunks.jsonl")]
             for start, vectors in spill.saved_vectors(writer.n_chunks, 8 * block):
                 writer.index.add(ids[start : start + len(vectors)], vectors)
@@ -283,7 +289,11 @@ def build_version(
             raise KbqaError(
                 "no document with text was found in " + ", ".join(s["source"] for s in sources) + "; nothing to index"
             )
-        spill.finish()
+        if writer.deferred:
+            ids = [row["chunk_id"] for row in read_jsonl(staging / "chunks.jsonl")]
+            writer.index.adopt(ids, spill.memmap(writer.n_chunks))
+            del ids
+        spill.finish()  # the memory map keeps the unlinked spill readable until the index is saved
         return writer.commit(
             {
                 "embedder": encoder.identity(),

@@ -79,9 +79,16 @@ class BuildProgress:
         os.fsync(self._spill.fileno())
         write_atomic(self.staging / PROGRESS, json.dumps({"key": self.key, "dim": self.dim, **state}))
 
+    def memmap(self, rows: int) -> np.ndarray:
+        """The first ``rows`` vectors written, memory-mapped (read-only)."""
+        self._spill.flush()
+        if not rows:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.memmap(self.staging / SPILL, dtype=np.float32, mode="r", shape=(rows, self.dim))
+
     def saved_vectors(self, rows: int, block: int) -> Iterator[tuple[int, np.ndarray]]:
         """(first row, vectors) of the checkpointed vectors, ``block`` rows at a time."""
-        spill = np.memmap(self.staging / SPILL, dtype=np.float32, mode="r", shape=(rows, self.dim)) if rows else None
+        spill = self.memmap(rows)
         for start in range(0, rows, block):
             yield start, np.array(spill[start : start + block])
 
