@@ -11,7 +11,7 @@ from kbqa.config import Config, SearchConfig, from_dict, opening_config
 from kbqa.errors import KbqaError
 from kbqa.filters import Filters
 from kbqa.index.base import VectorIndex
-from kbqa.index.chunkstore import ChunkStore, ChunksView, DocumentsView
+from kbqa.index.chunkstore import STORE, ChunkStore, ChunksView, DocumentsView
 from kbqa.index.factory import load_index
 from kbqa.index.manifest import check_embedder, read_manifest
 from kbqa.index.store import IndexFolder
@@ -127,7 +127,8 @@ class KnowledgeBase:
             encoder = load_encoder(effective.embed)
         check_embedder(manifest, encoder.identity(), vdir)
         index = load_index(vdir, effective.index, manifest["embedder"]["dim"])
-        store = ChunkStore.open(vdir)
+        # versions written before the chunk store existed do not list it among their files
+        store = ChunkStore.open(vdir, required=STORE in manifest.get("files", {}))
         if len(store) != len(index):
             raise KbqaError(
                 f"{vdir}: {len(store)} chunks but {len(index)} vectors; the version is damaged, run `kbqa index check`"

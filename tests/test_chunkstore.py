@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 from pathlib import Path
@@ -75,6 +76,11 @@ def test_version_without_store_loads_from_jsonl(kb, tmp_path):
     old = tmp_path / "old"
     shutil.copytree(kb.index_dir, old, ignore=shutil.ignore_patterns(".lock"))
     (old / kb.version / STORE).unlink()
+    with pytest.raises(KbqaError, match=r"store\.sqlite is missing"):  # a version that lists it: damaged
+        KnowledgeBase.load(old, encoder=kb.encoder)
+    manifest = json.loads((old / kb.version / "manifest.json").read_text())
+    del manifest["files"][STORE]  # as written before the store existed
+    (old / kb.version / "manifest.json").write_text(json.dumps(manifest))
     legacy = KnowledgeBase.load(old, encoder=kb.encoder)
     assert "in memory" in legacy.store.where
     for q, f in itertools.product(["warfarin bleeding", "vitamin D"], [None, {"year_min": 2015}, {"mesh": "aspirin"}, {"source": "trials", "include_retracted": True}]):

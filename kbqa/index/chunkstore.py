@@ -161,11 +161,15 @@ class ChunkStore:
         self.any_retracted = bool(self._query("SELECT 1 FROM documents WHERE retracted = 1 LIMIT 1"))
 
     @classmethod
-    def open(cls, vdir: Path) -> ChunkStore:
-        """The store of version folder ``vdir``; a version written before stores existed gets one
-        built in memory from its documents.jsonl / chunks.jsonl (rebuild it to serve from disk)."""
+    def open(cls, vdir: Path, *, required: bool = True) -> ChunkStore:
+        """The store of version folder ``vdir``. Without ``required`` (a version written before stores
+        existed), a missing store is built in memory from documents.jsonl / chunks.jsonl (rebuild the
+        index to serve it from disk)."""
         path = vdir / STORE
         if not path.is_file():
+            if required:
+                raise KbqaError(f"{path} is missing; run `kbqa index check`, roll back to an earlier version "
+                                "(`kbqa index rollback`) or rebuild the index")
             return cls._in_memory(vdir)
         try:
             db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
