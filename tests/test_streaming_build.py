@@ -17,7 +17,7 @@ from kbqa.index.store import IndexFolder
 from kbqa.pipeline import KnowledgeBase
 from kbqa.types import Document
 
-N_DOCS = 120
+N_DOCS = 60
 BLOCK = 4
 WORDS = "aspirin warfarin statin metformin bleeding stroke kidney muscle fracture insulin".split()
 
