@@ -58,6 +58,29 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
+class AnonPeak:
+    """Peak anonymous RSS of this process, sampled every 0.1 s in a thread (ru_maxrss also counts
+    the file-backed pages of memory-mapped files, which are page cache, reclaimable)."""
+
+    def __enter__(self) -> AnonPeak:
+        import threading
+
+        self.peak, self._stop = 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("RssAnon:"):
+                    self.peak = max(self.peak, int(line.split()[1]) / 1024**2)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -168,12 +191,12 @@ def stage_build(args: argparse.Namespace, index: Path, corpus_chunks: int, seed:
     cfg = _config(source, args)
     folder = IndexFolder(index)
     started = time.perf_counter()
-    with folder.lock():
+    with folder.lock(), AnonPeak() as anon:
         build_version(folder, docs or source.documents(corpus_chunks), encoder=encoder, config=cfg,
                       sources=[{"source": "scale", "path": str(index), "format": "generated"}],
                       counts=lambda: {}, progress=False)
     return {"build_s": round(time.perf_counter() - started, 1), "build_peak_rss_gb": round(peak_rss_gb(), 3),
-            "index_bytes": dir_bytes(folder.version_dir())}
+            "build_peak_anon_gb": round(anon.peak, 3), "index_bytes": dir_bytes(folder.version_dir())}
 
 
 def queries(source: Source) -> list[str]:
