@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +11,10 @@ from kbqa.config import Config, SearchConfig, from_dict, opening_config
 from kbqa.errors import KbqaError
 from kbqa.filters import Filters
 from kbqa.index.base import VectorIndex
+from kbqa.index.chunkstore import STORE, ChunkStore, ChunksView, DocumentsView
 from kbqa.index.factory import load_index
 from kbqa.index.manifest import check_embedder, read_manifest
-from kbqa.index.store import IndexFolder, read_jsonl
+from kbqa.index.store import IndexFolder
 from kbqa.types import Answer, Chunk, Hit
 
 Source = str | Path
@@ -30,34 +31,22 @@ class KnowledgeBase:
         config: Config,
         encoder: Any,
         index: VectorIndex,
-        documents: dict[str, dict[str, Any]],
-        chunks: dict[str, Chunk],
+        store: ChunkStore,
     ) -> None:
         self.index_dir = index_dir
         self.encoder = encoder
-        self._serve(version, manifest, config, index, documents, chunks)
+        self._serve(version, manifest, config, index, store)
 
-    def _serve(
-        self,
-        version: str,
-        manifest: dict[str, Any],
-        config: Config,
-        index: VectorIndex,
-        documents: dict[str, dict[str, Any]],
-        chunks: dict[str, Chunk],
-    ) -> None:
+    def _serve(self, version: str, manifest: dict[str, Any], config: Config, index: VectorIndex, store: ChunkStore) -> None:
         """Hold one version: set by the constructor, and again when ``update`` moves this object on."""
         self.version = version
         self.manifest = manifest
         self.config = config
         self.index = index
-        self.documents = documents
-        self.chunks = chunks
-        self._doc_chunks: dict[str, list[str]] = {}
-        for chunk_id, chunk in chunks.items():
-            self._doc_chunks.setdefault(chunk.doc_id, []).append(chunk_id)
-        self._any_retracted = any(d["meta"].get("retracted") for d in documents.values())
-        self._allowed_cache: dict[Filters, frozenset[str] | None] = {}
+        # chunk texts, offsets and citation metadata stay on disk (kbqa.index.chunkstore), read by id
+        self.store = store
+        self.documents: Mapping[str, dict[str, Any]] = DocumentsView(store)
+        self.chunks: Mapping[str, Chunk] = ChunksView(store)
         self._lexical: Any = None
 
     @property
@@ -143,25 +132,14 @@ class KnowledgeBase:
             encoder = load_encoder(effective.embed)
         check_embedder(manifest, encoder.identity(), vdir)
         index = load_index(vdir, effective.index, manifest["embedder"]["dim"])
-        documents = {row["doc_id"]: row for row in read_jsonl(vdir / "documents.jsonl")}
-        chunks: dict[str, Chunk] = {}
-        for row in read_jsonl(vdir / "chunks.jsonl"):
-            doc = documents[row["doc_id"]]
-            chunks[row["chunk_id"]] = Chunk(
-                chunk_id=row["chunk_id"],
-                doc_id=row["doc_id"],
-                text=row["text"],
-                start=row["start"],
-                end=row["end"],
-                title=doc["title"],
-                meta=doc["meta"],
-            )
-        if len(chunks) != len(index):
+        # versions written before the chunk store existed do not list it among their files
+        store = ChunkStore.open(vdir, required=STORE in manifest.get("files", {}))
+        if len(store) != len(index):
             raise KbqaError(
-                f"{vdir}: {len(chunks)} chunks but {len(index)} vectors; the version is damaged, run `kbqa index check`"
+                f"{vdir}: {len(store)} chunks but {len(index)} vectors; the version is damaged, run `kbqa index check`"
             )
         manifest = {**manifest, "version": name}
-        kb = cls(folder.root, name, manifest, effective, encoder, index, documents, chunks)
+        kb = cls(folder.root, name, manifest, effective, encoder, index, store)
         kb.lexical  # opened now (memory-mapped): a reader keeps its BM25 side if an update prunes this version
         return kb
 
@@ -206,7 +184,7 @@ class KnowledgeBase:
     def _move_to_current(self) -> None:
         fresh = self.reload()
         if fresh is not self:
-            self._serve(fresh.version, fresh.manifest, fresh.config, fresh.index, fresh.documents, fresh.chunks)
+            self._serve(fresh.version, fresh.manifest, fresh.config, fresh.index, fresh.store)
             self._lexical = fresh._lexical  # opened at load: kept if a later update prunes that version
 
     # ---- queries ------------------------------------------------------------------------
@@ -215,36 +193,27 @@ class KnowledgeBase:
         return self.manifest["fingerprint"]
 
     def __len__(self) -> int:
-        return len(self.chunks)
+        return len(self.store)
 
     def iter_chunks(self) -> Iterator[Chunk]:
-        return iter(self.chunks.values())
+        """Every chunk in index order, streamed from the store."""
+        return self.store.iter_chunks()
 
     def get_chunk(self, chunk_id: str) -> Chunk:
-        try:
-            return self.chunks[chunk_id]
-        except KeyError:
-            raise KbqaError(f"no chunk {chunk_id!r} in the index at {self.index_dir}") from None
+        chunk = self.store.chunk(chunk_id)
+        if chunk is None:
+            raise KbqaError(f"no chunk {chunk_id!r} in the index at {self.index_dir}")
+        return chunk
 
     def document_chunks(self, doc_id: str) -> list[Chunk]:
         """The chunks of one document, in document order ([] for an unknown id)."""
-        return sorted((self.chunks[c] for c in self._doc_chunks.get(doc_id, ())), key=lambda c: (c.start, c.end))
+        return self.store.document_chunks(doc_id)
 
     def _allowed(self, filters: Filters) -> frozenset[str] | None:
-        """Chunk ids passing ``filters`` (None = everything, the fast path)."""
-        if filters.is_trivial and (filters.include_retracted or not self._any_retracted):
+        """Chunk ids passing ``filters`` (None = everything, the fast path); answered by the store."""
+        if filters.is_trivial and (filters.include_retracted or not self.store.any_retracted):
             return None
-        if filters not in self._allowed_cache:
-            allowed = [
-                cid
-                for doc_id, row in self.documents.items()
-                if filters.accepts(row["meta"])
-                for cid in self._doc_chunks.get(doc_id, ())
-            ]
-            if len(self._allowed_cache) > 64:
-                self._allowed_cache.clear()
-            self._allowed_cache[filters] = frozenset(allowed)
-        return self._allowed_cache[filters]
+        return self.store.allowed(filters)
 
     def _filters(self, filters: Filters | dict[str, Any] | None) -> Filters:
         # a filter that leaves include_retracted unset keeps the configured default
@@ -290,12 +259,13 @@ class KnowledgeBase:
             results = [r[:k] for r in prefer_many(
                 results, intents, self.chunks.__getitem__, min_confidence=cfg.typed_min_confidence,
                 section_weight=cfg.typed_section_weight, focus_weight=cfg.typed_focus_weight, depth=cfg.typed_depth)]
-        return [[self._hit(cid, score) for cid, score in row] for row in results]
+        found = self.store.chunks({cid for row in results for cid, _ in row})
+        return [[self._hit(found[cid], score) for cid, score in row] for row in results]
 
     def _passage(self, chunk_id: str) -> str:
         from kbqa.chunk import embed_text
 
-        return embed_text(self.chunks[chunk_id], self.config.chunk)
+        return embed_text(self.get_chunk(chunk_id), self.config.chunk)
 
     @property
     def reranker(self) -> Any:
@@ -304,15 +274,14 @@ class KnowledgeBase:
 
         return reranker_for(self.config.search, self.config.embed.device)
 
-    def _hit(self, chunk_id: str, score: float) -> Hit:
-        c = self.chunks[chunk_id]
+    @staticmethod
+    def _hit(c: Chunk, score: float) -> Hit:
         return Hit(chunk_id=c.chunk_id, doc_id=c.doc_id, score=score, text=c.text, title=c.title, meta=c.meta, start=c.start, end=c.end)
 
     def with_search(self, **settings: Any) -> KnowledgeBase:
         """The same loaded index and models with other search settings, e.g. ``kb.with_search(mode="hybrid")``."""
         clone = copy.copy(self)  # shares the loaded index, chunks and encoder
         clone.config = self.config.replace(search=settings)
-        clone._allowed_cache = {}
         return clone
 
     # ---- answers (the reader lives in kbqa.read; the DDI check takes a kb: kbqa.ddi.interactions.check)

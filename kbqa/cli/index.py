@@ -15,7 +15,11 @@ def register(sub: Any, train_sub: Any) -> None:
     index = sub.add_parser("index", help="build and inspect index folders")
     isub = index.add_subparsers(dest="index_command", metavar="ACTION", required=True)
 
-    build = isub.add_parser("build", help="index documents from files, folders or recipe names")
+    build = isub.add_parser(
+        "build", help="index documents from files, folders or recipe names",
+        description="Index documents from files, folders or recipe names. A local build streams in blocks and "
+        "checkpoints after each: if it is interrupted, run the same command again to resume it.",
+    )
     build.add_argument("sources", nargs="+", metavar="SOURCE", help="a file, a folder or a corpus recipe name")
     build.add_argument("--index", required=True, help="index folder to create")
     build.add_argument("--format", help="input format (jsonl, csv, tsv, pubmedqa, medquad, pubmed, ddi2013); inferred by default")

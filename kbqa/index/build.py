@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,9 +26,12 @@ from kbqa.chunk import Chunker, embed_text
 from kbqa.config import Config
 from kbqa.embed import Encoder
 from kbqa.errors import KbqaError
+from kbqa.index.chunkstore import STORE, StoreWriter
 from kbqa.index.factory import create_index
+from kbqa.index.protocol import check_vectors
 from kbqa.index.manifest import FORMAT, FORMAT_VERSION, document_checksum, index_fingerprint
 from kbqa.index.store import IndexFolder, file_checksums, write_atomic
+from kbqa.jsonlines import read_jsonl
 from kbqa.types import Chunk, Document
 
 BLOCK = 1024  # chunks embedded per call: big enough to batch well, small enough to show progress
@@ -83,7 +88,10 @@ def background(items: Iterator[T], depth: int = 2) -> Iterator[T]:
 class VersionWriter:
     """Accumulates one version in a staging folder; ``commit`` makes it current."""
 
-    def __init__(self, folder: IndexFolder, staging: Path, config: Config, dim: int, index: Any = None) -> None:
+    def __init__(
+        self, folder: IndexFolder, staging: Path, config: Config, dim: int, index: Any = None,
+        *, resume: dict[str, Any] | None = None, defer: bool = False,
+    ) -> None:
         self.folder = folder
         self.staging = staging
         self.config = config
@@ -94,19 +102,42 @@ class VersionWriter:
         self.checksums: dict[str, str] = {}
         self.n_chunks = 0
         self.n_retracted = 0
-        self._lexical_ids: list[str] = []
-        self._lexical_texts: list[str] = []
-        self._docs = open(staging / "documents.jsonl", "w", encoding="utf-8")
-        self._chunks = open(staging / "chunks.jsonl", "w", encoding="utf-8")
+        # ``defer``: an untrained index gets its vectors from the caller at the end (``adopt``, from the
+        # build's on-disk spill, kbqa.index.resume) instead of buffering RAM copies of all of them
+        self.deferred = defer and not self._seeded and hasattr(self.index, "adopt") and getattr(self.index, "index", None) is None
+        if resume is None:
+            self._docs = open(staging / "documents.jsonl", "w", encoding="utf-8")
+            self._chunks = open(staging / "chunks.jsonl", "w", encoding="utf-8")
+            self.store = StoreWriter(staging / STORE)
+        else:  # an interrupted build's files (kbqa.index.resume), cut back to its last checkpoint
+            self._docs = _reopen(staging / "documents.jsonl", resume["documents_bytes"])
+            self._chunks = _reopen(staging / "chunks.jsonl", resume["chunks_bytes"])
+            for row in read_jsonl(staging / "documents.jsonl"):
+                self.checksums[row["doc_id"]] = row["checksum"]
+                self.n_retracted += bool(row["meta"].get("retracted"))
+            self.n_chunks = resume["chunks"]
+            self.store = StoreWriter(staging / STORE, resume=(len(self.checksums), self.n_chunks))
+
+    def checkpoint(self) -> dict[str, int]:
+        """Make what was added so far durable; returns what ``resume`` needs to continue from here."""
+        for f in (self._docs, self._chunks):
+            f.flush()
+            os.fsync(f.fileno())
+        self.store.checkpoint()
+        return {"chunks": self.n_chunks, "documents_bytes": self._docs.tell(), "chunks_bytes": self._chunks.tell()}
 
     def add_documents(self, rows: Iterable[dict[str, Any]]) -> None:
+        rows = list(rows)
+        self.store.add_documents(rows)
         for row in rows:
             self.checksums[row["doc_id"]] = row["checksum"]
             self.n_retracted += bool(row["meta"].get("retracted"))
             self._docs.write(_dumps(row))
 
     def add_chunks(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        if self._seeded:
+        if self.deferred:
+            check_vectors([c.chunk_id for c in chunks], vectors, self.index.dim)
+        elif self._seeded:
             new = [i for i, c in enumerate(chunks) if c.chunk_id not in self.index.ids]
             if new:
                 self.index.add([chunks[i].chunk_id for i in new], vectors[new])
@@ -114,21 +145,30 @@ class VersionWriter:
             self.index.add([c.chunk_id for c in chunks], vectors)
         for c in chunks:
             self._chunks.write(_dumps(chunk_row(c)))
-        if self.config.index.lexical:
-            self._lexical_ids.extend(c.chunk_id for c in chunks)
-            self._lexical_texts.extend(embed_text(c, self.config.chunk) for c in chunks)
+        self.store.add_chunks(chunks)
         self.n_chunks += len(chunks)
 
     def commit(self, manifest_extra: dict[str, Any], started: float) -> tuple[str, dict[str, Any]]:
         self._docs.close()
         self._chunks.close()
+        self.store.finish()
         self.index.save(self.staging)
-        if self.config.index.lexical and self._lexical_ids:
+        if self.config.index.lexical and self.n_chunks:
+            from kbqa.index.chunkstore import ChunkStore
             from kbqa.lexical import LexicalIndex
 
+            # the texts are read back from the store: a build holds no list of all chunk texts
+            # while it embeds (bm25s itself still indexes in memory)
+            ids, texts = [], []
+            store = ChunkStore.open(self.staging)
+            for c in store.iter_chunks():
+                ids.append(c.chunk_id)
+                texts.append(embed_text(c, self.config.chunk))
+            store.close()
             # rebuilt whole for every version (seconds for 10^5 chunks): BM25 statistics always
             # equal a fresh build's, and the dense and lexical sides move together
-            LexicalIndex.build(self._lexical_ids, self._lexical_texts).save(self.staging / "lexical")
+            LexicalIndex.build(ids, texts).save(self.staging / "lexical")
+            del ids, texts
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -160,12 +200,20 @@ class VersionWriter:
     def close(self) -> None:
         self._docs.close()
         self._chunks.close()
+        self.store.close()
+
+
+def _reopen(path: Path, size: int) -> Any:
+    with open(path, "r+b") as f:
+        f.truncate(size)
+    return open(path, "a", encoding="utf-8")
 
 
 def iter_blocks(
-    documents: Iterable[tuple[str, Document]], chunker: Chunker, seen: dict[str, str] | None = None
+    documents: Iterable[tuple[str, Document]], chunker: Chunker, seen: dict[str, str] | None = None,
+    block: int = BLOCK,
 ) -> Iterator[tuple[list[dict[str, Any]], list[Chunk]]]:
-    """(document rows, chunks) in blocks of about BLOCK chunks; duplicate ids across sources raise."""
+    """(document rows, chunks) in blocks of about ``block`` chunks; duplicate ids across sources raise."""
     first_source: dict[str, str] = {} if seen is None else seen
     rows: list[dict[str, Any]] = []
     chunks: list[Chunk] = []
@@ -179,7 +227,7 @@ def iter_blocks(
         doc_chunks = chunker.split(doc)
         rows.append(doc_row(doc, document_checksum(doc), len(doc_chunks)))
         chunks.extend(doc_chunks)
-        if len(chunks) >= BLOCK:
+        if len(chunks) >= block:
             yield rows, chunks
             rows, chunks = [], []
     if rows:
@@ -200,48 +248,93 @@ def build_version(
     counts: Callable[[], dict[str, int]],
     progress: bool = True,
     extra: Callable[[], dict[str, Any]] | None = None,
+    block: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Write a new version from ``(source, document)`` pairs and commit it; returns (name, manifest).
 
-    Anything raised on the way (bad input, Ctrl-C) discards the staging folder and leaves the
-    committed versions untouched. The caller holds the folder's lock.
+    Streams: reads, chunks, embeds and writes ``block`` chunks at a time, and checkpoints after each
+    block, so an interrupted build run again with the same sources and settings resumes at its last
+    completed block (kbqa.index.resume). Bad input (a KbqaError) discards the partial build; the
+    committed versions are never touched. The caller holds the folder's lock.
     """
     from tqdm.auto import tqdm
 
+    from kbqa.index.resume import BuildProgress, build_key
+
     started = time.perf_counter()
+    block = block or BLOCK
     chunker = Chunker(config.chunk, encoder.tokenizer, encoder.max_tokens)
-    with folder.staging() as staging:
-        writer = VersionWriter(folder, staging, config, encoder.dim)
-        try:
-            with tqdm(desc="indexing", unit=" chunks", disable=not progress, dynamic_ncols=True) as bar:
-                for rows, chunks in background(iter_blocks(documents, chunker)):
-                    writer.add_documents(rows)
-                    if chunks:
-                        writer.add_chunks(chunks, embed_chunks(encoder, chunks, config))
-                    bar.update(len(chunks))
-            if writer.n_chunks == 0:
-                raise KbqaError(
-                    "no document with text was found in " + ", ".join(s["source"] for s in sources) + "; nothing to index"
-                )
-            return writer.commit(
-                {
-                    "embedder": encoder.identity(),
-                    "chunker": {**dataclasses.asdict(config.chunk), "max_tokens": encoder.max_tokens},
-                    "sources": sources,
-                    "counts": counts(),
-                    **(extra() if extra else {}),
-                },
-                started,
+    key = build_key(sources, config.to_dict(), encoder.identity())
+    spill, prior = BuildProgress.open(folder.root, key, encoder.dim)
+    staging = spill.staging
+    writer = VersionWriter(folder, staging, config, encoder.dim, resume=prior, defer=True)
+    done_docs = prior["documents"] if prior else 0
+    seen: dict[str, str] = {}
+    try:
+        if prior and not writer.deferred:
+            ids = [row["chunk_id"] for row in read_jsonl(staging / "chunks.jsonl")]
+            for start, vectors in spill.saved_vectors(writer.n_chunks, 8 * block):
+                writer.index.add(ids[start : start + len(vectors)], vectors)
+            del ids
+        with tqdm(desc="indexing", unit=" chunks", disable=not progress, dynamic_ncols=True, initial=writer.n_chunks) as bar:
+            for rows, chunks in background(iter_blocks(_skip(documents, done_docs, seen), chunker, seen, block)):
+                writer.add_documents(rows)
+                if chunks:
+                    vectors = embed_chunks(encoder, chunks, config)
+                    writer.add_chunks(chunks, vectors)
+                    spill.append(vectors)
+                done_docs += len(rows)
+                spill.save({"documents": done_docs, **writer.checkpoint()})
+                bar.update(len(chunks))
+        if writer.n_chunks == 0:
+            raise KbqaError(
+                "no document with text was found in " + ", ".join(s["source"] for s in sources) + "; nothing to index"
             )
-        finally:
-            writer.close()
+        if writer.deferred:
+            ids = [row["chunk_id"] for row in read_jsonl(staging / "chunks.jsonl")]
+            writer.index.adopt(ids, spill.memmap(writer.n_chunks))
+            del ids
+        spill.finish()  # the memory map keeps the unlinked spill readable until the index is saved
+        return writer.commit(
+            {
+                "embedder": encoder.identity(),
+                "chunker": {**dataclasses.asdict(config.chunk), "max_tokens": encoder.max_tokens},
+                "sources": sources,
+                "counts": counts(),
+                **(extra() if extra else {}),
+            },
+            started,
+        )
+    except KbqaError:
+        writer.close()
+        spill.close()
+        shutil.rmtree(staging, ignore_errors=True)  # bad input: the fix may change what was read
+        raise
+    finally:
+        writer.close()
+        spill.close()
+
+
+def _skip(documents: Iterable[tuple[str, Document]], n: int, seen: dict[str, str]) -> Iterator[tuple[str, Document]]:
+    """``documents`` after the first ``n`` (written before an interruption), whose ids still count as seen."""
+    for i, (source, doc) in enumerate(documents):
+        if i < n:
+            seen[doc.doc_id] = source
+        else:
+            yield source, doc
 
 
 def check_target(folder: IndexFolder, overwrite: bool) -> None:
-    """Refuse to build into a file, or into a folder that holds anything unless ``overwrite``."""
+    """Refuse to build into a file, or into a folder that holds anything unless ``overwrite``
+    (an interrupted build's lock file and resumable build folder do not count: the build resumes)."""
+    from kbqa.index.resume import BUILD_PREFIX
+
     if folder.root.exists() and not folder.root.is_dir():
         raise KbqaError(f"{folder.root} exists and is not a folder")
-    if folder.root.is_dir() and any(folder.root.iterdir()) and not overwrite:
+    held = folder.root.is_dir() and any(
+        p.name != ".lock" and not p.name.startswith(BUILD_PREFIX) for p in folder.root.iterdir()
+    )
+    if held and not overwrite:
         what = "an index" if folder.exists() else "files"
         raise KbqaError(f"{folder.root} already holds {what}; pass --overwrite (overwrite=True) to replace it")
 

@@ -10,7 +10,8 @@ What is checked, for one version folder:
 - chunks.jsonl: unique ids ``doc#i``, every chunk's document exists, ``n_chunks`` per document agrees;
 - ids.json lists exactly the chunk ids, in order; vectors.npy is (chunks x dim), finite, unit length;
 - faiss.index (faiss backend) holds the same number of vectors, equal to vectors.npy where it can say;
-- lexical/ (when the config keeps a BM25 side) indexes exactly the chunk ids, in order.
+- lexical/ (when the config keeps a BM25 side) indexes exactly the chunk ids, in order;
+- store.sqlite (the chunk store read at query time) opens and holds the same chunks and documents.
 Problems make the version unfit to serve; warnings (leftovers of a crashed writer) do not.
 """
 
@@ -93,6 +94,7 @@ class _Checker:
         if chunk_ids is not None:
             self.vectors(manifest, chunk_ids)
             self.lexical(manifest, chunk_ids)
+            self.store(chunk_ids, len(docs))
         counts = manifest.get("counts", {})
         for key in ("documents", "chunks", "vectors"):
             have = self.counts.get(key)
@@ -171,6 +173,23 @@ class _Checker:
             self.fail(f"n_chunks in documents.jsonl disagrees with chunks.jsonl for document(s) {_some(wrong)}")
         self.counts["chunks"] = len(ids)
         return ids
+
+    def store(self, chunk_ids: list[str], n_documents: int) -> None:
+        """store.sqlite (versions written before it existed have none) holds the chunks of chunks.jsonl in order."""
+        from kbqa.index.chunkstore import STORE, ChunkStore
+
+        if not (self.vdir / STORE).is_file():
+            return
+        try:
+            store = ChunkStore.open(self.vdir)
+            ids = list(store.iter_ids())
+        except KbqaError as exc:
+            self.fail(str(exc))
+            return
+        if ids != chunk_ids:
+            self.fail(f"{STORE} does not hold the chunk ids of chunks.jsonl in order")
+        if store.n_documents != n_documents:
+            self.fail(f"{STORE} holds {store.n_documents} documents, documents.jsonl {n_documents}")
 
     def vectors(self, manifest: dict[str, Any], chunk_ids: list[str]) -> None:
         try:
@@ -280,5 +299,11 @@ def check_index(index_dir: str | Path, version: str | None = None) -> CheckRepor
         if p.name.startswith((STAGING_PREFIX, TRASH_PREFIX, f".{POINTER}.tmp-"))
     )
     warnings = [f"{n}: left by an interrupted writer; the next update removes it" for n in leftovers]
+    from kbqa.index.resume import BUILD_PREFIX
+
+    warnings += [
+        f"{p.name}: an interrupted build; the same `kbqa index build` command resumes it, another build replaces it"
+        for p in sorted(folder.root.iterdir()) if p.name.startswith(BUILD_PREFIX)
+    ]
     return CheckReport(report.index_dir, name, report.current, report.problems, tuple(warnings), report.counts)
 

@@ -94,6 +94,17 @@ class TrainedFaissIndex(FaissBase):
             return  # trained later on a sample of everything
         self._add_to_index(vectors)
 
+    def adopt(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Take all the vectors of a build at once, as an array that may be memory-mapped (a streaming
+        build keeps them on disk, kbqa.index.resume): training and adding then read them in bounded
+        pieces instead of holding RAM copies. Only before anything was added or trained."""
+        if self.index is not None or len(self.ids):
+            raise KbqaError("adopt() takes the vectors of a fresh, untrained index only")
+        if vectors.shape != (len(ids), self.dim):
+            raise KbqaError(f"{len(ids)} ids for vectors of shape {vectors.shape}")
+        self.ids.extend(ids)
+        self._stored = [vectors]
+
     def _add_to_index(self, vectors: np.ndarray) -> None:
         ivf = self.state.structure == "ivf"
         target = self._gpu if self._gpu is not None and ivf else self.index

@@ -3,8 +3,9 @@
 Layout::
 
     DIR/CURRENT             name of the committed version, e.g. "v000003" (replaced atomically)
-    DIR/v000003/            manifest.json, documents.jsonl, chunks.jsonl, vectors.npy, ids.json, faiss.index
+    DIR/v000003/            manifest.json, documents.jsonl, chunks.jsonl, store.sqlite, vectors.npy, ids.json, faiss.index
     DIR/.staging-*/         a version being written; removed on failure or by the next writer
+    DIR/.build-KEY/         a full build being written; kept if interrupted, resumed by the same build (kbqa.index.resume)
     DIR/.trash-*/           a version being deleted (renamed first); removed by the next writer
     DIR/.lock               held (flock) by the one writer
 
@@ -104,6 +105,10 @@ class IndexFolder:
     def chunk_rows(self, name: str | None = None) -> Iterator[dict[str, Any]]:
         """The version's chunks.jsonl rows (chunk_id, doc_id, text, start, end)."""
         return read_jsonl(self.version_dir(name) / "chunks.jsonl")
+
+    def document_rows(self, name: str | None = None) -> Iterator[dict[str, Any]]:
+        """The version's documents.jsonl rows (doc_id, title, meta, checksum, n_chunks)."""
+        return read_jsonl(self.version_dir(name) / "documents.jsonl")
 
     def lexical(self, name: str | None = None) -> Any:
         """The version's BM25 side (kbqa.lexical.LexicalIndex, memory-mapped), or None if it was built without."""
