@@ -322,3 +322,29 @@ def test_a_split_file_is_used_and_checked(tmp_path: Path, cases_csv: Path, tiny_
     assert main(["train", "classifier", "--data", str(cases_csv), "--out", str(tmp_path / "m"), "--split", str(split),
                  "--base", str(tiny_bert_dir)]) == 2
     assert "'nope'" in capsys.readouterr().err
+
+
+def test_deidentify_keeps_phi_out_of_the_model_folder_and_the_predictions(
+        tmp_path: Path, tiny_bert_dir: Path, trained: Path) -> None:
+    frame = cases(6)
+    frame["text"] = [f"{t}. Seen by Dr. Margaret Quarrington on 03/14/2024, MRN 4471902, call 617-555-0199"
+                     for t in frame["text"]]
+    src = _write(tmp_path / "phi.csv", frame)
+    out = tmp_path / "model"
+    assert main(["train", "classifier", "--data", str(src), "--out", str(out), "--base", str(tiny_bert_dir),
+                 "--epochs", "1", "--batch-size", "8", "--max-length", "32", "--precision", "fp32",
+                 "--combine", "tfidf", "--no-progress", "--deidentify"]) == 0
+    secrets = ("Quarrington", "03/14/2024", "4471902", "617-555-0199")
+    for f in out.rglob("*"):
+        if f.is_file():
+            blob = f.read_bytes().lower()  # the TF-IDF vocabulary is lower-cased
+            assert not any(s.lower().encode() in blob for s in secrets), f
+    config = json.loads((out / "classifier.json").read_text()) if (out / "classifier.json").exists() else {}
+    recorded = json.dumps(config) + "".join(f.read_text() for f in out.glob("*.json"))
+    assert '"deidentification"' in recorded
+    preds = tmp_path / "preds.csv"
+    assert main(["classify", "--model", str(trained), "--input", str(src), "--out", str(preds), "--precision",
+                 "fp32", "--deidentify"]) == 0
+    written = preds.read_text()
+    assert not any(s in written for s in secrets) and "[NAME]" in written and "[DATE]" in written
+    assert pd.read_csv(preds)["id"].tolist() == frame["id"].tolist()  # every row kept, ids as given

@@ -256,3 +256,20 @@ def test_cli_bad_input(index_dir, tmp_path, capsys) -> None:  # noqa: ANN001
     assert main(["eval", "diagnose", "--index", str(index_dir), "--cases", str(DATA / "cases.jsonl"),
                  "--label-column", "diagnosis", "--out", str(tmp_path / "R")]) == 2
     assert "no label column 'diagnosis'" in capsys.readouterr().err
+
+
+def test_cli_deidentify_keeps_phi_out_of_the_output(index_dir, tmp_path, capsys) -> None:  # noqa: ANN001
+    from kbqa.cli import main
+
+    phi = "Patient John Carmichael, DOB 04/12/1961, MRN 88120455: " + DESCRIPTION
+    assert main(["diagnose", "--index", str(index_dir), phi, "--json", "--deidentify"]) == 0
+    out = capsys.readouterr().out
+    assert "Carmichael" not in out and "88120455" not in out and "04/12/1961" not in out
+    assert json.loads(out)["conditions"][0]["name"] == "Psoriasis"  # the clinical words survive
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({"id": "c1", "text": phi}) + "\n")
+    preds = tmp_path / "preds.jsonl"
+    assert main(["diagnose", "--index", str(index_dir), "--input", str(cases), "--out", str(preds),
+                 "--deidentify"]) == 0
+    written = preds.read_text()
+    assert "Carmichael" not in written and json.loads(written)["conditions"][0]["name"] == "Psoriasis"

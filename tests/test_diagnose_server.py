@@ -51,3 +51,18 @@ def test_diagnose_endpoint_needs_the_key_and_refuses_bad_input(client) -> None: 
     for body in ({"description": "  "}, {"description": "fever", "k": 0}, {"text": "fever"}):
         r = client.post("/diagnose", json=body, headers=AUTH)
         assert r.status_code == 422, body
+
+
+def test_diagnose_endpoint_deidentifies_queries_before_use_and_logs(kb, caplog) -> None:  # noqa: ANN001
+    import logging
+
+    pytest.importorskip("presidio_analyzer")
+    secret = "Mr. Dunleavy, MRN 55012877, seen 02/09/2023: itchy scaly silvery patches on my elbows and knees"
+    settings = ServerSettings(deidentify_queries=True, log_queries=True, watch_interval=0)
+    with caplog.at_level(logging.INFO, logger="kbqa.server"):
+        with TestClient(create_app(kb, settings)) as c:
+            r = c.post("/diagnose", json={"description": secret, "k": 3})
+    assert r.status_code == 200 and r.json()["conditions"][0]["name"] == "Psoriasis"
+    for text in (r.text, caplog.text):
+        assert not [p for p in ("Dunleavy", "55012877", "02/09/2023") if p in text], text
+    assert "[NAME]" in caplog.text  # the logged description is the de-identified one

@@ -37,6 +37,27 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
                    help="auto: bf16 autocast only where this machine runs it faster (kbqa.precision)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_deid_arg(p)
+
+
+def add_deid_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--deidentify", action="store_true",
+                   help="replace names, dates, ids, contacts and addresses in the text columns by typed placeholders "
+                   "before anything is trained on, predicted or written (kbqa.deid; docs/deidentification.md)")
+
+
+def deidentify_table(table: Any, columns: list[str], args: argparse.Namespace) -> dict[str, Any] | None:
+    """With ``--deidentify``: the text ``columns`` of ``table`` replaced in place by their de-identified
+    text; returns what the model metadata records (None without the option)."""
+    if not getattr(args, "deidentify", False):
+        return None
+    from kbqa.deid import default_deidentifier
+
+    scrub = default_deidentifier()
+    for column in columns:
+        if column in table.columns:
+            table.frame[column] = [scrub(v) if isinstance(v, str) else v for v in table.frame[column]]
+    return scrub.describe()
 
 
 def add_table_args(p: argparse.ArgumentParser, *, label: bool = True, text_default: bool = False) -> None:
@@ -72,6 +93,7 @@ def register(subparsers: argparse._SubParsersAction, train_subparsers: argparse.
     c.add_argument("--out", default=None, help="output file (format from its name; default: stdout)")
     c.add_argument("--batch-size", type=int, default=32)
     c.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    add_deid_arg(c)
     c.set_defaults(func=cmd_classify)
 
 
@@ -100,6 +122,7 @@ def _labelled(args: argparse.Namespace, minimum: int | None, why: str = "") -> t
 
     table = data.read_table(args.data)
     columns = args.text_column or ["text"]
+    args.deidentification = deidentify_table(table, columns, args)
     gold = data.labels(table, args.label_column)
     texts = data.texts(table, columns)
     ids, id_column = data.row_ids(table, args.id_column)
@@ -117,7 +140,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     split = read_split(args.split, ids) if args.split else None
     report = train_text_classifier(texts, gold, ids, args.out, base, recipe, text_columns=args.text_column or ["text"],
                                    label_column=args.label_column, id_column=id_column, split=split,
-                                   source={"data": args.data, "command": " ".join(sys.argv)})
+                                   source={"data": args.data, "command": " ".join(sys.argv),
+                                           **({"deidentification": args.deidentification}
+                                              if args.deidentification else {})})
     shown = {k: report[k] for k in ("n", "accuracy", "macro_f1", "nll", "ece", "temperature", "encoder_weight")}
     print(json.dumps(shown, indent=2))
     print(f"model written to {args.out}")
@@ -131,6 +156,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     config = read_config(Path(args.model))  # before reading a large input: a wrong folder fails fast
     table = data.read_table(args.input)
     columns = args.text_column or list(config["text_columns"])
+    deidentify_table(table, columns, args)
     texts = data.texts(table, columns)
     ids, id_column = data.row_ids(table, args.id_column)
     clf = load_text_classifier(args.model, precision=args.precision, batch_size=args.batch_size)

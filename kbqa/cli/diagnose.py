@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction, train_subparsers: argparse.
                    help="a model from `kbqa train classifier` whose calibrated probabilities are mixed in")
     d.add_argument("--condition-field", default=None,
                    help="document metadata field naming the condition (default 'condition', else MedQuAD's 'focus')")
+    d.add_argument("--deidentify", action="store_true",
+                   help="replace names, dates, ids, contacts and addresses in the descriptions by typed placeholders "
+                   "before they are used or written (kbqa.deid; docs/deidentification.md)")
     d.set_defaults(func=_diagnose)
 
 
@@ -68,6 +71,19 @@ def _diagnose(args: argparse.Namespace) -> int:
     from kbqa.pipeline import KnowledgeBase
 
     kb = KnowledgeBase.load(args.index)
+    if args.deidentify:
+        from kbqa.deid import deidentify
+
+        if cases is None:
+            args.description = deidentify(args.description)
+        else:
+            text_columns = set(classifier.text_columns if classifier is not None else ()) | {text_column}
+            from dataclasses import replace
+
+            cases = [replace(case, text=deidentify(case.text),
+                             row={c: deidentify(v) if c in text_columns and isinstance(v, str) else v
+                                  for c, v in case.row.items()})
+                     for case in cases]
     if cases is None:
         result = diagnose(kb, args.description, k=args.k, classifier=classifier, condition_field=args.condition_field)
         if args.json:

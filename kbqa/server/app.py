@@ -198,10 +198,11 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
         from kbqa.diagnose import diagnose as run_diagnosis
 
         kb = served.kb
+        description = incoming(body.description)
         t0 = time.perf_counter()
-        result = await run_in_threadpool(run_diagnosis, kb, body.description, body.k)
+        result = await run_in_threadpool(run_diagnosis, kb, description, body.k)
         log.info("diagnose k=%d conditions=%d red_flags=%d %.0f ms%s", body.k, len(result.conditions),
-                 len(result.red_flags), 1e3 * (time.perf_counter() - t0), query_note(body.description))
+                 len(result.red_flags), 1e3 * (time.perf_counter() - t0), query_note(description))
         return {**to_jsonable(result.to_dict()), "index_version": kb.version, "disclaimer": DISCLAIMER}
 
     @app.post(
