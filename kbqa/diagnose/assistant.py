@@ -32,8 +32,8 @@ from kbqa.types import Hit
 
 EVIDENCE_PER_CONDITION = 3
 MAX_DESCRIPTION_CHARS = 5000
-NOTE = ("Candidate conditions ranked by the knowledge base's evidence for this description: decision support "
-        "for a professional, not a diagnosis. " + DISCLAIMER)
+NOTE = ("Candidate conditions ranked by the knowledge base's evidence for this description, for a professional "
+        "to weigh. " + DISCLAIMER)
 
 
 def check_description(text: Any) -> str:
