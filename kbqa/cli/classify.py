@@ -183,12 +183,7 @@ def eval_main(argv: list[str]) -> int:
     add_table_args(ap)
     ap.add_argument("--keep-models", action="store_true", help="with --cv: keep each fold's model under OUT/folds/")
     add_recipe_args(ap)
-    args = ap.parse_args(argv)
-    try:
-        return _eval(args)
-    except KbqaError as exc:
-        print(f"kbqa: error: {exc}", file=sys.stderr)
-        return 2
+    return _eval(ap.parse_args(argv))  # kbqa.cli.main reports a KbqaError, as for every command
 
 
 def _eval(args: argparse.Namespace) -> int:

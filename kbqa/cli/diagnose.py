@@ -169,12 +169,7 @@ def eval_main(argv: list[str]) -> int:
     ap.add_argument("--condition-field", default=None)
     ap.add_argument("--systems", default="kbqa,bm25,dense", help="comma-separated; the first is reported at the top")
     ap.add_argument("--out", required=True, help="report folder: report.json, report.md, per_case.jsonl")
-    args = ap.parse_args(argv)
-    try:
-        return _eval(args)
-    except KbqaError as exc:
-        print(f"kbqa: error: {exc}", file=sys.stderr)
-        return 2
+    return _eval(ap.parse_args(argv))  # kbqa.cli.main reports a KbqaError, as for every command
 
 
 def _eval(args: argparse.Namespace) -> int:
