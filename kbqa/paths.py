@@ -33,7 +33,7 @@ _DATA = PACKAGE / "_data"  # present in an installed wheel only
 # each committed model and the variable that points at its folder directly
 MODEL_ENV = {"reader": "KBQA_READER", "embedder": "KBQA_EMBEDDER", "reranker": "KBQA_RERANKER", "ddi": "KBQA_DDI",
              "qtype": "KBQA_QTYPE"}
-SPLITS = ("pubmedqa", "medquad", "ddi2013", "qtype")  # committed splits, by name
+SPLITS = ("pubmedqa", "medquad", "medquad-collections", "ddi2013", "qtype")  # committed splits, by name
 
 _models_dir: Path | None = None
 

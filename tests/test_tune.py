@@ -292,3 +292,50 @@ def test_liveqa_trains_only_with_a_held_out_fold():
 
     with pytest.raises(KbqaError, match="--liveqa-holdout"):
         build_triplets(HashEncoder(), WordChunker(), sources=("liveqa",), data={"liveqa": str(DATA / "liveqa")})
+
+
+# ---- MedQuAD held out by collection -----------------------------------------------------------------
+def _medquad_tree(root: Path) -> Path:
+    docs = {  # folder, corpus attribute, file, focus, answers
+        ("9_CDC_QA", "CDC", "0001", "Anthrax"): ["Anthrax is caused by Bacillus anthracis.", "Anthrax is treated with antibiotics."],
+        ("7_SeniorHealth_QA", "NIHSeniorHealth", "0002", "Glaucoma"): ["Glaucoma damages the optic nerve."],
+        ("2_GARD_QA", "GARD", "0003", "anthrax"): ["Another collection on the held-out topic anthrax."],
+        ("6_NINDS_QA", "NINDS", "0004", "Holmes-Adie"): ["Holmes-Adie syndrome affects the pupil of the eye."],
+    }
+    for (folder, corpus, stem, focus), answers in docs.items():
+        pairs = "".join(f'<pair pid="{i}"><question qid="{stem}-{i}" qtype="information">what is {focus} ?</question>'
+                        f"<answer>{a}</answer></pair>" for i, a in enumerate(answers, 1))
+        (root / folder).mkdir(parents=True)
+        (root / folder / f"{stem}.xml").write_text(
+            f'<?xml version="1.0" encoding="UTF-8"?><doc docid="{stem}" corpus="{corpus}" url="http://x/{stem}">'
+            f"<doctitle-focus>{focus}</doctitle-focus><qaPairs>{pairs}</qaPairs></doc>")
+    return root
+
+
+def test_collection_split_holds_out_whole_collections_and_their_topics(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mcs", Path(__file__).parents[1] / "eval/splits/make_medquad_collections_split.py")
+    mcs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mcs)
+    split = mcs.make(str(_medquad_tree(tmp_path / "mq")))
+    assert sorted(split["dev"]) == ["CDC:0001-1", "CDC:0001-2", "NIHSeniorHealth:0002-1"]
+    assert split["train"] == ["NINDS:0004-1"]
+    assert split["excluded"] == ["GARD:0003-1"]  # another collection, but on a held-out topic
+    assert not set(split["train"]) & set(split["dev"])
+    with pytest.raises(SystemExit, match="unknown collection"):
+        mcs.make(str(tmp_path / "mq"), ("NoSuchCollection",))
+
+    # training reads the given split: only its train part becomes queries, its dev part stays out of the pool
+    from kbqa.tune.pairs import build_triplets
+
+    path = tmp_path / "medquad-collections.json"
+    path.write_text(json.dumps(split))
+    _, info = build_triplets(HashEncoder(), WordChunker(), sources=("medquad",), data={"medquad": str(tmp_path / "mq")},
+                             splits={"medquad": str(path)}, max_pairs=10)
+    assert info["sources"]["medquad"]["train_queries"] == 1 and info["sources"]["medquad"]["pool_passages"] == 1
+    assert str(path) in info["files"]
+    with pytest.raises(KbqaError, match="no such split file"):
+        build_triplets(HashEncoder(), WordChunker(), sources=("medquad",), splits={"medquad": str(tmp_path / "nope.json")})
+    with pytest.raises(KbqaError, match="only .* have split files"):
+        build_triplets(HashEncoder(), WordChunker(), sources=("medquad",), splits={"claims": str(path)})

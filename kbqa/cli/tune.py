@@ -40,6 +40,9 @@ def register(sub: Any, train_sub: Any) -> None:
     t.add_argument("--mine-index", action="append", default=[], metavar="NAME=INDEX",
                    help="an index of a source's corpus built by the base model (e.g. medquad=indexes/medquad-dev): "
                    "its stored vectors of train passages are reused for dense negative mining (repeatable)")
+    t.add_argument("--split", action="append", default=[], metavar="NAME=FILE",
+                   help="another split file for a source, e.g. medquad=eval/splits/medquad-collections.json "
+                   "(train without whole MedQuAD collections); default: eval/splits/NAME.json")
     t.add_argument("--checkpoint-every", type=int, default=25, help="steps between resumable checkpoints")
     t.set_defaults(func=cmd_train_embedder)
 
@@ -102,7 +105,7 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
     )
     summary = train_embedder(
         args.out, recipe=recipe, base_model=args.base, data=_data(args.data), mine_index=_data(args.mine_index, "--mine-index"),
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=args.checkpoint_every, splits=_data(args.split, "--split") or None,
     )
     print(json.dumps({k: summary[k] for k in ("triplets", "steps", "train_seconds", "loss_first_20", "loss_last_20")}))
     print(f"embedder saved to {args.out}; use it with [embed] model = \"{args.out}\"")

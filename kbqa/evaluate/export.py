@@ -113,7 +113,8 @@ def export_medquad(
     out = Path(out_dir)
     counts = write_benchmark(out, corpus, questions, qrels)
     return _finish(out, counts, {
-        "benchmark": f"medquad-{part}", "data": str(data), "split": str(split), "part": part,
+        "benchmark": f"{Path(str(split)).stem if str(split) != DEFAULT_SPLIT['medquad'] else 'medquad'}-{part}",
+        "data": str(data), "split": str(split), "part": part,
         "corpus_title": "focus (topic), not the question",
         "qrels": "own answer grade 1, plus pairs on the same focus with an identical answer text grade 1",
     })

@@ -62,18 +62,21 @@ def batches(triplets: Sequence[dict[str, Any]], batch_size: int, seed: int, epoc
 
 
 def _prepare(out: Path, recipe: EmbedderRecipe, base_model: str, data: dict[str, str], mine_index: dict[str, str] | None,
-             encoder: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+             encoder: Any, splits: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The triplets for this recipe: read from ``OUT/work`` when already mined with the same settings."""
     from kbqa.chunk import Chunker
     from kbqa.config import ChunkConfig
 
     from kbqa.tune.pairs import build_triplets
 
-    work = open_work(out, {"recipe": asdict(recipe), "base_model": base_model, "data": data})
+    key: dict[str, Any] = {"recipe": asdict(recipe), "base_model": base_model, "data": data}
+    if splits:  # only when given, so runs mined before --split existed still resume
+        key["splits"] = splits
+    work = open_work(out, key)
     chunker = Chunker(ChunkConfig(), encoder.tokenizer, encoder.max_tokens)
     return cached_rows(work, "triplets", lambda: build_triplets(
         encoder, chunker, sources=recipe.sources, data=data, max_pairs=recipe.max_pairs, seed=recipe.seed,
-        mine_index=mine_index, liveqa_holdout=recipe.liveqa_holdout,
+        mine_index=mine_index, liveqa_holdout=recipe.liveqa_holdout, splits=splits,
     ))
 
 
@@ -86,8 +89,10 @@ def train_embedder(
     mine_index: dict[str, str] | None = None,
     checkpoint_every: int = 25,
     progress: bool = True,
+    splits: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Mine triplets, fine-tune ``base_model`` on them and save the fp16 model in ``out``."""
+    """Mine triplets, fine-tune ``base_model`` on them and save the fp16 model in ``out``. ``splits``
+    replaces a source's committed split file (e.g. ``{"medquad": "eval/splits/medquad-collections.json"}``)."""
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
@@ -102,7 +107,7 @@ def train_embedder(
     data = {**DEFAULT_DATA, **(data or {})}
     started = time.time()
     base = load_encoder(EmbedConfig(model=base_model))
-    triplets, info = _prepare(out, recipe, base_model, data, mine_index, base)
+    triplets, info = _prepare(out, recipe, base_model, data, mine_index, base, splits)
     if not triplets:
         raise KbqaError("no training triplets: check the data paths (--data NAME=PATH)")
     del base

@@ -222,6 +222,12 @@ def build_triplets(
     :func:`mine` for ``negatives``) and a description of them. ``liveqa`` needs ``liveqa_holdout``
     (the cross-validation fold left out: LiveQA is all dev)."""
     data = {**DEFAULT_DATA, **(data or {})}
+    unknown_splits = sorted(set(splits or {}) - set(DEFAULT_SPLITS))
+    if unknown_splits:
+        raise KbqaError(f"--split {unknown_splits[0]}=...: only {sorted(DEFAULT_SPLITS)} have split files")
+    for name, path in (splits or {}).items():
+        if not split_path(path).is_file():
+            raise KbqaError(f"--split {name}={path}: no such split file (make one with eval/splits/make_*_split.py)")
     splits = {**DEFAULT_SPLITS, **(splits or {})}
     unknown = sorted(set(sources) - set(MIX))
     if unknown:
