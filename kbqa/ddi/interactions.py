@@ -189,8 +189,10 @@ def check(
     scan_limit: int = 200_000,
     max_evidence: int = 5,
     threshold: float = REPORT_THRESHOLD,
+    pairs: Iterable[tuple[str, str]] | None = None,
 ) -> InteractionReport:
-    """Check every pair of ``drugs`` against the knowledge base ``kb``; see the module docstring.
+    """Check every pair of ``drugs`` (or only ``pairs``, each of two listed drugs) against the knowledge
+    base ``kb``; see the module docstring.
 
     ``model`` is a DDIModel, a model folder or None (models/ddi); ``synonyms`` maps brand -> generic
     (a dict or a file for :func:`kbqa.ddi.names.load_synonyms`); ``threshold``: the P(interaction)
@@ -201,7 +203,13 @@ def check(
     syn = _as_synonyms(synonyms)
     names = validate_drugs(drugs, syn)
     patterns = {d: mention_pattern(variants(d, syn)) for d in names}
-    pairs = list(itertools.combinations(names, 2))
+    if pairs is None:
+        pairs = list(itertools.combinations(names, 2))
+    else:
+        pairs = [tuple(p) for p in pairs]
+        stray = sorted({d for p in pairs for d in p} - set(names))
+        if stray or any(len(p) != 2 or p[0] == p[1] for p in pairs):
+            raise KbqaError(f"pairs must be two different drugs of the list; not listed: {stray}")
 
     # candidate documents per pair, in order of discovery: retrieval, then an exact scan when the
     # index is small enough
