@@ -71,6 +71,137 @@ def prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key(text: str) -> str:
+    from kbqa.intent.focus import words
+
+    return " ".join(w for w, _, _ in words(text))
+
+
+def answer_names(lexicon, condition: str, answers: list[str]) -> set[str]:
+    """The lexicon's names (canonical keys) in the held-out answers: template sentences and names inside the
+    condition's own name left out, as treat leaves them out."""
+    from kbqa.text import sentence_spans
+
+    cond = f" {_key(condition)} "
+    names = set()
+    for text in answers:
+        for a, b in sentence_spans(text):
+            sentence = text[a:b]
+            if lexicon.is_boilerplate(sentence):
+                continue
+            names |= {k for f in lexicon.find(sentence) if (k := _key(f.name)) and f" {k} " not in cond}
+    return names
+
+
+def option_keys(lexicon, options) -> list[str]:
+    """Each option's canonical key (the lexicon entry it was found as)."""
+    out = []
+    for o in options:
+        found = lexicon.find(o.name, limit=1)
+        out.append(_key(found[0].name) if found else _key(o.name))
+    return out
+
+
+def scores(found: list[set[str]], gold: list[set[str]]) -> dict:
+    """Macro precision-like (over conditions with options and answer names) and recall-like (over conditions with
+    answer names), and the micro counts."""
+    both = [(f, g) for f, g in zip(found, gold) if g and f]
+    named = [(f, g) for f, g in zip(found, gold) if g]
+    hit = sum(len(f & g) for f, g in named)
+    return {
+        "precision": round(sum(len(f & g) / len(f) for f, g in both) / len(both), 4) if both else None,
+        "recall": round(sum(len(f & g) / len(g) for f, g in named) / len(named), 4) if named else None,
+        "conditions_scored_precision": len(both),
+        "conditions_scored_recall": len(named),
+        "micro_precision": round(hit / sum(len(f) for f, _ in named), 4) if any(f for f, _ in named) else None,
+        "micro_recall": round(hit / sum(len(g) for _, g in named), 4) if named else None,
+    }
+
+
+def percentiles(ms: list[float]) -> dict:
+    import numpy as np
+
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
+            "n": len(ms)} if ms else {}
+
+
+def timed(kb, conditions: list[str], medications: tuple[str, ...] = ()) -> list[float]:
+    from kbqa.treat import treat
+
+    treat(kb, conditions[0], medications=medications)  # warm: the lexicon, the models
+    out = []
+    for c in conditions:
+        t0 = time.perf_counter()
+        treat(kb, c, medications=medications)
+        out.append(1e3 * (time.perf_counter() - t0))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from kbqa.jsonlines import read_jsonl
+    from kbqa.pipeline import KnowledgeBase
+    from kbqa.treat import treat
+    from kbqa.treat.lexicon import lexicon_for
+
+    rows = list(read_jsonl(Path(args.work) / "conditions.jsonl"))[: args.limit]
+    kb = KnowledgeBase.load(args.index)
+    t0 = time.perf_counter()
+    lexicon = lexicon_for(kb)
+    lexicon_s = time.perf_counter() - t0
+    found, gold, per = [], [], []
+    for r in rows:
+        t = time.perf_counter()
+        result = treat(kb, r["condition"], k=args.k)
+        ms = 1e3 * (time.perf_counter() - t)
+        keys = option_keys(lexicon, result.options)
+        names = answer_names(lexicon, r["condition"], r["answers"])
+        found.append(set(keys))
+        gold.append(names)
+        per.append({"condition": r["condition"], "options": [o.name for o in result.options], "answer_names": sorted(names),
+                    "named": sorted(set(keys) & names), "ms": round(ms, 1)})
+    prior = [k for k, _ in Counter(k for f in found for k in f).most_common(args.k)]
+    conditions = [r["condition"] for r in rows]
+    report = {
+        "benchmark": "treat on held-out MedQuAD treatment answers (benchmarks/treat_benchmark.py)",
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "index": str(args.index),
+        "index_documents": kb.manifest["counts"]["documents"],
+        "index_chunks": len(kb),
+        "conditions": len(rows),
+        "k": args.k,
+        "with_options": round(sum(bool(f) for f in found) / len(rows), 4),
+        "with_answer_names": sum(bool(g) for g in gold),
+        "named_in_held_out_answer": scores(found, gold),
+        "baseline_most_frequent_options": {"options": prior, **scores([set(prior)] * len(gold), gold)},
+        "lexicon": {"names": len(lexicon), "boilerplate_sentences": len(lexicon.boilerplate),
+                    "build_s": round(lexicon_s, 1)},
+        "latency": {"without_medications": percentiles(timed(kb, conditions)),
+                    "with_medications": {"medications": list(MEDICATIONS),
+                                         **percentiles(timed(kb, conditions[: args.med_limit], MEDICATIONS))}},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    if args.latency_index:
+        big = KnowledgeBase.load(args.latency_index)
+        report["latency_full_index"] = {
+            "index": str(args.latency_index), "chunks": len(big),
+            "without_medications": percentiles(timed(big, conditions)),
+            "with_medications": {"medications": list(MEDICATIONS),
+                                 **percentiles(timed(big, conditions[: args.med_limit], MEDICATIONS))}}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    (out.with_name(out.stem + "_per_condition.jsonl")).write_text(
+        "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in per), encoding="utf-8")
+    shown = {k: v for k, v in report.items() if k not in ("command", "machine")}
+    print(json.dumps(shown, indent=1))
+    print(f"written to {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -79,6 +210,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="../shared/data/medquad")
     p.add_argument("--split", default="eval/splits/medquad.json")
     p.set_defaults(func=prepare)
+    r = sub.add_parser("run", help="the figures over the benchmark index")
+    r.add_argument("--work", default="/tmp/treat", help="where prepare wrote conditions.jsonl")
+    r.add_argument("--index", default="/tmp/treat/index", help="the benchmark index (without the held-out answers)")
+    r.add_argument("--latency-index", default=None, help="also time treat over this index (e.g. indexes/medquad)")
+    r.add_argument("-k", type=int, default=10, help="options per condition")
+    r.add_argument("--limit", type=int, default=150, help="at most this many dev conditions")
+    r.add_argument("--med-limit", type=int, default=30, help="conditions timed with --medications")
+    r.add_argument("--out", default="benchmarks/results/treat.json")
+    r.set_defaults(func=run)
     args = ap.parse_args(argv)
     return args.func(args)
 

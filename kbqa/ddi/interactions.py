@@ -221,11 +221,16 @@ def check(
     scanned = 0
     if len(kb) <= scan_limit:
         named: dict[str, set[str]] = {}  # per document, the drugs its chunks name (a sentence may straddle two)
+        # a mention holds the first word of a variant in lower case: a substring test first, the
+        # (much slower) mention pattern only on chunks that pass it
+        firsts = {d: {re.split(r"[\s-]+", v)[0] for v in variants(d, syn) if v} for d in names}
         for chunk in kb.iter_chunks():
             scanned += 1
             if chunk.meta.get("retracted"):
                 continue  # as search does by default
-            named.setdefault(chunk.doc_id, set()).update(d for d in names if patterns[d].search(chunk.text))
+            low = chunk.text.lower()
+            named.setdefault(chunk.doc_id, set()).update(
+                d for d in names if any(w in low for w in firsts[d]) and patterns[d].search(chunk.text))
         for doc_id, drugs_named in named.items():
             for a, b in pairs:
                 if a in drugs_named and b in drugs_named:
