@@ -10,6 +10,6 @@ The core never imports this package (tests/test_layers.py); the CLI (`kbqa treat
 
 from kbqa.treat.assistant import NOTE, treat
 from kbqa.treat.patient import Situation, situations
-from kbqa.treat.records import Option, Sentence, Treatment, Warning
+from kbqa.treat.records import Option, OptionWarning, Sentence, Treatment
 
-__all__ = ["NOTE", "Option", "Sentence", "Situation", "Treatment", "Warning", "situations", "treat"]
+__all__ = ["NOTE", "Option", "OptionWarning", "Sentence", "Situation", "Treatment", "situations", "treat"]

@@ -34,7 +34,7 @@ from kbqa.intent.prefer import about, section_type
 from kbqa.text import normalised, sentence_spans
 from kbqa.treat.lexicon import lexicon_for
 from kbqa.treat.patient import Situation, allergen, situations
-from kbqa.treat.records import Option, Sentence, Treatment, Warning
+from kbqa.treat.records import Option, OptionWarning, Sentence, Treatment
 from kbqa.types import Hit, Intent
 
 K_DEFAULT = 10
@@ -235,18 +235,18 @@ def _with_warnings(searcher: Any, options: list[Option], sits: list[Situation]) 
                 s = Sentence(h, span, section)
                 if (is_about or mentions(s.text, o.name)) and (section in CAUTION_SECTIONS or CAUTION.search(s.text)):
                     candidates.append(s)
-        warnings: list[Warning] = []
+        warnings: list[OptionWarning] = []
         for sit in sits:
             substance = allergen(sit)
             if substance is not None and (_key(substance) == _key(o.name) or mentions(o.name, substance)):
-                warnings.append(Warning(sit.name, sit.label, None, f"the patient reports an allergy to {substance}"))
+                warnings.append(OptionWarning(sit.name, sit.label, None, f"the patient reports an allergy to {substance}"))
             seen: set[str] = set()
             for s in candidates:
                 key = normalised(s.text)
                 if key in seen or not sit.mentions.search(s.text):
                     continue
                 seen.add(key)
-                warnings.append(Warning(sit.name, sit.label, s, f"mentions {sit.label} about {o.name}"))
+                warnings.append(OptionWarning(sit.name, sit.label, s, f"mentions {sit.label} about {o.name}"))
                 if len(seen) >= MAX_WARNINGS:
                     break
         out.append(replace(o, warnings=warnings))

@@ -38,7 +38,7 @@ class Sentence:
 
 
 @dataclass(frozen=True)
-class Warning:
+class OptionWarning:
     """Evidence that an option needs care in the patient's situation."""
 
     situation: str  # Situation.name
@@ -59,7 +59,7 @@ class Option:
     score: float
     documents: int  # distinct documents supporting it
     evidence: list[Sentence]
-    warnings: list[Warning] = field(default_factory=list)
+    warnings: list[OptionWarning] = field(default_factory=list)
     interactions: list[dict[str, Any]] = field(default_factory=list)  # kbqa interactions' pair dicts
 
     def to_dict(self) -> dict[str, Any]:
