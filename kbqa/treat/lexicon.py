@@ -48,7 +48,7 @@ specific possible available effective ineffective certain several various differ
 long short term medical health primary previous prior subsequent urgent emergency immediate major minor
 ongoing regular routine optional successful unsuccessful experimental recommended main first second
 third best most many treatment this that each every any sometime sometimes usually often generally typically
-rarely occasionally always frequently later""".split())
+rarely occasionally always frequently later common another similar same topic encyclopedia""".split())
 # verbs that stand before a treatment ("recommend surgery", "undergo dialysis") and are not part of its name
 _VERBS = frozenset("""recommend need needed require undergo include involve perform receive consider use try suggest
 prefer avoid start begin stop continue provide offer get give require requires""".split())
