@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 MEDICATIONS = ("warfarin", "aspirin")  # the current medications of the "with --medications" timing
+PATIENT = "pregnant, with chronic kidney disease"  # the patient text of the warnings figure
 
 
 def dev_treatment_pairs(data: str, split: str) -> tuple[list, list]:
@@ -145,6 +146,21 @@ def timed(kb, conditions: list[str], medications: tuple[str, ...] = ()) -> dict:
     return report
 
 
+def warnings_figure(kb, conditions: list[str], k: int) -> dict:
+    """How often options get a warning for :data:`PATIENT` (sentences about the option naming the situation)."""
+    from kbqa.treat import treat
+
+    options = warned = conditions_warned = 0
+    for c in conditions:
+        r = treat(kb, c, patient=PATIENT, k=k)
+        options += len(r.options)
+        n = sum(bool(o.warnings) for o in r.options)
+        warned += n
+        conditions_warned += n > 0
+    return {"patient": PATIENT, "options": options, "options_with_warning": warned,
+            "conditions_with_a_warning": conditions_warned}
+
+
 def run(args: argparse.Namespace) -> int:
     from collections import Counter
 
@@ -183,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
         "with_answer_names": sum(bool(g) for g in gold),
         "named_in_held_out_answer": scores(found, gold),
         "baseline_most_frequent_options": {"options": prior, **scores([set(prior)] * len(gold), gold)},
+        "warnings": warnings_figure(kb, [r["condition"] for r in rows], args.k),
         "lexicon": {"names": len(lexicon), "boilerplate_sentences": len(lexicon.boilerplate),
                     "build_s": round(lexicon_s, 1)},
         "latency": {"without_medications": timed(kb, conditions),
@@ -195,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
         big = KnowledgeBase.load(args.latency_index)
         report["latency_full_index"] = {
             "index": str(args.latency_index), "chunks": len(big),
+            "warnings": warnings_figure(big, conditions, args.k),
             "without_medications": timed(big, conditions),
             "with_medications": timed(big, conditions[: args.med_limit], MEDICATIONS)}
     out = Path(args.out)
