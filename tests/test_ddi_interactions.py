@@ -102,6 +102,19 @@ def test_check_finds_types_and_blinds_like_training() -> None:
     assert "no evidence found in the knowledge base" in render_table(report)
 
 
+def test_check_only_the_pairs_asked_for() -> None:
+    kb, model = _kb(), KeywordModel()
+    report = check(kb, ["aspirin", "warfarin", "cimetidine"], model=model, synonyms={"Coumadin": "warfarin"},
+                   pairs=[("warfarin", "cimetidine")])
+    assert [p.drugs for p in report.pairs] == [("warfarin", "cimetidine")] and len(kb.queries) == 1
+    assert report.pairs[0].type == "mechanism"
+    # the substring test before the mention pattern finds a brand name's mentions (Coumadin for warfarin)
+    assert check(kb, ["aspirin", "warfarin"], model=model, synonyms={"Coumadin": "warfarin"}).pairs[0].type == "effect"
+    for bad in ([("warfarin", "heparin")], [("warfarin", "warfarin")]):
+        with pytest.raises(KbqaError, match="two different drugs of the list"):
+            check(kb, ["aspirin", "warfarin"], model=model, pairs=bad)
+
+
 def test_no_evidence_never_loads_the_model() -> None:
     report = check(_kb(), ["metformin", "insulin"], model="/nonexistent/model")
     (pair,) = report.pairs

@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     "ddi": ("interactions",),
     "classify": ("classify",),
     "diagnose": ("diagnose",),
+    "treat": ("treat",),
     "tune": (),
     "serve": ("serve",),
     "deid": ("deid",),
@@ -34,7 +35,7 @@ COMMAND_MODULES = {
 VERBOSE_HELP = "show model-loading progress bars and library warnings"
 MODELS_DIR_HELP = ("folder holding the committed models (reader/, embedder/, reranker/, ddi/); default: "
                    "$KBQA_HOME/models, else the checkout's models/ ($KBQA_READER etc. still win)")
-QUICK_COMMANDS = ("search", "ask", "diagnose")  # one query from the shell: torch threads sized to the idle cores
+QUICK_COMMANDS = ("search", "ask", "diagnose", "treat")  # one query from the shell: torch threads sized to the idle cores
 
 
 def _command(argv: list[str] | None) -> str | None:

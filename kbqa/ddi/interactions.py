@@ -189,8 +189,10 @@ def check(
     scan_limit: int = 200_000,
     max_evidence: int = 5,
     threshold: float = REPORT_THRESHOLD,
+    pairs: Iterable[tuple[str, str]] | None = None,
 ) -> InteractionReport:
-    """Check every pair of ``drugs`` against the knowledge base ``kb``; see the module docstring.
+    """Check every pair of ``drugs`` (or only ``pairs``, each of two listed drugs) against the knowledge
+    base ``kb``; see the module docstring.
 
     ``model`` is a DDIModel, a model folder or None (models/ddi); ``synonyms`` maps brand -> generic
     (a dict or a file for :func:`kbqa.ddi.names.load_synonyms`); ``threshold``: the P(interaction)
@@ -201,7 +203,13 @@ def check(
     syn = _as_synonyms(synonyms)
     names = validate_drugs(drugs, syn)
     patterns = {d: mention_pattern(variants(d, syn)) for d in names}
-    pairs = list(itertools.combinations(names, 2))
+    if pairs is None:
+        pairs = list(itertools.combinations(names, 2))
+    else:
+        pairs = [tuple(p) for p in pairs]
+        stray = sorted({d for p in pairs for d in p} - set(names))
+        if stray or any(len(p) != 2 or p[0] == p[1] for p in pairs):
+            raise KbqaError(f"pairs must be two different drugs of the list; not listed: {stray}")
 
     # candidate documents per pair, in order of discovery: retrieval, then an exact scan when the
     # index is small enough
@@ -213,11 +221,16 @@ def check(
     scanned = 0
     if len(kb) <= scan_limit:
         named: dict[str, set[str]] = {}  # per document, the drugs its chunks name (a sentence may straddle two)
+        # a mention holds the first word of a variant in lower case: a substring test first, the
+        # (much slower) mention pattern only on chunks that pass it
+        firsts = {d: {re.split(r"[\s-]+", v)[0] for v in variants(d, syn) if v} for d in names}
         for chunk in kb.iter_chunks():
             scanned += 1
             if chunk.meta.get("retracted"):
                 continue  # as search does by default
-            named.setdefault(chunk.doc_id, set()).update(d for d in names if patterns[d].search(chunk.text))
+            low = chunk.text.lower()
+            named.setdefault(chunk.doc_id, set()).update(
+                d for d in names if any(w in low for w in firsts[d]) and patterns[d].search(chunk.text))
         for doc_id, drugs_named in named.items():
             for a, b in pairs:
                 if a in drugs_named and b in drugs_named:

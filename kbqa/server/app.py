@@ -1,4 +1,4 @@
-"""The FastAPI app: /search, /ask, /diagnose, /health, /index, /reload and the evidence page at /."""
+"""The FastAPI app: /search, /ask, /diagnose, /treat, /health, /index, /reload and the evidence page at /."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ from kbqa.server.models import (
     ReloadOut,
     SearchOut,
     SearchRequest,
+    TreatmentOut,
+    TreatRequest,
 )
 from kbqa.server.security import KEY_MESSAGE, Guard, RateLimiter, require_key
 from kbqa.server.settings import ASK_K_MAX, SEARCH_K_MAX, ServerSettings
@@ -203,6 +205,27 @@ def create_app(served: ServedIndex | Any, settings: ServerSettings | None = None
         result = await run_in_threadpool(run_diagnosis, kb, description, body.k)
         log.info("diagnose k=%d conditions=%d red_flags=%d %.0f ms%s", body.k, len(result.conditions),
                  len(result.red_flags), 1e3 * (time.perf_counter() - t0), query_note(description))
+        return {**to_jsonable(result.to_dict()), "index_version": kb.version, "disclaimer": DISCLAIMER}
+
+    @app.post(
+        "/treat",
+        dependencies=keyed,
+        response_model=TreatmentOut,
+        tags=["query"],
+        responses=_errors(400, 401, 413, 422, 429),
+        summary="treatment options for a condition found in the knowledge base, with evidence, warnings for the "
+        "patient and interactions with current medications (options to weigh, not a prescription)",
+    )
+    async def treat(body: TreatRequest) -> Any:
+        from kbqa.treat import treat as find_options
+
+        kb = served.kb
+        patient = incoming(body.patient) if body.patient else body.patient
+        t0 = time.perf_counter()
+        result = await run_in_threadpool(find_options, kb, body.condition, patient, body.medications, body.k)
+        log.info("treat k=%d options=%d medications=%d %.0f ms%s%s", body.k, len(result.options),
+                 len(body.medications), 1e3 * (time.perf_counter() - t0), query_note(body.condition),
+                 (" patient" + query_note(patient)) if patient else "")
         return {**to_jsonable(result.to_dict()), "index_version": kb.version, "disclaimer": DISCLAIMER}
 
     @app.post(

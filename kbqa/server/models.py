@@ -8,7 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from kbqa.disclaimer import DISCLAIMER
 from kbqa.read.reader import MAX_QUESTION_CHARS, check_question
-from kbqa.server.settings import ASK_K_MAX, DIAGNOSE_K_MAX, SEARCH_K_MAX
+from kbqa.server.settings import ASK_K_MAX, DIAGNOSE_K_MAX, SEARCH_K_MAX, TREAT_K_MAX
 
 Text = Annotated[
     str,
@@ -71,6 +71,20 @@ class DiagnoseRequest(BaseModel):
     )
     description: Text
     k: int = Field(10, ge=1, le=DIAGNOSE_K_MAX, strict=True, description=f"conditions to list, 1..{DIAGNOSE_K_MAX}")
+
+
+class TreatRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"condition": "rheumatoid arthritis", "patient": "pregnant, 30 weeks",
+                                         "medications": ["warfarin"], "k": 10}]},
+    )
+    condition: str = Field(min_length=1, max_length=300, pattern=r"\S", description="the condition to treat")
+    patient: str | None = Field(None, max_length=5000, description="free text about the patient (pregnancy, kidney or "
+                                "liver disease, age, allergies, ...): matching precautions become warnings")
+    medications: list[str] = Field(default_factory=list, max_length=20,
+                                   description="current medications: each medicine option is checked against them")
+    k: int = Field(10, ge=1, le=TREAT_K_MAX, strict=True, description=f"options to list, 1..{TREAT_K_MAX}")
 
 
 class HitOut(BaseModel):
@@ -157,6 +171,32 @@ class DiagnosisOut(BaseModel):
     conditions: list[ConditionOut]
     red_flags: list[RedFlagOut] = Field(description="emergency signs found in the description: seek emergency care")
     abstained: bool = Field(description="true when no condition has enough evidence")
+    provenance: dict[str, Any]
+    index_version: str
+    disclaimer: str = Field(DISCLAIMER, description=DISCLAIMER)
+
+
+class TreatOptionOut(BaseModel):
+    name: str
+    kind: str = Field(description="medicine | procedure | therapy")
+    score: float = Field(description="evidence summed over the distinct documents naming the option")
+    documents: int
+    evidence: list[dict[str, Any]] = Field(description="supporting sentences, each with doc_id, chunk_id, title, url, "
+                                           "citation")
+    warnings: list[dict[str, Any]] = Field(description="sentences about the option that mention the patient's situation")
+    interactions: list[dict[str, Any]] = Field(description="the interaction check against each current medication")
+
+
+class TreatmentOut(BaseModel):
+    """Treatment options for a condition (kbqa.treat), as ``kbqa treat --json`` prints it."""
+
+    condition: str
+    matched_condition: str | None
+    options: list[TreatOptionOut]
+    abstained: bool = Field(description="true when no option was found; provenance.reason says why")
+    patient: dict[str, Any] | None
+    medications: list[str] = Field(description="the current medications checked")
+    unknown_medications: list[str] = Field(description="medication names not known as medicines: not checked")
     provenance: dict[str, Any]
     index_version: str
     disclaimer: str = Field(DISCLAIMER, description=DISCLAIMER)

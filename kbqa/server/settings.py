@@ -11,6 +11,7 @@ from kbqa.errors import KbqaError
 SEARCH_K_MAX = 100
 ASK_K_MAX = 50  # the reader reads every passage: keep one request's cost bounded
 DIAGNOSE_K_MAX = 50  # conditions listed by /diagnose
+TREAT_K_MAX = 30  # options listed by /treat
 
 
 @dataclass(frozen=True)
