@@ -4,6 +4,8 @@ Layout::
 
     DIR/CURRENT             name of the committed version, e.g. "v000003" (replaced atomically)
     DIR/v000003/            manifest.json, documents.jsonl, chunks.jsonl, store.sqlite, vectors.npy, ids.json, faiss.index
+                            (a one-piece version), or manifest.json + deletion bitmaps (a segmented one)
+    DIR/segments/s000002/   an immutable segment, shared by the versions that list it (kbqa.index.segments)
     DIR/.staging-*/         a version being written; removed on failure or by the next writer
     DIR/.build-KEY/         a full build being written; kept if interrupted, resumed by the same build (kbqa.index.resume)
     DIR/.trash-*/           a version being deleted (renamed first); removed by the next writer
@@ -138,6 +140,9 @@ class IndexFolder:
                     shutil.rmtree(p, ignore_errors=True)
                 elif p.name.startswith(f".{POINTER}.tmp-") and p.is_file():
                     p.unlink(missing_ok=True)
+            from kbqa.index.segments import collect_garbage
+
+            collect_garbage(self.root)  # segments no version lists (a writer killed before its commit)
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -194,6 +199,10 @@ class IndexFolder:
         old = [v for v in self.versions() if v != current][: max(0, len(self.versions()) - keep)]
         for v in old:
             self.discard(v)
+        if old:
+            from kbqa.index.segments import collect_garbage
+
+            collect_garbage(self.root)  # segments only the pruned versions listed
         return old
 
     def switch(self, name: str) -> None:
