@@ -88,7 +88,7 @@ class TrainedFaissIndex(FaissBase):
     @classmethod
     def empty_from(cls, folder: Path, cfg: IndexConfig, dim: int) -> TrainedFaissIndex:
         """An empty index sharing the training of the one saved in ``folder`` (IVF centroids, PQ/SQ
-        codebooks, OPQ rotation): a new segment's index (kbqa.index.segments). IVF data is not read."""
+        codebooks, OPQ rotation): a new segment's index (kbqa.index.segments)."""
         faiss = import_faiss()
         path = folder / "index.json"
         try:
@@ -98,19 +98,12 @@ class TrainedFaissIndex(FaissBase):
         if state.structure == "graph":  # HNSW: nothing trained to share, a new graph per segment
             index = make_index(faiss, dim, state.factory, cfg.factory)
         else:
-            try:
-                index = faiss.read_index(str(folder / "faiss.index"), faiss.IO_FLAG_SKIP_IVF_DATA)
+            try:  # read whole, then emptied (updates clone the smallest segment's, so mostly a small read)
+                index = faiss.read_index(str(folder / "faiss.index"))
             except RuntimeError as exc:
                 raise KbqaError(f"{folder / 'faiss.index'} cannot be read ({str(exc).splitlines()[0]}); "
                                 "run `kbqa index check`") from None
-            if extract_ivf(faiss, index) is not None:
-                # the IVF data was skipped: give it fresh, empty lists of the same shape
-                ivf = extract_ivf(faiss, index)
-                ivf.replace_invlists(faiss.ArrayInvertedLists(ivf.nlist, ivf.code_size), True)
-                ivf.ntotal = 0
-                index.ntotal = 0
-            else:
-                index.reset()
+            index.reset()
         return cls(index, dim, cfg, IdTable(), replace(state, next_label=0, rebuilds=None))
 
     # ---- adding and removing ---------------------------------------------------------------

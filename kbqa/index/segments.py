@@ -72,16 +72,24 @@ def staging_dir(root: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root / SEGMENTS))
 
 
-def write_meta(staging: Path, documents: dict[str, str], chunks: int, origin: str) -> dict[str, Any]:
-    """segment.json: what ``kbqa index check`` verifies the segment against."""
-    from kbqa.index.store import file_checksums
+def write_meta(
+    staging: Path, documents: dict[str, str], chunks: int, origin: str, known: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """segment.json: what ``kbqa index check`` verifies the segment against. ``known``: checksums
+    already recorded for hard-linked files (not read again)."""
+    from kbqa.files import sha256_file
 
+    sums = {}
+    for p in sorted(staging.rglob("*")):
+        rel = p.relative_to(staging).as_posix()
+        if p.is_file() and rel != SEGMENT_META:
+            sums[rel] = (known or {}).get(rel) or sha256_file(p)
     meta = {
         "format": SEGMENT_FORMAT,
         "origin": origin,
         "counts": {"documents": len(documents), "chunks": chunks},
         "documents": documents,
-        "files": {k: v for k, v in file_checksums(staging).items() if k != SEGMENT_META},
+        "files": sums,
     }
     files.write_atomic(staging / SEGMENT_META, json.dumps(meta, ensure_ascii=False))
     return meta
@@ -123,7 +131,8 @@ def adopt_version(root: Path, version: str, manifest: dict[str, Any]) -> str:
         lex = staging / "lexical"
         if (lex / "lexical.json").is_file() and not (lex / "doclen.npy").is_file():
             _write_doc_lengths(staging, manifest)
-        write_meta(staging, dict(manifest["documents"]), int(manifest["counts"]["chunks"]), f"version {version}")
+        write_meta(staging, dict(manifest["documents"]), int(manifest["counts"]["chunks"]), f"version {version}",
+                   known=manifest.get("files"))
         return commit_segment(root, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
