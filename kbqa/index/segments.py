@@ -295,3 +295,49 @@ class SegmentedIndex:
 
     def save(self, folder: Path) -> None:  # pragma: no cover - protocol only
         raise KbqaError("a segmented version is saved segment by segment; use `kbqa index compact`")
+
+
+# ---- a segmented version's records, for readers outside serving (tuning, benchmarks) --------------
+def live_vectors(root: Path, vdir: Path, manifest: dict[str, Any]) -> tuple[list[str], np.ndarray]:
+    """Chunk ids and vectors of the live rows, segment by segment (a copy, not memory-mapped)."""
+    from kbqa.index.ids import IdTable
+
+    ids: list[str] = []
+    parts = []
+    for entry in manifest["segments"]:
+        path = segment_dir(root, entry["name"])
+        seg_ids = list(IdTable.load(path / "ids.json"))
+        matrix = np.load(path / "vectors.npy", mmap_mode="r", allow_pickle=False)
+        mask = load_bitmap(vdir, entry)
+        keep = np.ones(len(seg_ids), dtype=bool) if mask is None else ~mask
+        ids += [c for c, k in zip(seg_ids, keep, strict=True) if k]
+        parts.append(np.asarray(matrix[keep]))
+    return ids, np.concatenate(parts)
+
+
+def live_chunk_rows(root: Path, vdir: Path, manifest: dict[str, Any]) -> Any:
+    """chunks.jsonl rows of the live chunks, segment by segment."""
+    from kbqa.jsonlines import read_jsonl
+
+    for entry in manifest["segments"]:
+        mask = load_bitmap(vdir, entry)
+        for row, chunk in enumerate(read_jsonl(segment_dir(root, entry["name"]) / "chunks.jsonl")):
+            if mask is None or not mask[row]:
+                yield chunk
+
+
+def live_document_rows(root: Path, vdir: Path, manifest: dict[str, Any]) -> Any:
+    """documents.jsonl rows of the live documents, each from the newest segment holding it."""
+    from kbqa.jsonlines import read_jsonl
+
+    live = manifest["documents"]
+    names = [e["name"] for e in manifest["segments"]]
+    later: list[set[str]] = []
+    seen: set[str] = set()
+    for name in reversed(names):
+        later.append(set(seen))
+        seen.update(r["doc_id"] for r in read_jsonl(segment_dir(root, name) / "documents.jsonl"))
+    for name, newer in zip(names, reversed(later), strict=True):
+        for row in read_jsonl(segment_dir(root, name) / "documents.jsonl"):
+            if row["doc_id"] in live and row["doc_id"] not in newer:
+                yield row

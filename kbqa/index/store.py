@@ -98,6 +98,11 @@ class IndexFolder:
         import numpy as np
 
         vdir = self.version_dir(name)
+        manifest = self.manifest(name)
+        if manifest.get("segments"):
+            from kbqa.index.segments import live_vectors
+
+            return live_vectors(self.root, vdir, manifest)
         ids = list(IdTable.load(vdir / "ids.json"))
         matrix = np.load(vdir / "vectors.npy", mmap_mode="r", allow_pickle=False)
         if matrix.ndim != 2 or len(matrix) != len(ids):
@@ -105,15 +110,28 @@ class IndexFolder:
         return ids, matrix
 
     def chunk_rows(self, name: str | None = None) -> Iterator[dict[str, Any]]:
-        """The version's chunks.jsonl rows (chunk_id, doc_id, text, start, end)."""
+        """The version's chunks.jsonl rows (chunk_id, doc_id, text, start, end); of a segmented
+        version, its live chunks segment by segment."""
+        manifest = self.manifest(name)
+        if manifest.get("segments"):
+            from kbqa.index.segments import live_chunk_rows
+
+            return live_chunk_rows(self.root, self.version_dir(name), manifest)
         return read_jsonl(self.version_dir(name) / "chunks.jsonl")
 
     def document_rows(self, name: str | None = None) -> Iterator[dict[str, Any]]:
-        """The version's documents.jsonl rows (doc_id, title, meta, checksum, n_chunks)."""
+        """The version's documents.jsonl rows (doc_id, title, meta, checksum, n_chunks); of a
+        segmented version, its live documents."""
+        manifest = self.manifest(name)
+        if manifest.get("segments"):
+            from kbqa.index.segments import live_document_rows
+
+            return live_document_rows(self.root, self.version_dir(name), manifest)
         return read_jsonl(self.version_dir(name) / "documents.jsonl")
 
     def lexical(self, name: str | None = None) -> Any:
-        """The version's BM25 side (kbqa.lexical.LexicalIndex, memory-mapped), or None if it was built without."""
+        """The version's BM25 side (kbqa.lexical.LexicalIndex, memory-mapped), or None if it was built without
+        (a segmented version's is opened with it by KnowledgeBase.load: kbqa.index.segment_lexical)."""
         path = self.version_dir(name) / "lexical"
         if not path.is_dir():
             return None
