@@ -176,12 +176,13 @@ def test_trained_kinds_share_their_training(tiny_cfg, tmp_path, encoder, factory
     assert [h.chunk_id for h in after.search("warfarin bleeding", k=3)] == [h.chunk_id for h in kb.search("warfarin bleeding", k=3)]
 
 
-def test_legacy_index_without_doc_lengths_is_adopted(idx, tiny_cfg, tmp_path, encoder):
-    """An index written before doclen.npy existed: the first update computes it for segment s1."""
+def test_legacy_index_is_adopted_as_first_segment(idx, tiny_cfg, tmp_path, encoder):
+    """An index written before store.sqlite and doclen.npy existed: the first update writes them for segment s1."""
     v = idx / "v000001"
     (v / "lexical" / "doclen.npy").unlink()
+    (v / "store.sqlite").unlink()
     manifest = json.loads((v / "manifest.json").read_text())
-    del manifest["files"]["lexical/doclen.npy"]
+    del manifest["files"]["lexical/doclen.npy"], manifest["files"]["store.sqlite"]
     (v / "manifest.json").write_text(json.dumps(manifest))
     assert check_index(idx).ok
     update_index(idx, [write(tmp_path / "add.jsonl", NEW)], encoder=encoder)
@@ -190,6 +191,7 @@ def test_legacy_index_without_doc_lengths_is_adopted(idx, tiny_cfg, tmp_path, en
     a, b = KnowledgeBase.load(idx, encoder=encoder), KnowledgeBase.load(fresh, encoder=encoder)
     same_hits(a.with_search(mode="lexical"), b.with_search(mode="lexical"), k=5)
     assert check_index(idx).ok and not (v / "lexical" / "doclen.npy").exists()  # the old version is untouched
+    assert (idx / "segments" / "s000001" / "store.sqlite").is_file()
 
 
 def test_missing_or_damaged_segment_is_named(idx, tmp_path, encoder):

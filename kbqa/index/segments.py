@@ -111,7 +111,8 @@ def commit_segment(root: Path, staging: Path) -> str:
 
 def adopt_version(root: Path, version: str, manifest: dict[str, Any]) -> str:
     """A one-piece version as a new segment: its files hard-linked (copied where links fail), plus
-    segment.json, and lexical/doclen.npy if the version predates it. The version is untouched."""
+    segment.json, and (once, for versions that predate them) store.sqlite and lexical/doclen.npy,
+    written from the version's own files. The version is untouched."""
     vdir = root / version
     staging = staging_dir(root)
     try:
@@ -128,6 +129,11 @@ def adopt_version(root: Path, version: str, manifest: dict[str, Any]) -> str:
                 os.link(p, target)
             except OSError:
                 shutil.copy2(p, target)
+        if not (staging / "store.sqlite").is_file():  # a version written before the chunk store existed
+            from kbqa.index.chunkstore import build_store
+            from kbqa.jsonlines import read_jsonl
+
+            build_store(staging / "store.sqlite", read_jsonl(vdir / "documents.jsonl"), read_jsonl(vdir / "chunks.jsonl"))
         lex = staging / "lexical"
         if (lex / "lexical.json").is_file() and not (lex / "doclen.npy").is_file():
             _write_doc_lengths(staging, manifest)
