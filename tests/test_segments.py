@@ -301,3 +301,30 @@ def test_sigkill_during_update_and_compaction(idx, tiny_cfg, tiny_encoder_dir, t
     finally:
         killer.stdin.close()
         killer.wait(timeout=60)
+
+
+def test_segmented_bm25_equals_one_bm25s_index():
+    """Three bm25s segments scored together equal one bm25s index over the same texts (Lucene BM25):
+    the stored scores are read back to term frequencies and re-weighted with corpus-wide statistics."""
+    import random
+
+    from kbqa.index.segment_lexical import SegmentedLexical
+    from kbqa.lexical import LexicalIndex
+
+    rng = random.Random(0)
+    words = "warfarin bleeding aspirin heart attack kidney failure liver dose children fever statin muscle pain".split()
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 40))) for _ in range(300)]
+    texts[7] = "the and of"  # nothing left after stopwords
+    ids = [f"c{i}" for i in range(300)]
+    whole = LexicalIndex.build(ids, texts)
+    parts = [LexicalIndex.build(ids[a:b], texts[a:b]) for a, b in ((0, 150), (150, 290), (290, 300))]
+    seg = SegmentedLexical(parts, [None, None, None], ["a", "b", "c"])
+    assert list(seg.ids) == ids and seg.ids[151] == "c151"
+    for q in ("warfarin bleeding", "aspirin aspirin heart", "kidney failure children fever", "unknownword"):
+        assert np.allclose(seg.scores(q), whole.scores(q), atol=1e-6)
+    assert seg.idf(["aspirin"]) == pytest.approx(whole.idf(["aspirin"]))
+    deleted = np.zeros(140, dtype=bool)
+    deleted[:5] = True
+    masked = SegmentedLexical(parts, [None, deleted, None], ["a", "b", "c"])
+    top = masked.search_many(["aspirin heart"], k=300)[0]
+    assert len(top) == 295 and not {f"c{i}" for i in range(150, 155)} & {i for i, _ in top}
