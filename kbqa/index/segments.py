@@ -194,11 +194,23 @@ def referenced(root: Path) -> set[str] | None:
     for p in root.iterdir():
         if p.is_dir() and p.name.startswith("v") and p.name[1:].isdigit():
             try:
-                manifest = json.loads((p / "manifest.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                names.update(e["name"] for e in listed_segments(p / "manifest.json"))
+            except (OSError, ValueError, KeyError, TypeError):
                 return None
-            names.update(e["name"] for e in manifest.get("segments") or [])
     return names
+
+
+def listed_segments(path: Path) -> list[dict[str, Any]]:
+    """The ``segments`` entry of a manifest, found without parsing its (corpus-sized) document map:
+    every writer lock reads it from each version (commit_version writes it as a top-level key)."""
+    text = path.read_text(encoding="utf-8")
+    if not text.lstrip().startswith("{"):
+        raise ValueError(f"{path}: not a JSON object")
+    at = text.find('\n "segments": [')
+    if at < 0:
+        return []
+    value, _ = json.JSONDecoder().raw_decode(text, text.index("[", at))
+    return value
 
 
 def collect_garbage(root: Path) -> list[str]:
