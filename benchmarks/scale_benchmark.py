@@ -270,7 +270,12 @@ def stage_update(args: argparse.Namespace, index: Path, workdir: Path) -> dict:
     report = update_index(index, [path], delete_ids=deleted, encoder=encoder, format="jsonl", keep=1)
     took = time.perf_counter() - started
     manifest = IndexFolder(index).manifest()
-    return {"update_s": round(took, 1), "update_bytes_written": new_bytes(index, before),
+    parts = new_files(index, before)
+    by_part = {"segment_faiss_index": sum(n for p, n in parts.items() if p.parts[-1] == "faiss.index"),
+               "segment_other": sum(n for p, n in parts.items() if "segments" in p.parts and p.parts[-1] != "faiss.index"),
+               "version_manifest": sum(n for p, n in parts.items() if p.parts[-1] == "manifest.json"),
+               "version_bitmaps": sum(n for p, n in parts.items() if p.parts[-1].startswith("deleted-"))}
+    return {"update_s": round(took, 1), "update_bytes_written": sum(parts.values()), "update_bytes_by_part": by_part,
             "update_peak_rss_gb": round(peak_rss_gb(), 3), "update_added": len(report.added),
             "update_changed": len(report.changed), "update_removed": len(report.removed),
             "update_chunks_embedded": report.chunks_embedded, "update_segments": len(manifest.get("segments") or [1]),
@@ -293,17 +298,21 @@ def inodes(path: Path) -> set[tuple[int, int]]:
     return {(p.stat().st_dev, p.stat().st_ino) for p in path.rglob("*") if p.is_file()}
 
 
-def new_bytes(path: Path, before: set[tuple[int, int]]) -> int:
-    """Bytes of the files under ``path`` that are not (hard links to) files that existed ``before``."""
-    seen, total = set(), 0
+def new_files(path: Path, before: set[tuple[int, int]]) -> dict[Path, int]:
+    """Sizes of the files under ``path`` that are not (hard links to) files that existed ``before``."""
+    seen, out = set(), {}
     for p in path.rglob("*"):
         if p.is_file():
             st = p.stat()
             key = (st.st_dev, st.st_ino)
             if key not in before and key not in seen:
                 seen.add(key)
-                total += st.st_size
-    return total
+                out[p.relative_to(path)] = st.st_size
+    return out
+
+
+def new_bytes(path: Path, before: set[tuple[int, int]]) -> int:
+    return sum(new_files(path, before).values())
 
 
 def live_bytes(path: Path) -> int:
