@@ -149,7 +149,9 @@ class _Checker:
                 self.fail(str(exc))
                 continue
             live_chunks += int(entry.get("chunks", 0)) - (int(mask.sum()) if mask is not None else 0)
-            live_docs.update(meta.get("documents", {}))  # a newer segment's copy wins
+            held = meta["documents"] if "documents" in meta else {
+                d: row.get("checksum") for d, row in (getattr(sub, "docs", None) or {}).items()}
+            live_docs.update(held)  # a newer segment's copy wins
         recorded = manifest.get("documents", {})
         missing = set(recorded) - set(live_docs)
         if missing:
@@ -185,6 +187,10 @@ class _Checker:
             docs[row.get("doc_id")] = row
         if dups:
             self.fail(f"documents.jsonl repeats document id(s) {_some(dups)}")
+        self.counts["documents"] = len(docs)
+        self.docs = docs
+        if "documents" not in manifest and self.meta_file != "manifest.json":
+            return docs  # a segment adopted from a version: its documents.jsonl (sha256 checked) is the record
         recorded = manifest.get("documents", {})
         if set(recorded) - set(docs):
             self.fail(f"document(s) {_some(set(recorded) - set(docs))} are in the manifest but not in documents.jsonl")

@@ -73,10 +73,12 @@ def staging_dir(root: Path) -> Path:
 
 
 def write_meta(
-    staging: Path, documents: dict[str, str], chunks: int, origin: str, known: dict[str, str] | None = None
+    staging: Path, documents: dict[str, str] | None, chunks: int, origin: str, known: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """segment.json: what ``kbqa index check`` verifies the segment against. ``known``: checksums
-    already recorded for hard-linked files (not read again)."""
+    """segment.json: what ``kbqa index check`` verifies the segment against. ``documents``: the
+    checksum of each document (None for an adopted version: its documents.jsonl, whose sha256 is
+    recorded, holds them, and the update writes nothing corpus-sized). ``known``: checksums already
+    recorded for hard-linked files (not read again)."""
     from kbqa.files import sha256_file
 
     sums = {}
@@ -87,10 +89,11 @@ def write_meta(
     meta = {
         "format": SEGMENT_FORMAT,
         "origin": origin,
-        "counts": {"documents": len(documents), "chunks": chunks},
-        "documents": documents,
+        "counts": {"documents": None if documents is None else len(documents), "chunks": chunks},
         "files": sums,
     }
+    if documents is not None:
+        meta["documents"] = documents
     files.write_atomic(staging / SEGMENT_META, json.dumps(meta, ensure_ascii=False))
     return meta
 
@@ -137,8 +140,7 @@ def adopt_version(root: Path, version: str, manifest: dict[str, Any]) -> str:
         lex = staging / "lexical"
         if (lex / "lexical.json").is_file() and not (lex / "doclen.npy").is_file():
             _write_doc_lengths(staging, manifest)
-        write_meta(staging, dict(manifest["documents"]), int(manifest["counts"]["chunks"]), f"version {version}",
-                   known=manifest.get("files"))
+        write_meta(staging, None, int(manifest["counts"]["chunks"]), f"version {version}", known=manifest.get("files"))
         return commit_segment(root, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
