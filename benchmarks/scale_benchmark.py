@@ -279,7 +279,7 @@ def stage_update(args: argparse.Namespace, index: Path, workdir: Path) -> dict:
             "update_peak_rss_gb": round(peak_rss_gb(), 3), "update_added": len(report.added),
             "update_changed": len(report.changed), "update_removed": len(report.removed),
             "update_chunks_embedded": report.chunks_embedded, "update_segments": len(manifest.get("segments") or [1]),
-            "update_manifest_bytes": (IndexFolder(index).version_dir() / "manifest.json").stat().st_size,
+            "update_manifest_bytes": by_part["version_manifest"],
             "index_bytes_after_update": live_bytes(index)}
 
 
