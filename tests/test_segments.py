@@ -328,3 +328,25 @@ def test_segmented_bm25_equals_one_bm25s_index():
     masked = SegmentedLexical(parts, [None, deleted, None], ["a", "b", "c"])
     top = masked.search_many(["aspirin heart"], k=300)[0]
     assert len(top) == 295 and not {f"c{i}" for i in range(150, 155)} & {i for i, _ in top}
+
+
+def test_ctrl_c_during_compaction_leaves_the_segmented_version(idx, tmp_path, encoder):
+    from test_faults import install_faults
+
+    update_index(idx, [write(tmp_path / "add.jsonl", NEW)], delete_ids=["d4"], encoder=encoder)
+    before = KnowledgeBase.load(idx, encoder=encoder)
+
+    def interrupt(i: int, name: str) -> None:
+        if name.endswith("LexicalIndex.save"):  # midway: rows written, the BM25 side being saved
+            raise KeyboardInterrupt
+
+    restore = install_faults(interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            compact_index(idx)
+    finally:
+        restore()
+    assert IndexFolder(idx).current() == before.version and check_index(idx).ok
+    assert not [p for p in idx.iterdir() if p.name.startswith(".staging")]
+    same_hits(KnowledgeBase.load(idx, encoder=encoder).with_search(mode="dense"), before.with_search(mode="dense"), k=5)
+    assert compact_index(idx).committed  # and it runs again to the end
