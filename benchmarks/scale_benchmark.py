@@ -18,11 +18,11 @@ real model; search runs in hybrid mode with a year filter on half of them.
 Stages, each in its own process (peak RSS per process): ``build`` (kbqa.index.build.build_version,
 index kind ivf-pq-fine), ``serve`` (KnowledgeBase.load, RSS after loading and after the queries,
 latency per query including query embedding), ``update`` (update_index with ``--new`` new,
-``--changed`` changed and ``--deleted`` deleted documents: its time and the bytes it wrote) and
-``recall`` (dense top-10 of the updated index, and of the same kind built in one piece from the
-final vectors, against exact search over them). ``compact_s`` is null until
-segments and ``kbqa index compact`` exist (issue #22, part 2): today an update writes a whole new
-version, so there is nothing to compact.
+``--changed`` changed and ``--deleted`` deleted documents: it writes one segment and deletion bitmaps,
+kbqa/index/segments.py; its time and the bytes it wrote, i.e. the sizes of the files whose inodes did
+not exist before it: segments hard-linked from the base version cost nothing), ``recall`` (dense
+top-10 of the updated, segmented index, and of the same kind built in one piece from the final
+vectors, against exact search over them) and ``compact`` (``kbqa index compact``: its time and bytes).
 """
 
 from __future__ import annotations
@@ -265,19 +265,75 @@ def stage_update(args: argparse.Namespace, index: Path, workdir: Path) -> dict:
         for d in docs:
             f.write(json.dumps({"id": d.doc_id, "title": d.title, "text": d.text, **d.meta}, ensure_ascii=False) + "\n")
     encoder = ReplayEncoder(_encoder(source), source, seed=2)
-    folder = IndexFolder(index)
+    before = inodes(index)
     started = time.perf_counter()
     report = update_index(index, [path], delete_ids=deleted, encoder=encoder, format="jsonl", keep=1)
     took = time.perf_counter() - started
-    return {"update_s": round(took, 1), "update_bytes_written": dir_bytes(folder.version_dir()),
+    manifest = IndexFolder(index).manifest()
+    parts = new_files(index, before)
+    by_part = {"segment_faiss_index": sum(n for p, n in parts.items() if p.parts[-1] == "faiss.index"),
+               "segment_other": sum(n for p, n in parts.items() if "segments" in p.parts and p.parts[-1] != "faiss.index"),
+               "version_manifest": sum(n for p, n in parts.items() if p.parts[-1] == "manifest.json"),
+               "version_bitmaps": sum(n for p, n in parts.items() if p.parts[-1].startswith("deleted-"))}
+    return {"update_s": round(took, 1), "update_bytes_written": sum(parts.values()), "update_bytes_by_part": by_part,
             "update_peak_rss_gb": round(peak_rss_gb(), 3), "update_added": len(report.added),
             "update_changed": len(report.changed), "update_removed": len(report.removed),
-            "update_chunks_embedded": report.chunks_embedded}
+            "update_chunks_embedded": report.chunks_embedded, "update_segments": len(manifest.get("segments") or [1]),
+            "update_manifest_bytes": by_part["version_manifest"],
+            "index_bytes_after_update": live_bytes(index)}
+
+
+def stage_compact(args: argparse.Namespace, index: Path) -> dict:
+    from kbqa.index.compact import compact_index
+
+    before = inodes(index)
+    started = time.perf_counter()
+    report = compact_index(index, keep=1)
+    return {"compact_s": round(time.perf_counter() - started, 1), "compact_bytes_written": new_bytes(index, before),
+            "compact_peak_rss_gb": round(peak_rss_gb(), 3), "compact_segments": report.segments,
+            "compact_dropped_rows": report.dropped}
+
+
+def inodes(path: Path) -> set[tuple[int, int]]:
+    return {(p.stat().st_dev, p.stat().st_ino) for p in path.rglob("*") if p.is_file()}
+
+
+def new_files(path: Path, before: set[tuple[int, int]]) -> dict[Path, int]:
+    """Sizes of the files under ``path`` that are not (hard links to) files that existed ``before``."""
+    seen, out = set(), {}
+    for p in path.rglob("*"):
+        if p.is_file():
+            st = p.stat()
+            key = (st.st_dev, st.st_ino)
+            if key not in before and key not in seen:
+                seen.add(key)
+                out[p.relative_to(path)] = st.st_size
+    return out
+
+
+def new_bytes(path: Path, before: set[tuple[int, int]]) -> int:
+    return sum(new_files(path, before).values())
+
+
+def live_bytes(path: Path) -> int:
+    """Bytes of the current version as served: its folder and the segments it lists (each inode once)."""
+    from kbqa.index.segments import segment_dir
+    from kbqa.index.store import IndexFolder
+
+    folder = IndexFolder(path)
+    dirs = [folder.version_dir()] + [segment_dir(path, e["name"]) for e in folder.manifest().get("segments") or []]
+    seen, total = set(), 0
+    for d in dirs:
+        for p in d.rglob("*"):
+            if p.is_file() and (key := (p.stat().st_dev, p.stat().st_ino)) not in seen:
+                seen.add(key)
+                total += p.stat().st_size
+    return total
 
 
 def stage_recall(args: argparse.Namespace, updated: Path) -> dict:
-    """Dense recall@10 against exact search over the final vectors: of the updated index (trained on
-    the base corpus, then patched in place) and of the same kind built in one piece from them."""
+    """Dense recall@10 against exact search over the final vectors: of the updated index (segments
+    sharing the base corpus's training) and of the same kind built in one piece from them."""
     import faiss
 
     from kbqa.index.factory import create_index
@@ -337,6 +393,7 @@ def main() -> None:
             "serve": lambda: stage_serve(args, base),
             "update": lambda: stage_update(args, base, out),
             "recall": lambda: stage_recall(args, base),
+            "compact": lambda: stage_compact(args, base),
         }[args.stage]()
         print(json.dumps(result))
         return
@@ -345,9 +402,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(base, ignore_errors=True)
     results: dict[str, Any] = {"chunks": args.chunks}
-    for stage in ("build", "serve", "update", "recall"):
+    for stage in ("build", "serve", "update", "recall", "compact"):
         results.update(child(stage, args))
-    results["compact_s"] = None  # no segments yet: nothing to compact (issue #22 part 2)
+    results["compact_fraction_of_build"] = round(results["compact_s"] / results["build_s"], 4)
     results["update_fraction_of_build"] = round(results["update_s"] / results["build_s"], 4)
     results["update_bytes_fraction"] = round(results["update_bytes_written"] / results["index_bytes"], 4)
     results["settings"] = {"index": "ivf-pq-fine", "new": args.new, "changed": args.changed, "deleted": args.deleted,

@@ -8,6 +8,8 @@ expose row positions. On disk (no pickle)::
       params.index.json      \
       vocab.index.json        |  bm25s' own files (``BM25.save``), arrays saved with allow_pickle=False
       data/indices/indptr.csc.index.npy
+      doclen.npy             tokens per text (int32): what segments need to score with corpus-wide
+                             statistics (kbqa.index.segment_lexical); absent in older indexes
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from kbqa.errors import KbqaError
 
 FORMAT = "kbqa-lexical/1"
 MANIFEST = "lexical.json"
+DOCLEN = "doclen.npy"
 STOPWORDS = "en"
 STEMMER = "english"
 
@@ -60,6 +63,7 @@ class LexicalIndex:
     retriever: Any  # bm25s.BM25
     k1: float = 1.5
     b: float = 0.75
+    doc_lengths: Any = None  # tokens per text (numpy int32), None for indexes saved before it was kept
 
     @classmethod
     def build(cls, ids: list[str], texts: list[str], *, k1: float = 1.5, b: float = 0.75) -> LexicalIndex:
@@ -79,7 +83,10 @@ class LexicalIndex:
             raise KbqaError("LexicalIndex.build: no text has a word left after stopword removal; nothing to index")
         retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
         retriever.index(tokens, show_progress=False)
-        return cls(ids=[str(i) for i in ids], retriever=retriever, k1=k1, b=b)
+        import numpy as np
+
+        lengths = np.fromiter((len(t) for t in tokens), dtype=np.int32, count=len(tokens))
+        return cls(ids=[str(i) for i in ids], retriever=retriever, k1=k1, b=b, doc_lengths=lengths)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -125,6 +132,10 @@ class LexicalIndex:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         self.retriever.save(str(d), show_progress=False)  # no corpus: ids live in lexical.json
+        if self.doc_lengths is not None:
+            import numpy as np
+
+            np.save(d / DOCLEN, np.asarray(self.doc_lengths, dtype=np.int32), allow_pickle=False)
         manifest = {
             "format": FORMAT,
             "stopwords": STOPWORDS,
@@ -162,4 +173,11 @@ class LexicalIndex:
         ids = [str(i) for i in manifest["ids"]]
         if retriever.scores["num_docs"] != len(ids):
             raise KbqaError(f"{d}: {len(ids)} ids but bm25s holds {retriever.scores['num_docs']} rows; rebuild it")
-        return cls(ids=ids, retriever=retriever, k1=float(manifest["k1"]), b=float(manifest["b"]))
+        lengths = None
+        if (d / DOCLEN).is_file():
+            import numpy as np
+
+            lengths = np.load(d / DOCLEN, allow_pickle=False)
+            if lengths.shape != (len(ids),):
+                raise KbqaError(f"{d / DOCLEN}: {lengths.shape[0]} lengths for {len(ids)} ids; rebuild the lexical index")
+        return cls(ids=ids, retriever=retriever, k1=float(manifest["k1"]), b=float(manifest["b"]), doc_lengths=lengths)

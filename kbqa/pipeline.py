@@ -131,15 +131,20 @@ class KnowledgeBase:
         if encoder is None:
             encoder = load_encoder(effective.embed)
         check_embedder(manifest, encoder.identity(), vdir)
-        index = load_index(vdir, effective.index, manifest["embedder"]["dim"])
-        # versions written before the chunk store existed do not list it among their files
-        store = ChunkStore.open(vdir, required=STORE in manifest.get("files", {}))
+        if manifest.get("segments"):  # an updated version: segments + deletion bitmaps (kbqa.index.segments)
+            index, store, lexical = _open_segmented(folder.root, vdir, manifest, effective)
+        else:
+            index = load_index(vdir, effective.index, manifest["embedder"]["dim"])
+            # versions written before the chunk store existed do not list it among their files
+            store = ChunkStore.open(vdir, required=STORE in manifest.get("files", {}))
+            lexical = None
         if len(store) != len(index):
             raise KbqaError(
                 f"{vdir}: {len(store)} chunks but {len(index)} vectors; the version is damaged, run `kbqa index check`"
             )
         manifest = {**manifest, "version": name}
         kb = cls(folder.root, name, manifest, effective, encoder, index, store)
+        kb._lexical = lexical
         kb.lexical  # opened now (memory-mapped): a reader keeps its BM25 side if an update prunes this version
         return kb
 
@@ -290,3 +295,17 @@ class KnowledgeBase:
         from kbqa.read.answer import answer
 
         return answer(self, question, k=k, reader=reader)
+
+
+def _open_segmented(root: Path, vdir: Path, manifest: dict[str, Any], config: Config) -> tuple[Any, Any, Any]:
+    """(dense index, chunk store, BM25 side or None) over the segments a version lists."""
+    from kbqa.index.segment_lexical import SegmentedLexical
+    from kbqa.index.segment_store import SegmentedStore
+    from kbqa.index.segments import SegmentedIndex, open_segments
+
+    segments = open_segments(root, vdir, manifest, config.index, manifest["embedder"]["dim"], lexical=config.index.lexical)
+    lexical = None
+    if config.index.lexical and all(s.lexical is not None for s in segments):
+        lexical = SegmentedLexical([s.lexical for s in segments], [s.deleted for s in segments],
+                                   [str(s.path) for s in segments])
+    return SegmentedIndex(segments), SegmentedStore(segments, manifest["documents"]), lexical

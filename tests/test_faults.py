@@ -204,8 +204,9 @@ def test_sigkill_at_steps_and_random_moments(pristine, corpora, tiny_cfg, tiny_e
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
     )
     rng = random.Random(0)
-    # steps: writing rows, saving, manifest, rename, pointer, pruning; then random moments
-    plan = [(step, 0.0) for step in (1, 6, 9, 13, 17, 20)] + [(0, rng.uniform(0.05, 1.0)) for _ in range(3)]
+    # steps: the first update of the one-piece index (adopting it as segment s1, the new segment, the
+    # version: ~23 steps), then the next ones (rows, saving, manifest, rename, pointer, pruning); then random moments
+    plan = [(step, 0.0) for step in (1, 6, 9, 13, 17, 20, 26, 36, 44)] + [(0, rng.uniform(0.05, 1.0)) for _ in range(3)]
     seen = set()
     try:
         for step, delay in plan:

@@ -13,6 +13,7 @@ import pytest
 from kbqa.cli import main
 from kbqa.errors import KbqaError
 from kbqa.index.check import check_index
+from kbqa.index.compact import compact_index
 from kbqa.index.store import IndexFolder
 from kbqa.index.update import update_index
 from kbqa.index.versions import list_versions, rollback
@@ -84,18 +85,34 @@ def test_update_embeds_only_what_changed_and_equals_a_fresh_build(base, tiny_cfg
 
     fresh_dir = tmp_path / "fresh"
     KnowledgeBase.build([write_jsonl(tmp_path / "final.jsonl", final)], fresh_dir, tiny_cfg, progress=False)
-    new_v, fresh_v = base / "v000002", fresh_dir / "v000001"
-    for name in ("documents.jsonl", "chunks.jsonl", "ids.json", "lexical/lexical.json", "lexical/vocab.index.json"):
-        assert (new_v / name).read_bytes() == (fresh_v / name).read_bytes(), name
-    assert np.abs(np.load(new_v / "vectors.npy") - np.load(fresh_v / "vectors.npy")).max() < 1e-5
-    a, b = KnowledgeBase.load(base), KnowledgeBase.load(fresh_dir)  # FAISS Flat: exact inner products
-    for ha, hb in zip(a.search_many(QUERIES, k=8), b.search_many(QUERIES, k=8), strict=True):
+    # the update wrote one segment: the base version became segment s1 (hard links), d2's and d4's rows are deleted
+    old = KnowledgeBase.load(base, version="v000001")
+    replaced = sum(len(old.document_chunks(d)) for d in ("d2", "d4"))
+    assert [(e["name"], e["deleted"]) for e in updated.manifest["segments"]] == [("s000001", replaced), ("s000002", 0)]
+    assert updated.manifest["segments"][1]["chunks"] == report.chunks_embedded
+    a, b = KnowledgeBase.load(base).with_search(mode="dense"), KnowledgeBase.load(fresh_dir).with_search(mode="dense")
+    for ha, hb in zip(a.search_many(QUERIES, k=8), b.search_many(QUERIES, k=8), strict=True):  # Flat: exact
         assert [h.chunk_id for h in ha] == [h.chunk_id for h in hb]
         assert np.allclose([h.score for h in ha], [h.score for h in hb], atol=1e-5)
-    for la, lb in zip(a.lexical.search_many(QUERIES, 8), b.lexical.search_many(QUERIES, 8), strict=True):
-        assert [i for i, _ in la] == [i for i, _ in lb] and np.allclose([s for _, s in la], [s for _, s in lb], atol=1e-5)
+        assert [h.text for h in ha] == [h.text for h in hb]
     assert a.manifest["documents"] == b.manifest["documents"] and a.manifest["update"]["removed"] == 1
+    assert a.fingerprint == b.fingerprint
     assert check_index(base).ok
+
+    # compaction: one piece again, holding what a fresh build holds (changed documents now come last)
+    compacted = compact_index(base)
+    assert compacted.version == "v000003" and compacted.dropped == replaced
+    new_v, fresh_v = base / "v000003", fresh_dir / "v000001"
+    for name in ("documents.jsonl", "chunks.jsonl"):
+        assert sorted((new_v / name).read_text().splitlines()) == sorted((fresh_v / name).read_text().splitlines())
+    a, b = KnowledgeBase.load(base), KnowledgeBase.load(fresh_dir)
+    for q in QUERIES:  # BM25 of every chunk: the statistics of a fresh build again
+        sa, sb = dict(zip(a.lexical.ids, a.lexical.scores(q))), dict(zip(b.lexical.ids, b.lexical.scores(q)))
+        assert sa.keys() == sb.keys() and all(abs(sa[c] - sb[c]) < 1e-5 for c in sa)
+    ha, hb = a.with_search(mode="hybrid"), b.with_search(mode="hybrid")
+    for ra, rb in zip(ha.search_many(QUERIES, k=5), hb.search_many(QUERIES, k=5), strict=True):
+        assert [(h.chunk_id, round(h.score, 5)) for h in ra] == [(h.chunk_id, round(h.score, 5)) for h in rb]
+    assert a.fingerprint == b.fingerprint and check_index(base).ok
 
 
 def test_nothing_new_commits_nothing_and_sync_removes_absent(base, encoder, tmp_path):

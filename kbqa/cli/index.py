@@ -149,6 +149,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"embedder   {info['embedder']['name']} ({info['embedder']['dim']}-d, max {info['embedder']['max_seq_length']} tokens)")
     print(f"chunker    {info['chunker']['size']} tokens, overlap {info['chunker']['overlap']}")
     print(f"backend    {info['index']['backend']} {_kind_line(info['index'])}")
+    segments = manifest.get("segments") or []
+    if segments:
+        deleted = sum(e["deleted"] for e in segments)
+        print(f"segments   {len(segments)} ({deleted} deleted rows); `kbqa index compact --index {folder.root}` merges them")
     advice = advise(info["index"], c.get("vectors", c["chunks"]), info["embedder"]["dim"])
     if advice:
         print(f"advice     {advice}")

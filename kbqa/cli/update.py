@@ -1,4 +1,5 @@
-"""`kbqa index update|versions|rollback|check`: keep an index current, list and restore versions, verify one.
+"""`kbqa index update|compact|versions|rollback|check`: keep an index current, merge its segments, list and
+restore versions, verify one.
 
 Hooked under `kbqa index` by ``register_index_actions(isub)`` (called from kbqa/cli/index.py).
 """
@@ -16,7 +17,7 @@ SHOW_IDS = 10  # ids listed per kind in the update summary
 
 
 def register_index_actions(isub: Any) -> None:
-    """Add the update/versions/rollback/check actions to the `kbqa index` sub-parsers."""
+    """Add the update/compact/versions/rollback/check actions to the `kbqa index` sub-parsers."""
     up = isub.add_parser(
         "update",
         help="add new documents, re-embed changed ones, remove withdrawn ones (as a new version)",
@@ -37,6 +38,18 @@ def register_index_actions(isub: Any) -> None:
     up.add_argument("--deidentify", action="store_true",
                     help="de-identify the new documents (required, and the default, for an index built with --deidentify)")
     up.set_defaults(func=cmd_update)
+
+    cp = isub.add_parser(
+        "compact", help="merge the segments that updates wrote into one piece (as a new version)",
+        description="Each update writes one segment and marks replaced chunks deleted; compaction merges the "
+        "current version's segments into one, without the deleted rows, and commits it as a new version "
+        "(readers keep the old one; Ctrl-C or a crash leaves the index as it was).",
+    )
+    cp.add_argument("--index", required=True, help="index folder to compact")
+    cp.add_argument("--keep", type=int, default=DEFAULT_KEEP, help=f"versions to keep, current included (default {DEFAULT_KEEP})")
+    cp.add_argument("--json", action="store_true", help="print the report as JSON")
+    cp.add_argument("--quiet", action="store_true", help="no progress bar")
+    cp.set_defaults(func=cmd_compact)
 
     ver = isub.add_parser("versions", help="list the versions of an index folder")
     ver.add_argument("--index", required=True)
@@ -85,6 +98,18 @@ def cmd_update(args: argparse.Namespace) -> int:
             if ids:
                 more = f" ... and {len(ids) - SHOW_IDS} more" if len(ids) > SHOW_IDS else ""
                 print(f"  {what}: {', '.join(ids[:SHOW_IDS])}{more}")
+    return 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    from kbqa.cli.common import dump
+    from kbqa.index.compact import compact_index
+
+    report = compact_index(args.index, keep=args.keep, progress=not args.quiet)
+    if args.json:
+        dump({**dataclasses.asdict(report), "committed": report.committed})
+    else:
+        print(f"compacted {report.index_dir} {report.summary()}")
     return 0
 
 

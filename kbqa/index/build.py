@@ -148,7 +148,8 @@ class VersionWriter:
         self.store.add_chunks(chunks)
         self.n_chunks += len(chunks)
 
-    def commit(self, manifest_extra: dict[str, Any], started: float) -> tuple[str, dict[str, Any]]:
+    def write_files(self) -> None:
+        """Seal the staging folder's data files: store, vector index, BM25 side (no manifest)."""
         self._docs.close()
         self._chunks.close()
         self.store.finish()
@@ -165,10 +166,13 @@ class VersionWriter:
                 ids.append(c.chunk_id)
                 texts.append(embed_text(c, self.config.chunk))
             store.close()
-            # rebuilt whole for every version (seconds for 10^5 chunks): BM25 statistics always
-            # equal a fresh build's, and the dense and lexical sides move together
+            # one bm25s index per version or segment (a segmented version scores its segments
+            # with their statistics summed: kbqa.index.segment_lexical)
             LexicalIndex.build(ids, texts).save(self.staging / "lexical")
             del ids, texts
+
+    def commit(self, manifest_extra: dict[str, Any], started: float) -> tuple[str, dict[str, Any]]:
+        self.write_files()
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -395,6 +399,9 @@ def build_index(
         if overwrite and pointer_before:
             for name in old:  # the new version is committed: the replaced index goes
                 folder.discard(name)
+            from kbqa.index.segments import collect_garbage
+
+            collect_garbage(folder.root)  # and the segments only its versions listed
     return encoder, stats
 
 

@@ -11,7 +11,10 @@ What is checked, for one version folder:
 - ids.json lists exactly the chunk ids, in order; vectors.npy is (chunks x dim), finite, unit length;
 - faiss.index (faiss backend) holds the same number of vectors, equal to vectors.npy where it can say;
 - lexical/ (when the config keeps a BM25 side) indexes exactly the chunk ids, in order;
-- store.sqlite (the chunk store read at query time) opens and holds the same chunks and documents.
+- store.sqlite (the chunk store read at query time) opens and holds the same chunks and documents;
+- a segmented version (kbqa.index.segments): each segment it lists exists and passes the checks
+  above against its segment.json, each deletion bitmap reads and fits its segment, and the live
+  documents and chunks add up to the manifest's.
 Problems make the version unfit to serve; warnings (leftovers of a crashed writer) do not.
 """
 
@@ -54,8 +57,9 @@ def _some(ids: Any) -> str:
 
 
 class _Checker:
-    def __init__(self, vdir: Path) -> None:
+    def __init__(self, vdir: Path, *, meta_file: str = "manifest.json") -> None:
         self.vdir = vdir
+        self.meta_file = meta_file  # manifest.json, or segment.json for a segment folder
         self.problems: list[str] = []
         self.counts: dict[str, int] = {}
 
@@ -89,12 +93,10 @@ class _Checker:
             self.fail(str(exc))
             return
         self.files(manifest)
-        docs = self.documents(manifest)
-        chunk_ids = self.chunks(docs) if docs is not None else None
-        if chunk_ids is not None:
-            self.vectors(manifest, chunk_ids)
-            self.lexical(manifest, chunk_ids)
-            self.store(chunk_ids, len(docs))
+        if manifest.get("segments"):
+            self.segmented(manifest)
+        else:
+            self.contents(manifest)
         counts = manifest.get("counts", {})
         for key in ("documents", "chunks", "vectors"):
             have = self.counts.get(key)
@@ -106,11 +108,65 @@ class _Checker:
         except (KeyError, TypeError, AttributeError) as exc:
             self.fail(f"manifest lacks a field the fingerprint needs ({exc})")
 
+    def contents(self, manifest: dict[str, Any]) -> list[str] | None:
+        """The data files of a one-piece version or a segment; returns their chunk ids."""
+        docs = self.documents(manifest)
+        chunk_ids = self.chunks(docs) if docs is not None else None
+        if chunk_ids is not None:
+            self.vectors(manifest, chunk_ids)
+            self.lexical(manifest, chunk_ids)
+            self.store(chunk_ids, len(docs))
+        return chunk_ids
+
+    def segmented(self, manifest: dict[str, Any]) -> None:
+        """Every segment the version lists (whole, as a one-piece version is), its bitmap, and the
+        live documents and chunks they add up to."""
+        from kbqa.index.segments import SEGMENT_META, load_bitmap, segment_dir
+
+        live_docs: dict[str, str] = {}
+        live_chunks = 0
+        for entry in manifest["segments"]:
+            path = segment_dir(self.vdir.parent, entry["name"])
+            where = f"segment {entry['name']} ({path})"
+            try:
+                meta = json.loads((path / SEGMENT_META).read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                self.fail(f"{where} is missing" if not path.is_dir() else f"{where}: {SEGMENT_META} is missing")
+                continue
+            except (OSError, ValueError) as exc:
+                self.fail(f"{where}: {SEGMENT_META} cannot be read ({exc.__class__.__name__})")
+                continue
+            sub = _Checker(path, meta_file=SEGMENT_META)
+            sub.files(meta)
+            ids = sub.contents({**meta, "embedder": manifest.get("embedder", {}), "index": manifest.get("index", {}),
+                                "config": manifest.get("config", {})})
+            self.problems += [f"{where}: {p}" for p in sub.problems]
+            if ids is not None and len(ids) != entry.get("chunks"):
+                self.fail(f"{where} holds {len(ids)} chunks, the manifest lists {entry.get('chunks')}")
+            try:
+                mask = load_bitmap(self.vdir, entry)
+            except KbqaError as exc:
+                self.fail(str(exc))
+                continue
+            live_chunks += int(entry.get("chunks", 0)) - (int(mask.sum()) if mask is not None else 0)
+            held = meta["documents"] if "documents" in meta else {
+                d: row.get("checksum") for d, row in (getattr(sub, "docs", None) or {}).items()}
+            live_docs.update(held)  # a newer segment's copy wins
+        recorded = manifest.get("documents", {})
+        missing = set(recorded) - set(live_docs)
+        if missing:
+            self.fail(f"document(s) {_some(missing)} are in the manifest but in no segment")
+        stale = {d for d in set(recorded) - missing if recorded[d] != live_docs[d]}
+        if stale:
+            self.fail(f"document(s) {_some(stale)}: the manifest's checksum is not the newest segment's")
+        self.counts.update(documents=len(recorded), chunks=live_chunks, vectors=live_chunks)
+
     def files(self, manifest: dict[str, Any]) -> None:
         recorded = manifest.get("files")
         if recorded is None:
             return  # versions written before kbqa recorded file checksums; the other checks still apply
         actual = file_checksums(self.vdir)
+        actual.pop(self.meta_file, None)
         for rel in sorted(set(recorded) - set(actual)):
             self.fail(f"{rel} is missing")
         for rel in sorted(set(actual) - set(recorded)):
@@ -131,6 +187,10 @@ class _Checker:
             docs[row.get("doc_id")] = row
         if dups:
             self.fail(f"documents.jsonl repeats document id(s) {_some(dups)}")
+        self.counts["documents"] = len(docs)
+        self.docs = docs
+        if "documents" not in manifest and self.meta_file != "manifest.json":
+            return docs  # a segment adopted from a version: its documents.jsonl (sha256 checked) is the record
         recorded = manifest.get("documents", {})
         if set(recorded) - set(docs):
             self.fail(f"document(s) {_some(set(recorded) - set(docs))} are in the manifest but not in documents.jsonl")

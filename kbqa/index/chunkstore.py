@@ -263,6 +263,23 @@ class ChunkStore:
             yield from (r[1] for r in rows)
             last = rows[-1][0]
 
+    def ids_at(self, rows: Sequence[int]) -> list[str]:
+        """The chunk ids at these rows, in row order."""
+        out: list[tuple[int, str]] = []
+        for start in range(0, len(rows), 500):
+            part = [int(r) for r in rows[start:start + 500]]
+            out += self._query(f"SELECT row, chunk_id FROM chunks WHERE row IN ({','.join('?' * len(part))})", part)
+        return [cid for _, cid in sorted(out)]
+
+    def rows_of_documents(self, doc_ids: Sequence[str]) -> list[tuple[int, str]]:
+        """(row, doc_id) of every chunk of these documents."""
+        out: list[tuple[int, str]] = []
+        doc_ids = list(doc_ids)
+        for start in range(0, len(doc_ids), 500):
+            part = doc_ids[start:start + 500]
+            out += self._query(f"SELECT row, doc_id FROM chunks WHERE doc_id IN ({','.join('?' * len(part))})", part)
+        return out
+
     def document_chunks(self, doc_id: str) -> list[Chunk]:
         rows = self._query(
             "SELECT c.chunk_id, c.doc_id, c.text, c.start, c.end, d.title, d.meta FROM chunks c "

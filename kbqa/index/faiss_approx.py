@@ -85,6 +85,27 @@ class TrainedFaissIndex(FaissBase):
                 index = None  # trained on a sample once all vectors are in
         return cls(index, dim, cfg, IdTable(), state)
 
+    @classmethod
+    def empty_from(cls, folder: Path, cfg: IndexConfig, dim: int) -> TrainedFaissIndex:
+        """An empty index sharing the training of the one saved in ``folder`` (IVF centroids, PQ/SQ
+        codebooks, OPQ rotation): a new segment's index (kbqa.index.segments)."""
+        faiss = import_faiss()
+        path = folder / "index.json"
+        try:
+            state = TrainedState.from_json(json.loads(path.read_text(encoding="utf-8")), path)
+        except (OSError, ValueError) as exc:
+            raise KbqaError(f"{path} cannot be read ({exc.__class__.__name__}); run `kbqa index check`") from None
+        if state.structure == "graph":  # HNSW: nothing trained to share, a new graph per segment
+            index = make_index(faiss, dim, state.factory, cfg.factory)
+        else:
+            try:  # read whole, then emptied (updates clone the smallest segment's, so mostly a small read)
+                index = faiss.read_index(str(folder / "faiss.index"))
+            except RuntimeError as exc:
+                raise KbqaError(f"{folder / 'faiss.index'} cannot be read ({str(exc).splitlines()[0]}); "
+                                "run `kbqa index check`") from None
+            index.reset()
+        return cls(index, dim, cfg, IdTable(), replace(state, next_label=0, rebuilds=None))
+
     # ---- adding and removing ---------------------------------------------------------------
     def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         vectors = check_vectors(ids, vectors, self.dim)

@@ -61,6 +61,7 @@ def summary(manifest: dict[str, Any]) -> dict[str, Any]:
     out["chunker"] = manifest["chunker"]
     out["index"] = manifest["index"]
     out["deidentification"] = manifest.get("deidentification")
+    out["segments"] = manifest.get("segments")  # None for a one-piece version
     return out
 
 

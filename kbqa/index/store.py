@@ -4,6 +4,8 @@ Layout::
 
     DIR/CURRENT             name of the committed version, e.g. "v000003" (replaced atomically)
     DIR/v000003/            manifest.json, documents.jsonl, chunks.jsonl, store.sqlite, vectors.npy, ids.json, faiss.index
+                            (a one-piece version), or manifest.json + deletion bitmaps (a segmented one)
+    DIR/segments/s000002/   an immutable segment, shared by the versions that list it (kbqa.index.segments)
     DIR/.staging-*/         a version being written; removed on failure or by the next writer
     DIR/.build-KEY/         a full build being written; kept if interrupted, resumed by the same build (kbqa.index.resume)
     DIR/.trash-*/           a version being deleted (renamed first); removed by the next writer
@@ -96,6 +98,11 @@ class IndexFolder:
         import numpy as np
 
         vdir = self.version_dir(name)
+        manifest = self.manifest(name)
+        if manifest.get("segments"):
+            from kbqa.index.segments import live_vectors
+
+            return live_vectors(self.root, vdir, manifest)
         ids = list(IdTable.load(vdir / "ids.json"))
         matrix = np.load(vdir / "vectors.npy", mmap_mode="r", allow_pickle=False)
         if matrix.ndim != 2 or len(matrix) != len(ids):
@@ -103,15 +110,28 @@ class IndexFolder:
         return ids, matrix
 
     def chunk_rows(self, name: str | None = None) -> Iterator[dict[str, Any]]:
-        """The version's chunks.jsonl rows (chunk_id, doc_id, text, start, end)."""
+        """The version's chunks.jsonl rows (chunk_id, doc_id, text, start, end); of a segmented
+        version, its live chunks segment by segment."""
+        manifest = self.manifest(name)
+        if manifest.get("segments"):
+            from kbqa.index.segments import live_chunk_rows
+
+            return live_chunk_rows(self.root, self.version_dir(name), manifest)
         return read_jsonl(self.version_dir(name) / "chunks.jsonl")
 
     def document_rows(self, name: str | None = None) -> Iterator[dict[str, Any]]:
-        """The version's documents.jsonl rows (doc_id, title, meta, checksum, n_chunks)."""
+        """The version's documents.jsonl rows (doc_id, title, meta, checksum, n_chunks); of a
+        segmented version, its live documents."""
+        manifest = self.manifest(name)
+        if manifest.get("segments"):
+            from kbqa.index.segments import live_document_rows
+
+            return live_document_rows(self.root, self.version_dir(name), manifest)
         return read_jsonl(self.version_dir(name) / "documents.jsonl")
 
     def lexical(self, name: str | None = None) -> Any:
-        """The version's BM25 side (kbqa.lexical.LexicalIndex, memory-mapped), or None if it was built without."""
+        """The version's BM25 side (kbqa.lexical.LexicalIndex, memory-mapped), or None if it was built without
+        (a segmented version's is opened with it by KnowledgeBase.load: kbqa.index.segment_lexical)."""
         path = self.version_dir(name) / "lexical"
         if not path.is_dir():
             return None
@@ -138,6 +158,9 @@ class IndexFolder:
                     shutil.rmtree(p, ignore_errors=True)
                 elif p.name.startswith(f".{POINTER}.tmp-") and p.is_file():
                     p.unlink(missing_ok=True)
+            from kbqa.index.segments import collect_garbage
+
+            collect_garbage(self.root)  # segments no version lists (a writer killed before its commit)
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -194,6 +217,10 @@ class IndexFolder:
         old = [v for v in self.versions() if v != current][: max(0, len(self.versions()) - keep)]
         for v in old:
             self.discard(v)
+        if old:
+            from kbqa.index.segments import collect_garbage
+
+            collect_garbage(self.root)  # segments only the pruned versions listed
         return old
 
     def switch(self, name: str) -> None:

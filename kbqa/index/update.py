@@ -3,14 +3,13 @@
     report = update_index("idx", ["pubmed25n1275.xml.gz"], delete_ids=["123"], keep=3)
 
 An update reads the current version under the writer lock and sorts every incoming document by
-checksum into new, changed or unchanged. Only the chunks of new and changed documents are embedded;
-every other vector is copied from the current version. The result goes through the same
-``VersionWriter`` as a full build and is committed as a new version (staging folder, rename,
-atomic pointer switch), so documents.jsonl, chunks.jsonl, the vectors and the BM25 side equal those
-of a fresh build over the final corpus: changed documents keep their place, new ones are appended.
-Approximate index kinds (kbqa/index/kinds.py) are patched instead: the base version's trained index
-loses the chunks of removed and changed documents (IVF ``remove_ids``; HNSW tombstones) and gains
-the new ones, without retraining; their rows are the kept documents, then changed and new ones.
+checksum into new, changed or unchanged. Only the chunks of new and changed documents are embedded,
+and they are written as one new segment (kbqa/index/segments.py); the chunks of changed and removed
+documents are marked in the deletion bitmaps of the segments holding them, and a new version listing
+the segments is committed (staging folder, rename, atomic pointer switch). Nothing else is rewritten,
+so what an update writes is proportional to the update. Trained index kinds (kbqa/index/kinds.py)
+give the new segment an empty copy of their trained index (no retraining). ``kbqa index compact``
+(kbqa/index/compact.py) merges the segments back into one piece.
 
 Withdrawn documents come from PubMed ``<DeleteCitation>`` records met while reading the sources,
 from ``delete_ids``, or (``sync=True``) from everything the sources no longer hold.
@@ -18,7 +17,6 @@ from ``delete_ids``, or (``sync=True``) from everything the sources no longer ho
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,14 +27,12 @@ from kbqa.config import Config, from_dict
 from kbqa.errors import KbqaError
 from kbqa.index.manifest import check_embedder, document_checksum, read_manifest
 from kbqa.index.store import IndexFolder
-from kbqa.jsonlines import read_jsonl
 from kbqa.types import Chunk, Document
 
 if TYPE_CHECKING:
     import numpy as np
 
 DEFAULT_KEEP = 3  # committed versions kept after an update (the current one included)
-_DERIVED_COUNTS = ("documents", "chunks", "vectors", "retracted")
 
 
 @dataclass(frozen=True)
@@ -83,42 +79,25 @@ class UpdateReport:
 
 @dataclass
 class _Base:
-    """The current version as an update needs it: rows in order, vectors memory-mapped."""
+    """The current version as an update needs it: its manifest and live documents' checksums."""
 
     name: str
     path: Path
     manifest: dict[str, Any]
-    docs: dict[str, dict[str, Any]]
-    chunks: dict[str, list[dict[str, Any]]]
-    rows: dict[str, int]
-    vectors: np.ndarray
+    docs: dict[str, str]  # doc id -> checksum, in the manifest's order
 
 
 def _read_base(folder: IndexFolder) -> _Base:
-    import numpy as np
-
     name = folder.current()
     vdir = folder.version_dir(name)
     manifest = read_manifest(vdir)
-    try:
-        docs = {row["doc_id"]: row for row in read_jsonl(vdir / "documents.jsonl")}
-        chunks: dict[str, list[dict[str, Any]]] = {}
-        for row in read_jsonl(vdir / "chunks.jsonl"):
-            chunks.setdefault(row["doc_id"], []).append(row)
-        ids = json.loads((vdir / "ids.json").read_text(encoding="utf-8"))
-        vectors = np.load(vdir / "vectors.npy", allow_pickle=False, mmap_mode="r")
-    except (OSError, ValueError, KeyError) as exc:
+    docs = manifest.get("documents")
+    if not isinstance(docs, dict) or "counts" not in manifest:
         raise KbqaError(
-            f"cannot read version {name} of {folder.root} ({exc}); run `kbqa index check --index {folder.root}` "
-            "and `kbqa index rollback` to a good version"
-        ) from None
-    n_chunks = sum(len(c) for c in chunks.values())
-    if not (len(ids) == len(vectors) == n_chunks):
-        raise KbqaError(
-            f"version {name} of {folder.root} is damaged ({n_chunks} chunks, {len(ids)} ids, {len(vectors)} vectors); "
-            f"run `kbqa index check --index {folder.root}`"
+            f"version {name} of {folder.root} has no document list in its manifest; run "
+            f"`kbqa index check --index {folder.root}` and `kbqa index rollback` to a good version"
         )
-    return _Base(name, vdir, manifest, docs, chunks, {cid: i for i, cid in enumerate(ids)}, vectors)
+    return _Base(name, vdir, manifest, docs)
 
 
 @dataclass
@@ -150,8 +129,7 @@ class _Scan:
         self.withdrawn.pop(doc.doc_id, None)
         self.seen.add(doc.doc_id)
         checksum = document_checksum(doc)
-        old = base.docs.get(doc.doc_id)
-        if old is not None and old["checksum"] == checksum:
+        if base.docs.get(doc.doc_id) == checksum:
             self.fresh.pop(doc.doc_id, None)
         else:
             self.fresh[doc.doc_id] = (doc, checksum)
@@ -212,8 +190,6 @@ def update_index(
     ``deidentifier`` (see ``build_index``) is required for sources added to an index built with
     de-identification, and refused for an index built without it (its stored documents are not).
     """
-    from kbqa.index.build import BLOCK, VersionWriter
-
     started = time.perf_counter()
     if isinstance(sources, (str, Path)):
         sources = [sources]
@@ -240,11 +216,6 @@ def update_index(
         not_found = [d for d in scan.withdrawn if d not in base.docs]
         changed = [d for d in scan.fresh if d in base.docs]
         added = [d for d in scan.fresh if d not in base.docs]
-        incremental = _incremental(config)
-        if incremental:  # the index is patched in place: kept rows first, re-embedded ones appended
-            order = [d for d in base.docs if d not in gone and d not in scan.fresh] + changed + added
-        else:  # flat: the same rows, in the same order, as a fresh build of the final corpus
-            order = [d for d in base.docs if d not in gone] + added
         retracted = [d for d, (doc, _) in scan.fresh.items() if doc.meta.get("retracted")]
 
         def report(version: str, embedded: int, reused: int, pruned: list[str]) -> UpdateReport:
@@ -258,38 +229,60 @@ def update_index(
 
         if not (added or changed or removed):
             return report(base.name, 0, 0, [])
-        if not order:
+        if len(removed) == len(base.docs) and not added:
             raise KbqaError(
                 f"this update would remove all {len(base.docs)} documents of {folder.root}; "
                 "build a new index instead (`kbqa index build ... --overwrite`)"
             )
         fresh_rows, fresh_chunks, fresh_vectors = _embed_fresh(scan.fresh, base, config, encoder, progress)
-        dim = int(base.manifest["embedder"]["dim"])
-        with folder.staging() as staging:
-            seed = _patched_index(base, config, dim, removed + changed) if incremental else None
-            writer = VersionWriter(folder, staging, config, dim, index=seed)
-            try:
-                reused = _write(writer, order, base, fresh_rows, fresh_chunks, fresh_vectors, block=4 * BLOCK)
-                update_info = {
-                    "base": base.name, "added": len(added), "changed": len(changed), "removed": len(removed),
-                    "chunks_embedded": len(fresh_vectors), "chunks_reused": reused,
-                    "skipped_empty": scan.skipped_empty,
-                }
-                name, _ = writer.commit(
-                    {
-                        "embedder": base.manifest["embedder"],
-                        "chunker": base.manifest["chunker"],
-                        "sources": list(base.manifest.get("sources", [])) + [{**i, "update": True} for i in scan.infos],
-                        "counts": {k: v for k, v in base.manifest.get("counts", {}).items() if k not in _DERIVED_COUNTS},
-                        "update": update_info,
-                        **_deidentification(base.manifest, deidentifier),
-                    },
-                    started,
-                )
-            finally:
-                writer.close()
+        name, reused = _commit_segment_update(
+            folder, base, config, scan, fresh_rows, fresh_chunks, fresh_vectors, removed + changed,
+            {"base": base.name, "added": len(added), "changed": len(changed), "removed": len(removed),
+             "chunks_embedded": len(fresh_vectors), "skipped_empty": scan.skipped_empty},
+            _deidentification(base.manifest, deidentifier), started,
+        )
         pruned = folder.prune(keep)
         return report(name, len(fresh_vectors), reused, pruned)
+
+
+def _commit_segment_update(
+    folder: IndexFolder, base: _Base, config: Config, scan: _Scan, fresh_rows: dict[str, dict[str, Any]],
+    fresh_chunks: dict[str, list[Chunk]], fresh_vectors: np.ndarray, replaced: list[str],
+    update_info: dict[str, Any], deid: dict[str, Any], started: float,
+) -> tuple[str, int]:
+    """One new segment for the fresh documents, bitmaps over the replaced and removed ones, a new
+    version listing them (kbqa.index.segment_write); returns (version, chunks kept from the base)."""
+    from kbqa.index import segment_write as sw
+
+    dim = int(base.manifest["embedder"]["dim"])
+    entries, masks = sw.base_segments(folder, base.name, base.manifest)
+    retracted = int(base.manifest["counts"].get("retracted", 0)) - sw.mark_deleted(folder.root, entries, masks, replaced)
+    retracted += sum(bool(row["meta"].get("retracted")) for row in fresh_rows.values())
+    if fresh_rows:
+        starts, offset = {}, 0
+        for doc_id, cs in fresh_chunks.items():
+            starts[doc_id] = offset
+            offset += len(cs)
+        docs = (
+            (fresh_rows[d], fresh_chunks[d], fresh_vectors[starts[d]:starts[d] + len(fresh_chunks[d])])
+            for d in scan.fresh
+        )
+        name, n = sw.write_segment(folder, config, dim, sw.empty_twin(folder.root, entries, config, dim), docs,
+                                   f"update of {base.name}")
+        entries.append({"name": name, "chunks": n, "deleted": 0})
+        masks[name] = None
+    gone = set(replaced)
+    documents = {d: c for d, c in base.docs.items() if d not in gone}
+    documents.update((d, row["checksum"]) for d, row in fresh_rows.items())
+    kept = sum(int(e["chunks"]) for e in entries) - sum(int(m.sum()) for m in masks.values() if m is not None)
+    kept -= len(fresh_vectors)
+    update_info = {**update_info, "chunks_reused": kept}
+    sources = list(base.manifest.get("sources", [])) + [{**i, "update": True} for i in scan.infos]
+    name = sw.commit_version(
+        folder, {**base.manifest, "sources": sources}, entries, masks, documents, retracted,
+        {"update": update_info, **deid}, started,
+    )
+    return name, kept
 
 
 def _check_deidentification(manifest: dict[str, Any], deidentifier: Any, adding: bool, where: Path) -> None:
@@ -314,22 +307,6 @@ def _deidentification(manifest: dict[str, Any], deidentifier: Any) -> dict[str, 
     if deidentifier is not None:
         entry["last_update"] = deidentifier.describe()
     return {"deidentification": entry}
-
-
-def _incremental(config: Config) -> bool:
-    """Approximate kinds are updated in place (no retraining, HNSW tombstones); Flat is rewritten."""
-    from kbqa.index.faiss_backend import is_flat
-
-    return config.index.backend == "faiss" and not is_flat(config.index.factory)
-
-
-def _patched_index(base: _Base, config: Config, dim: int, drop_docs: list[str]) -> Any:
-    """The base version's trained index with the chunks of removed and changed documents taken out."""
-    from kbqa.index.factory import load_index
-
-    index = load_index(base.path, config.index, dim)
-    index.remove({c["chunk_id"] for d in drop_docs for c in base.chunks.get(d, ())})
-    return index
 
 
 def _embed_fresh(
@@ -370,67 +347,6 @@ def _embed_fresh(
             bar.update(len(parts[-1]))
     vectors = np.concatenate(parts) if parts else np.zeros((0, dim), dtype=np.float32)
     return rows, chunks, vectors
-
-
-def _write(
-    writer: Any,
-    order: list[str],
-    base: _Base,
-    fresh_rows: dict[str, dict[str, Any]],
-    fresh_chunks: dict[str, list[Chunk]],
-    fresh_vectors: np.ndarray,
-    *,
-    block: int,
-) -> int:
-    """Feed the final corpus to ``writer`` in order; returns how many vectors were reused."""
-    import numpy as np
-
-    fresh_start: dict[str, int] = {}
-    offset = 0
-    for doc_id, cs in fresh_chunks.items():
-        fresh_start[doc_id] = offset
-        offset += len(cs)
-    chunks: list[Chunk] = []
-    source: list[int] = []  # >= 0: row of the base vectors; < 0: -1 - row of the fresh vectors
-    reused = 0
-
-    def flush() -> None:
-        if not chunks:
-            return
-        src = np.asarray(source, dtype=np.int64)
-        vecs = np.empty((len(src), fresh_vectors.shape[1]), dtype=np.float32)
-        old = src >= 0
-        if old.any():
-            vecs[old] = base.vectors[src[old]]
-        if (~old).any():
-            vecs[~old] = fresh_vectors[-1 - src[~old]]
-        writer.add_chunks(list(chunks), vecs)
-        chunks.clear()
-        source.clear()
-
-    for doc_id in order:
-        if doc_id in fresh_rows:
-            writer.add_documents([fresh_rows[doc_id]])
-            chunks.extend(fresh_chunks[doc_id])
-            source.extend(-1 - (fresh_start[doc_id] + i) for i in range(len(fresh_chunks[doc_id])))
-        else:
-            row = base.docs[doc_id]
-            writer.add_documents([row])
-            for c in base.chunks.get(doc_id, ()):
-                chunks.append(_chunk(c, row))
-                source.append(base.rows[c["chunk_id"]])
-                reused += 1
-        if len(chunks) >= block:
-            flush()
-    flush()
-    return reused
-
-
-def _chunk(row: dict[str, Any], doc: dict[str, Any]) -> Chunk:
-    return Chunk(
-        chunk_id=row["chunk_id"], doc_id=row["doc_id"], text=row["text"], start=row["start"], end=row["end"],
-        title=doc["title"], meta=doc["meta"],
-    )
 
 
 def read_id_file(path: str | Path) -> list[str]:

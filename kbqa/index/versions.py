@@ -18,7 +18,8 @@ from kbqa.index.store import IndexFolder, resolve_version
 
 @dataclass(frozen=True)
 class VersionInfo:
-    """One version folder: its counts and how it was made (``kind`` is "build" or "update")."""
+    """One version folder: its counts and how it was made (``kind`` is "build", "update" or "compact";
+    ``segments``: how many it lists, 1 for a one-piece version)."""
 
     name: str
     current: bool
@@ -30,6 +31,7 @@ class VersionInfo:
     added: int = 0
     changed: int = 0
     removed: int = 0
+    segments: int = 1
     error: str = ""  # why the manifest could not be read, if it could not
 
 
@@ -47,9 +49,10 @@ def list_versions(index_dir: str | Path) -> list[VersionInfo]:
         c, u = m.get("counts", {}), m.get("update") or {}
         out.append(
             VersionInfo(
-                name=name, current=name == current, created=m.get("created", ""), kind="update" if u else "build",
+                name=name, current=name == current, created=m.get("created", ""), kind="update" if u else "compact" if m.get("compacted") else "build",
                 documents=c.get("documents", 0), chunks=c.get("chunks", 0), retracted=c.get("retracted", 0),
                 added=u.get("added", 0), changed=u.get("changed", 0), removed=u.get("removed", 0),
+                segments=len(m.get("segments") or [None]),
             )
         )
     return out
