@@ -23,7 +23,10 @@ def register_index_actions(isub: Any) -> None:
         help="add new documents, re-embed changed ones, remove withdrawn ones (as a new version)",
         description="Documents are matched by id and compared by checksum: new ones are added, changed ones "
         "re-embedded, unchanged ones keep their vectors. PubMed <DeleteCitation> records, --delete-ids and "
-        "--sync remove documents. The result is committed as a new version; older ones beyond --keep are pruned.",
+        "--sync remove documents. The result is committed as a new version; older ones beyond --keep are pruned. "
+        "PubMed XML files (e.g. pubmed-updates/*.xml.gz) are applied in order of file name, so a later file's "
+        "revision or <DeleteCitation> wins; each version records the files applied (name, sha256), an already "
+        "applied file is skipped and one with the same name but other bytes is refused.",
     )
     up.add_argument("sources", nargs="*", metavar="SOURCE", help="files, folders or recipe names with new or revised documents")
     up.add_argument("--index", required=True, help="index folder to update")
@@ -98,6 +101,10 @@ def cmd_update(args: argparse.Namespace) -> int:
             if ids:
                 more = f" ... and {len(ids) - SHOW_IDS} more" if len(ids) > SHOW_IDS else ""
                 print(f"  {what}: {', '.join(ids[:SHOW_IDS])}{more}")
+        for f in report.applied_files:
+            print(f"  applied {f['name']}: +{f['added']} ~{f['changed']} -{f['deleted']} ({f['unchanged']} unchanged)")
+        for f in report.skipped_files:
+            print(f"  skipped {f['name']}: already applied in {f['version']}")
     return 0
 
 

@@ -19,7 +19,7 @@ from kbqa.errors import InputError, KbqaError
 from kbqa.types import Document
 
 __all__ = ["FORMATS", "LoadStats", "Recipe", "fetch", "infer_format", "iter_documents", "list_recipes",
-           "resolve_source", "verify"]
+           "resolve_source", "source_files", "verify"]
 
 FORMATS = ("jsonl", "csv", "tsv", "pubmedqa", "medquad", "pubmed", "ddi2013")
 
@@ -93,6 +93,11 @@ def resolve_source(source: str | Path, *, mirror: str | Path | None = None) -> t
         raise KbqaError(f"{source}: no such file or folder, and not a corpus recipe; known recipes: {known}")
     folder = fetch(recipe.name, mirror=mirror)
     return folder / recipe.entry, recipe.format
+
+
+def source_files(path: str | Path, fmt: str) -> list[Path]:
+    """The files a source path stands for in format ``fmt``: itself, or a folder's files in sorted order."""
+    return _files(Path(path), fmt)
 
 
 def _files(path: Path, fmt: str) -> list[Path]:

@@ -13,6 +13,17 @@ give the new segment an empty copy of their trained index (no retraining). ``kbq
 
 Withdrawn documents come from PubMed ``<DeleteCitation>`` records met while reading the sources,
 from ``delete_ids``, or (``sync=True``) from everything the sources no longer hold.
+
+PubMed update files (``kbqa index update pubmed-updates/*.xml.gz --index DIR``) are applied in order
+of file name (pubmed25n1275 before pubmed25n1276, whatever order they are given in; other sources
+are read first, in the order given): a PMID revised in a later file wins, a ``<DeleteCitation>``
+removes a citation an earlier file added, and a citation deleted then re-added comes back. Each
+version's manifest lists the PubMed files applied up to it (``applied_files``: name, sha256, bytes,
+per-file added/changed/unchanged/deleted counts, the version that applied it, when). A file already
+applied (same name and sha256) is skipped; one with the same name but other bytes is an error naming
+it (PubMed never changes a published file: re-download it, or roll back to the version before the one
+that applied it). The list travels with the version, so a rollback makes the files applied after the
+target version applicable again, and compaction keeps it.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +66,8 @@ class UpdateReport:
     chunks_reused: int
     pruned: tuple[str, ...]
     seconds: float
+    applied_files: tuple[dict[str, Any], ...] = ()  # PubMed files applied by this update (manifest entries)
+    skipped_files: tuple[dict[str, Any], ...] = ()  # PubMed files skipped: already applied (name, path, version)
 
     @property
     def committed(self) -> bool:
@@ -67,9 +81,12 @@ class UpdateReport:
         skipped = [f"{self.skipped_empty} empty record(s)"] if self.skipped_empty else []
         if self.not_found:
             skipped.append(f"{len(self.not_found)} id(s) to remove not in the index")
+        if self.skipped_files:
+            skipped.append(f"{len(self.skipped_files)} already applied file(s)")
         return (
             f"{head}: added {len(self.added)}, changed {len(self.changed)}, removed {len(self.removed)}, "
             f"unchanged {self.unchanged}; embedded {self.chunks_embedded} chunks, reused {self.chunks_reused}"
+            + (f"; applied {len(self.applied_files)} PubMed file(s)" if self.applied_files else "")
             + (f"; skipped {', '.join(skipped)}" if skipped else "")
             + (f"; {len(self.retracted)} retracted (excluded from search by default)" if self.retracted else "")
             + (f"; pruned {', '.join(self.pruned)}" if self.pruned else "")
@@ -107,61 +124,134 @@ class _Scan:
     fresh: dict[str, tuple[Document, str]] = field(default_factory=dict)  # new or changed, arrival order
     seen: set[str] = field(default_factory=set)
     withdrawn: dict[str, None] = field(default_factory=dict)  # an ordered set
-    first_source: dict[str, str] = field(default_factory=dict)
+    first_source: dict[str, tuple[str, str]] = field(default_factory=dict)  # doc id -> (source, format)
     infos: list[dict[str, Any]] = field(default_factory=list)
     skipped_empty: int = 0
 
-    def withdraw(self, ids: Iterable[str]) -> None:
+    def live(self, doc_id: str, base: _Base) -> str | None:
+        """The checksum ``doc_id`` has at this point of the scan (None: not in the index)."""
+        if doc_id in self.withdrawn:
+            return None
+        if doc_id in self.fresh:
+            return self.fresh[doc_id][1]
+        return base.docs.get(doc_id)
+
+    def withdraw(self, ids: Iterable[str], base: _Base | None = None) -> int:
+        """Withdraw ``ids``; returns how many of them were in the index at this point (with ``base``)."""
+        held = 0
         for doc_id in ids:
+            held += base is not None and self.live(doc_id, base) is not None
             self.fresh.pop(doc_id, None)
             self.seen.discard(doc_id)
             self.first_source.pop(doc_id, None)
             self.withdrawn[doc_id] = None
+        return held
 
-    def offer(self, doc: Document, source: str, fmt: str, base: _Base) -> None:
+    def offer(self, doc: Document, source: str, fmt: str, base: _Base) -> str:
+        """Take ``doc`` in; returns "added", "changed" or "unchanged" against the scan so far."""
         earlier = self.first_source.get(doc.doc_id)
-        if earlier is not None and not (earlier == source and fmt == "pubmed"):
+        if earlier is not None and not (earlier[1] == fmt == "pubmed"):
             raise KbqaError(
-                f"duplicate document id {doc.doc_id!r} in {source} (first seen in {earlier}); "
-                "ids must be unique across all sources of an update"
+                f"duplicate document id {doc.doc_id!r} in {source} (first seen in {earlier[0]}); "
+                "ids must be unique across all sources of an update (only PubMed XML files may revise "
+                "each other's records)"
             )
-        self.first_source[doc.doc_id] = source  # a later PubMed record of the same PMID revises it
+        self.first_source[doc.doc_id] = (source, fmt)  # a later PubMed file's record of the PMID revises it
+        checksum = document_checksum(doc)
+        before = self.live(doc.doc_id, base)
         self.withdrawn.pop(doc.doc_id, None)
         self.seen.add(doc.doc_id)
-        checksum = document_checksum(doc)
         if base.docs.get(doc.doc_id) == checksum:
             self.fresh.pop(doc.doc_id, None)
         else:
             self.fresh[doc.doc_id] = (doc, checksum)
+        return "added" if before is None else "unchanged" if before == checksum else "changed"
 
 
-def _scan(
-    sources: Sequence[str | Path],
-    base: _Base,
-    *,
-    format: str | None,
-    mirror: str | Path | None,
-    columns: Mapping[str, str] | None,
-    deidentifier: Any = None,
-) -> _Scan:
-    """Read every source once. A ``<DeleteCitation>`` withdraws a PMID read earlier; a later record
-    of the same PMID brings it back (PubMed update files are applied in order)."""
-    from kbqa.corpus import LoadStats, infer_format, iter_documents, resolve_source
+@dataclass(frozen=True)
+class _Unit:
+    """One thing the scan reads: a source as given, or one PubMed XML file (``name``/``sha256`` set)."""
 
-    scan = _Scan()
+    source: str
+    path: Path
+    format: str
+    name: str = ""
+    sha256: str = ""
+    bytes: int = 0
+
+
+def _plan(
+    sources: Sequence[str | Path], base: _Base, *, format: str | None, mirror: str | Path | None, sync: bool
+) -> tuple[list[_Unit], list[dict[str, Any]]]:
+    """What to read, in order: the non-PubMed sources as given, then every PubMed XML file by name,
+    without those already applied (same name and sha256; re-read with ``sync``). Returns (units,
+    skipped files). A file applied before under the same name with other bytes is an error."""
+    from kbqa.corpus import infer_format, resolve_source, source_files
+    from kbqa.files import sha256_file
+
+    others: list[_Unit] = []
+    pubmed: dict[str, _Unit] = {}
     for source in sources:
         path, recipe_format = resolve_source(source, mirror=mirror)
         fmt = format or recipe_format or infer_format(path)
-        scan.infos.append({"source": str(source), "path": str(path), "format": fmt})
+        if fmt != "pubmed":
+            others.append(_Unit(str(source), path, fmt))
+            continue
+        for file in source_files(path, fmt):
+            if file.name in pubmed and pubmed[file.name].path.resolve() != file.resolve():
+                raise KbqaError(
+                    f"two PubMed files named {file.name}: {pubmed[file.name].path} and {file}; files are applied "
+                    "and recorded by name, so give one of them"
+                )
+            pubmed[file.name] = _Unit(str(file), file, fmt, file.name, sha256_file(file), file.stat().st_size)
+    applied = {e["name"]: e for e in base.manifest.get("applied_files") or []}
+    units, skipped = list(others), []
+    for name in sorted(pubmed):
+        unit, done = pubmed[name], applied.get(name)
+        if done is not None and done["sha256"] != unit.sha256:
+            raise KbqaError(
+                f"{unit.path}: a file named {name} was applied in version {done['version']} with sha256 "
+                f"{done['sha256'][:16]}..., this one has {unit.sha256[:16]}...; PubMed does not change a published "
+                f"file, so re-download it, or roll back to the version before {done['version']} "
+                f"(`kbqa index versions` / `kbqa index rollback`) to apply this one instead"
+            )
+        if done is not None and not sync:
+            skipped.append({"name": name, "path": str(unit.path), "version": done["version"]})
+            continue
+        units.append(unit)
+    return units, skipped
+
+
+def _scan(
+    units: Sequence[_Unit],
+    base: _Base,
+    *,
+    mirror: str | Path | None,
+    columns: Mapping[str, str] | None,
+    deidentifier: Any = None,
+) -> tuple[_Scan, list[dict[str, Any]]]:
+    """Read every unit once, in order. A ``<DeleteCitation>`` withdraws a PMID read earlier; a later
+    record of the same PMID revises it or brings it back (PubMed files are applied in order).
+    Returns the scan and, per PubMed file read, its counts."""
+    from kbqa.corpus import LoadStats, iter_documents
+
+    scan = _Scan()
+    files: list[dict[str, Any]] = []
+    for unit in units:
+        scan.infos.append({"source": unit.source, "path": str(unit.path), "format": unit.format})
         stats = LoadStats()
+        counts = {"added": 0, "changed": 0, "unchanged": 0, "deleted": 0}
         applied = 0
-        for doc in iter_documents(path, fmt, stats=stats, mirror=mirror, columns=columns):
-            scan.withdraw(stats.deleted[applied:])  # deletions met before this record
+        for doc in iter_documents(unit.path, unit.format, stats=stats, mirror=mirror, columns=columns):
+            counts["deleted"] += scan.withdraw(stats.deleted[applied:], base)  # deletions met before this record
             applied = len(stats.deleted)
-            scan.offer(doc if deidentifier is None else deidentifier(doc), str(source), fmt, base)
-        scan.withdraw(stats.deleted[applied:])
+            counts[scan.offer(doc if deidentifier is None else deidentifier(doc), unit.source, unit.format, base)] += 1
+        counts["deleted"] += scan.withdraw(stats.deleted[applied:], base)
         scan.skipped_empty += stats.skipped_empty
-    return scan
+        if unit.name:
+            files.append({"name": unit.name, "sha256": unit.sha256, "bytes": unit.bytes, **counts,
+                          "skipped_empty": stats.skipped_empty})
+    return scan, files
 
 
 def update_index(
@@ -207,7 +297,10 @@ def update_index(
         base = _read_base(folder)
         _check_deidentification(base.manifest, deidentifier, bool(sources), folder.root)
         config = from_dict(base.manifest["config"], source=f"{folder.root}/{base.name}/manifest.json")
-        scan = _scan(sources, base, format=format, mirror=mirror, columns=columns, deidentifier=deidentifier)
+        units, skipped_files = _plan(sources, base, format=format, mirror=mirror, sync=sync)
+        scan, files = _scan(units, base, mirror=mirror, columns=columns, deidentifier=deidentifier)
+        known = {f["name"] for f in base.manifest.get("applied_files") or []}
+        new_files = [f for f in files if f["name"] not in known]  # with sync, applied files are re-read, not re-recorded
         scan.withdraw(explicit)  # explicit ids win over the sources
         gone = set(scan.withdrawn)
         if sync:
@@ -224,10 +317,12 @@ def update_index(
                 changed=tuple(changed), removed=tuple(removed), unchanged=len(base.docs) - len(changed) - len(removed),
                 not_found=tuple(not_found), skipped_empty=scan.skipped_empty, retracted=tuple(retracted),
                 chunks_embedded=embedded, chunks_reused=reused, pruned=tuple(pruned),
-                seconds=round(time.perf_counter() - started, 3),
+                seconds=round(time.perf_counter() - started, 3), applied_files=tuple(recorded),
+                skipped_files=tuple(skipped_files),
             )
 
-        if not (added or changed or removed):
+        recorded: list[dict[str, Any]] = []
+        if not (added or changed or removed or new_files):
             return report(base.name, 0, 0, [])
         if len(removed) == len(base.docs) and not added:
             raise KbqaError(
@@ -235,11 +330,16 @@ def update_index(
                 "build a new index instead (`kbqa index build ... --overwrite`)"
             )
         fresh_rows, fresh_chunks, fresh_vectors = _embed_fresh(scan.fresh, base, config, encoder, progress)
+        when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        version = folder.next_version()  # the name commit gives the new version (we hold the lock)
+        recorded = [{**f, "version": version, "applied_at": when} for f in new_files]
+        applied_files = list(base.manifest.get("applied_files") or []) + recorded
         name, reused = _commit_segment_update(
             folder, base, config, scan, fresh_rows, fresh_chunks, fresh_vectors, removed + changed,
             {"base": base.name, "added": len(added), "changed": len(changed), "removed": len(removed),
              "chunks_embedded": len(fresh_vectors), "skipped_empty": scan.skipped_empty},
-            _deidentification(base.manifest, deidentifier), started,
+            {**_deidentification(base.manifest, deidentifier), **({"applied_files": applied_files} if applied_files else {})},
+            started,
         )
         pruned = folder.prune(keep)
         return report(name, len(fresh_vectors), reused, pruned)
@@ -248,7 +348,7 @@ def update_index(
 def _commit_segment_update(
     folder: IndexFolder, base: _Base, config: Config, scan: _Scan, fresh_rows: dict[str, dict[str, Any]],
     fresh_chunks: dict[str, list[Chunk]], fresh_vectors: np.ndarray, replaced: list[str],
-    update_info: dict[str, Any], deid: dict[str, Any], started: float,
+    update_info: dict[str, Any], extra: dict[str, Any], started: float,
 ) -> tuple[str, int]:
     """One new segment for the fresh documents, bitmaps over the replaced and removed ones, a new
     version listing them (kbqa.index.segment_write); returns (version, chunks kept from the base)."""
@@ -280,7 +380,7 @@ def _commit_segment_update(
     sources = list(base.manifest.get("sources", [])) + [{**i, "update": True} for i in scan.infos]
     name = sw.commit_version(
         folder, {**base.manifest, "sources": sources}, entries, masks, documents, retracted,
-        {"update": update_info, **deid}, started,
+        {"update": update_info, **extra}, started,
     )
     return name, kept
 
