@@ -125,6 +125,12 @@ def test_applied_file_is_skipped_and_changed_bytes_refused(base, encoder, tmp_pa
     report = update_index(base, [same], encoder=encoder)
     assert report.committed and not (report.added or report.changed or report.removed)
     assert report.applied_files[0]["unchanged"] == 1 and applied(base)[-1] == same.name
+    # a new file that sorts before an applied one would bring older revisions back: refused unless allowed
+    older = write(tmp_path / "upd", "pubmed25n0000.xml.gz", article("1001", A1))
+    with pytest.raises(KbqaError, match=f"{older.name} sorts before {same.name}, already applied in version v000004"):
+        update_index(base, [older], encoder=encoder)
+    report = update_index(base, [older], encoder=encoder, allow_older=True)
+    assert report.changed == ("1001",) and texts(base)["1001"] == A1
 
 
 def test_rollback_makes_later_files_applicable_and_compaction_keeps_the_list(base, encoder, tmp_path):

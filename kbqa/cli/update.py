@@ -36,6 +36,8 @@ def register_index_actions(isub: Any) -> None:
     up.add_argument("--format", help="input format (jsonl, csv, tsv, pubmedqa, medquad, pubmed); inferred by default")
     up.add_argument("--mirror", help="local folder with corpus files (default: $KBQA_MIRROR or ../shared/data)")
     up.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN", help="CSV/TSV column mapping")
+    up.add_argument("--allow-older", action="store_true",
+                    help="apply a PubMed file whose name sorts before one already applied (refused by default)")
     up.add_argument("--json", action="store_true", help="print the report as JSON")
     up.add_argument("--quiet", action="store_true", help="no progress bar")
     up.add_argument("--deidentify", action="store_true",
@@ -91,6 +93,7 @@ def cmd_update(args: argparse.Namespace) -> int:
         columns=parse_columns(args.column),
         progress=not args.quiet,
         deidentifier=deidentifier_arg(args),
+        allow_older=args.allow_older,
     )
     if args.json:
         dump({**dataclasses.asdict(report), "committed": report.committed})

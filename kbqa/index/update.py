@@ -22,7 +22,8 @@ version's manifest lists the PubMed files applied up to it (``applied_files``: n
 per-file added/changed/unchanged/deleted counts, the version that applied it, when). A file already
 applied (same name and sha256) is skipped; one with the same name but other bytes is an error naming
 it (PubMed never changes a published file: re-download it, or roll back to the version before the one
-that applied it). The list travels with the version, so a rollback makes the files applied after the
+that applied it), and so is a new file whose name sorts before an applied one (it would bring back
+older revisions; ``allow_older=True`` / ``--allow-older`` accepts it). The list travels with the version, so a rollback makes the files applied after the
 target version applicable again, and compaction keeps it.
 """
 
@@ -181,11 +182,13 @@ class _Unit:
 
 
 def _plan(
-    sources: Sequence[str | Path], base: _Base, *, format: str | None, mirror: str | Path | None, sync: bool
+    sources: Sequence[str | Path], base: _Base, *, format: str | None, mirror: str | Path | None, sync: bool,
+    allow_older: bool = False,
 ) -> tuple[list[_Unit], list[dict[str, Any]]]:
     """What to read, in order: the non-PubMed sources as given, then every PubMed XML file by name,
     without those already applied (same name and sha256; re-read with ``sync``). Returns (units,
-    skipped files). A file applied before under the same name with other bytes is an error."""
+    skipped files). A file applied before under the same name with other bytes is an error, and so
+    (unless ``allow_older`` or ``sync``) is a new file whose name sorts before an applied one."""
     from kbqa.corpus import infer_format, resolve_source, source_files
     from kbqa.files import sha256_file
 
@@ -205,6 +208,7 @@ def _plan(
                 )
             pubmed[file.name] = _Unit(str(file), file, fmt, file.name, sha256_file(file), file.stat().st_size)
     applied = {e["name"]: e for e in base.manifest.get("applied_files") or []}
+    latest = max(applied, default="")
     units, skipped = list(others), []
     for name in sorted(pubmed):
         unit, done = pubmed[name], applied.get(name)
@@ -218,6 +222,13 @@ def _plan(
         if done is not None and not sync:
             skipped.append({"name": name, "path": str(unit.path), "version": done["version"]})
             continue
+        if done is None and name < latest and not (sync or allow_older):
+            raise KbqaError(
+                f"{unit.path}: {name} sorts before {latest}, already applied in version "
+                f"{applied[latest]['version']}; applying it now would bring back older revisions of the "
+                "citations both hold. Roll back to the version before that one and apply the files in order, "
+                "or pass --allow-older (allow_older=True) if the names do not encode the order"
+            )
         units.append(unit)
     return units, skipped
 
@@ -267,6 +278,7 @@ def update_index(
     columns: Mapping[str, str] | None = None,
     progress: bool = False,
     deidentifier: Any = None,
+    allow_older: bool = False,
 ) -> UpdateReport:
     """Bring the index at ``index_dir`` up to date with ``sources`` and commit a new version.
 
@@ -279,6 +291,9 @@ def update_index(
 
     ``deidentifier`` (see ``build_index``) is required for sources added to an index built with
     de-identification, and refused for an index built without it (its stored documents are not).
+
+    PubMed XML files are applied in order of file name and recorded in the manifest (``applied_files``,
+    see the module docstring); ``allow_older`` accepts a new file whose name sorts before one applied.
     """
     started = time.perf_counter()
     if isinstance(sources, (str, Path)):
@@ -297,7 +312,7 @@ def update_index(
         base = _read_base(folder)
         _check_deidentification(base.manifest, deidentifier, bool(sources), folder.root)
         config = from_dict(base.manifest["config"], source=f"{folder.root}/{base.name}/manifest.json")
-        units, skipped_files = _plan(sources, base, format=format, mirror=mirror, sync=sync)
+        units, skipped_files = _plan(sources, base, format=format, mirror=mirror, sync=sync, allow_older=allow_older)
         scan, files = _scan(units, base, mirror=mirror, columns=columns, deidentifier=deidentifier)
         known = {f["name"] for f in base.manifest.get("applied_files") or []}
         new_files = [f for f in files if f["name"] not in known]  # with sync, applied files are re-read, not re-recorded
