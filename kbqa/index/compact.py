@@ -95,8 +95,8 @@ def compact_index(index_dir: str | Path, *, keep: int = 3, progress: bool = Fals
                               dynamic_ncols=True) as bar:
                         for s in segments:
                             _copy_segment(writer, s, bar)
-                    extra = {k: manifest[k] for k in ("embedder", "chunker", "sources", "deidentification", "applied_files")
-                             if k in manifest}
+                    carried = ("embedder", "chunker", "sources", "deidentification", "applied_files")
+                    extra = {k: manifest[k] for k in carried if k in manifest}
                     counts = {k: v for k, v in manifest["counts"].items() if k not in ("documents", "chunks", "vectors", "retracted")}
                     version, _ = writer.commit(
                         {**extra, "counts": counts, "compacted": {"base": name, "segments": len(segments), "dropped": dropped}},

@@ -23,8 +23,9 @@ per-file added/changed/unchanged/deleted counts, the version that applied it, wh
 applied (same name and sha256) is skipped; one with the same name but other bytes is an error naming
 it (PubMed never changes a published file: re-download it, or roll back to the version before the one
 that applied it), and so is a new file whose name sorts before an applied one (it would bring back
-older revisions; ``allow_older=True`` / ``--allow-older`` accepts it). The list travels with the version, so a rollback makes the files applied after the
-target version applicable again, and compaction keeps it.
+older revisions; ``allow_older=True`` / ``--allow-older`` accepts it). The list travels with the
+version, so a rollback makes the files applied after the target version applicable again, and
+compaction keeps it.
 """
 
 from __future__ import annotations
@@ -315,7 +316,7 @@ def update_index(
         units, skipped_files = _plan(sources, base, format=format, mirror=mirror, sync=sync, allow_older=allow_older)
         scan, files = _scan(units, base, mirror=mirror, columns=columns, deidentifier=deidentifier)
         known = {f["name"] for f in base.manifest.get("applied_files") or []}
-        new_files = [f for f in files if f["name"] not in known]  # with sync, applied files are re-read, not re-recorded
+        new_files = [f for f in files if f["name"] not in known]  # sync re-reads applied files, not re-recorded
         scan.withdraw(explicit)  # explicit ids win over the sources
         gone = set(scan.withdrawn)
         if sync:
@@ -353,7 +354,8 @@ def update_index(
             folder, base, config, scan, fresh_rows, fresh_chunks, fresh_vectors, removed + changed,
             {"base": base.name, "added": len(added), "changed": len(changed), "removed": len(removed),
              "chunks_embedded": len(fresh_vectors), "skipped_empty": scan.skipped_empty},
-            {**_deidentification(base.manifest, deidentifier), **({"applied_files": applied_files} if applied_files else {})},
+            {**_deidentification(base.manifest, deidentifier),
+             **({"applied_files": applied_files} if applied_files else {})},
             started,
         )
         pruned = folder.prune(keep)
