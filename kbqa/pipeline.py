@@ -166,9 +166,12 @@ class KnowledgeBase:
         mirror: str | Path | None = None,
         columns: dict[str, str] | None = None,
         progress: bool = False,
+        allow_older: bool = False,
     ) -> Any:
         """Add new documents from ``sources``, re-embed changed ones, remove ``delete_ids`` (and,
-        with ``sync``, everything the sources no longer hold); commit a new version.
+        with ``sync``, everything the sources no longer hold); commit a new version. PubMed XML
+        files are applied in file-name order and recorded; applied ones are skipped (see
+        kbqa.index.update; ``allow_older`` accepts a file sorting before an applied one).
 
         Returns an ``UpdateReport`` (kbqa.index.update). This object then serves the new current
         version; other ``KnowledgeBase`` objects keep theirs until they ``reload()``.
@@ -177,7 +180,7 @@ class KnowledgeBase:
 
         report = update_index(
             self.index_dir, sources, delete_ids=delete_ids, sync=sync, keep=keep, encoder=self.encoder,
-            format=format, mirror=mirror, columns=columns, progress=progress,
+            format=format, mirror=mirror, columns=columns, progress=progress, allow_older=allow_older,
         )
         self._move_to_current()
         return report
