@@ -1,8 +1,9 @@
 """``detect_intents(questions, kb)``: the type and focus of each question (:class:`kbqa.types.Intent`).
 
-The type comes from the question-type classifier (``models/qtype``; loaded on first use, once per
-process, so `kbqa search` and `--help` never pay for it) reading the question's asking sentences
-(:func:`model_text`), its probabilities calibrated by the temperature of ``calibration.json``. A phrase
+The type comes from the question-type classifier (``models/qtype``, a ``kbqa train classifier`` folder
+read by kbqa.classify.model; loaded on first use, once per process, so `kbqa search` and `--help` never
+pay for it) reading the question's asking sentences (:func:`model_text`), its probabilities calibrated as
+that folder says (``calibration.json``, ``classifier.json``). A phrase
 rule (kbqa.intent.rules) overrides it for comparison / alternatives / stopping / ingredients /
 interactions. A yes/no question the classifier calls ``other`` is typed ``yes_no``. Without a
 classifier folder the type is the rule's, else ``yes_no``/``other`` by form, with confidence 0 and
@@ -27,14 +28,14 @@ from kbqa.types import Intent
 
 RULE_CONFIDENCE = 0.8  # reported for a rule's type when the classifier gives it less
 MEDICINES_FILE = "medicines.txt"  # in the qtype folder: MedQuAD's medicine-collection foci
-_CLASSIFY = "kbqa.classify.model"  # load_text_classifier(path) -> .labels, calibrated .predict_proba(texts)
 _MODELS: dict[str, Any] = {}
 _LEXICONS: dict[tuple[str, str], FocusLexicon] = {}
 
 
 class TypeModel:
-    """A classifier folder written by kbqa.read.train.train_classifier, with ``calibration.json``'s
-    temperature: ``labels`` and calibrated ``predict_proba(texts)`` (the kbqa.classify interface)."""
+    """A folder written by kbqa.read.train.train_classifier directly (the qtype models trained before
+    ``kbqa train classifier`` existed), with ``calibration.json``'s temperature: ``labels`` and calibrated
+    ``predict_proba(texts)``, the interface of kbqa.classify.model.TextClassifier."""
 
     def __init__(self, classifier: Any, temperature: float, folder: Path) -> None:
         self.classifier = classifier
@@ -70,8 +71,8 @@ def default_model_dir() -> Path | None:
 
 def load_type_model(folder: str | Path | None = None) -> Any:
     """The question-type classifier of ``folder`` (default: the committed ``models/qtype``), loaded once
-    per process; None when there is none. A folder trained by ``kbqa train classifier`` loads through
-    kbqa.classify when that module exists."""
+    per process; None when there is none. A ``kbqa train classifier`` folder (``classifier.json``) loads
+    through kbqa.classify.model; an older qtype folder as :class:`TypeModel`."""
     path = Path(folder) if folder is not None else default_model_dir()
     if path is None or not (path / "config.json").is_file():
         if folder is not None:
@@ -79,13 +80,15 @@ def load_type_model(folder: str | Path | None = None) -> Any:
         return None
     key = str(path.resolve())
     if key not in _MODELS:
-        if _trained_here(path):
+        if (path / "classifier.json").is_file():
+            from kbqa.classify.model import load_text_classifier
+
+            _MODELS[key] = load_text_classifier(path, device="cpu")
+        elif _trained_here(path):
             _MODELS[key] = TypeModel.load(path)
         else:
-            import importlib
-
-            # kbqa train classifier's folders (the general classifier; a module of its own branch)
-            _MODELS[key] = importlib.import_module(_CLASSIFY).load_text_classifier(path)
+            raise KbqaError(f"{path} is not a question-type classifier (no classifier.json); train one with "
+                            "`kbqa train classifier` (docs/question_types.md)")
     return _MODELS[key]
 
 
@@ -137,7 +140,7 @@ def detect_intents(questions: Sequence[str], lexicon: FocusLexicon | None, model
     None (rules and form only), or "default" (the committed one, when present)."""
     if isinstance(model, str) and model == "default":
         model = load_type_model()
-    texts = [model_text(q) for q in questions]
+    texts = [model_text(q) or " ".join(q.split()) or "?" for q in questions]  # the classifier refuses empty text
     probs = model.predict_proba(texts) if model is not None and texts else None
     out = []
     for n, (q, text) in enumerate(zip(questions, texts)):
