@@ -100,13 +100,22 @@ def _trained_here(path: Path) -> bool:
     return info.get("metadata", {}).get("task") == "qtype"
 
 
+GENERIC_ASK_WORDS = 4  # an asking sentence this short ("Please help me.", "Any thoughts?") says little
+
+
 def model_text(question: str) -> str:
     """What the classifier reads: the sentences that ask (after a short subject line, which often
-    names the type: "Treatment options for X"), else the first sentence."""
+    names the type: "Treatment options for X"). When they are all generic requests ("Can you help me?"),
+    the two sentences before them come first; when nothing asks, the first three sentences (the story
+    says what is wanted)."""
     sents = request_sentences(question)
     asking = asking_sentences(question)
     first = question.strip().split("\n", 1)[0].strip()
-    parts = list(asking) or sents[:1]
+    if asking and all(len(s.split()) <= GENERIC_ASK_WORDS for s in asking) and asking[0] in sents:
+        at = sents.index(asking[0])
+        parts = [*sents[max(0, at - 2):at], *asking]
+    else:
+        parts = list(asking) or sents[:3]
     if "\n" in question.strip() and len(first.split()) <= 12 and first not in parts:
         parts = [first, *parts]
     return " ".join(parts)
