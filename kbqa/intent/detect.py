@@ -12,17 +12,13 @@ classifier folder the type is the rule's, else ``yes_no``/``other`` by form, wit
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kbqa.errors import KbqaError
 from kbqa.intent.focus import MEDICINE, CONDITION, FocusLexicon, find_focus, index_names, read_names
 from kbqa.intent.rules import rule_type
-from kbqa.numeric import softmax
 from kbqa.read.question import YES_NO, asking_sentences, question_type, request_sentences
 from kbqa.types import Intent
 
@@ -30,37 +26,6 @@ RULE_CONFIDENCE = 0.8  # reported for a rule's type when the classifier gives it
 MEDICINES_FILE = "medicines.txt"  # in the qtype folder: MedQuAD's medicine-collection foci
 _MODELS: dict[str, Any] = {}
 _LEXICONS: dict[tuple[str, str], FocusLexicon] = {}
-
-
-class TypeModel:
-    """A folder written by kbqa.read.train.train_classifier directly (the qtype models trained before
-    ``kbqa train classifier`` existed), with ``calibration.json``'s temperature: ``labels`` and calibrated
-    ``predict_proba(texts)``, the interface of kbqa.classify.model.TextClassifier."""
-
-    def __init__(self, classifier: Any, temperature: float, folder: Path) -> None:
-        self.classifier = classifier
-        self.labels = list(classifier.labels)
-        self.temperature = temperature
-        self.folder = folder
-
-    @classmethod
-    def load(cls, folder: str | Path) -> TypeModel:
-        from kbqa.read.classifier import SequenceClassifier
-
-        folder = Path(folder)
-        temperature = 1.0
-        cal = folder / "calibration.json"
-        if cal.is_file():
-            try:
-                temperature = float(json.loads(cal.read_text())["temperature"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise KbqaError(f"{cal}: malformed calibration ({exc}); delete it or retrain") from exc
-        return cls(SequenceClassifier.load(folder, device="cpu", light=True), temperature, folder)
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, len(self.labels)))
-        return softmax(self.classifier.predict_logits([(t, None) for t in texts]) / self.temperature)
 
 
 def default_model_dir() -> Path | None:
@@ -72,7 +37,7 @@ def default_model_dir() -> Path | None:
 def load_type_model(folder: str | Path | None = None) -> Any:
     """The question-type classifier of ``folder`` (default: the committed ``models/qtype``), loaded once
     per process; None when there is none. A ``kbqa train classifier`` folder (``classifier.json``) loads
-    through kbqa.classify.model; an older qtype folder as :class:`TypeModel`."""
+    through kbqa.classify.model."""
     path = Path(folder) if folder is not None else default_model_dir()
     if path is None or not (path / "config.json").is_file():
         if folder is not None:
@@ -80,24 +45,13 @@ def load_type_model(folder: str | Path | None = None) -> Any:
         return None
     key = str(path.resolve())
     if key not in _MODELS:
-        if (path / "classifier.json").is_file():
-            from kbqa.classify.model import load_text_classifier
-
-            _MODELS[key] = load_text_classifier(path, device="cpu")
-        elif _trained_here(path):
-            _MODELS[key] = TypeModel.load(path)
-        else:
+        if not (path / "classifier.json").is_file():
             raise KbqaError(f"{path} is not a question-type classifier (no classifier.json); train one with "
                             "`kbqa train classifier` (docs/question_types.md)")
+        from kbqa.classify.model import load_text_classifier
+
+        _MODELS[key] = load_text_classifier(path, device="cpu")
     return _MODELS[key]
-
-
-def _trained_here(path: Path) -> bool:
-    try:
-        info = json.loads((path / "kbqa_train.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return False
-    return info.get("metadata", {}).get("task") == "qtype"
 
 
 GENERIC_ASK_WORDS = 4  # an asking sentence this short ("Please help me.", "Any thoughts?") says little

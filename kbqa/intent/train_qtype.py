@@ -153,7 +153,7 @@ def write_medicines(folder: str | Path, out_dir: str | Path) -> Path:
     from kbqa.corpus.medquad import iter_typed_questions
 
     names = sorted({q.focus for q in iter_typed_questions(folder)
-                    if q.collection in ("MPlusDrugs", "MPlusHerbsSupplements") and q.focus}, key=str.lower)
+                    if q.collection in ("MPlusDrugs", "MPlusHerbsSupplements") and q.focus}, key=lambda n: (n.lower(), n))
     dest = Path(out_dir) / "medicines.txt"
     dest.write_text("# MedQuAD medicine-collection topics (MPlusDrugs, MPlusHerbsSupplements), CC BY 4.0\n"
                     + "\n".join(names) + "\n", encoding="utf-8")
