@@ -102,8 +102,9 @@ def main() -> None:
              focus_from_names=sum(any(k != "phrase" for k in i.focus_kinds) for i in intents) / len(live),
              by_source=dict(Counter(i.source for i in intents)))
     info = json.loads((Path(args.model) / "kbqa_train.json").read_text()).get("metadata", {})
-    if info.get("stage") == "liveqa":
-        m["note"] = ("this model trained on these questions (folds " + str(info.get("liveqa_train_folds")) + "): "
+    data = str(info.get("source", {}).get("data", ""))  # a `kbqa train classifier` folder's training table
+    if info.get("stage") == "liveqa" or "liveqa" in Path(data).name:
+        m["note"] = (f"this model trained on these questions ({data or info.get('liveqa_train_folds')}): "
                      "not a held-out figure; benchmarks/qtype_cv.py gives the cross-validated one")
     out["liveqa"] = m
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk in ("n", "accuracy", "macro_f1", "accuracy_single",

@@ -348,3 +348,67 @@ def test_deidentify_keeps_phi_out_of_the_model_folder_and_the_predictions(
     written = preds.read_text()
     assert not any(s in written for s in secrets) and "[NAME]" in written and "[DATE]" in written
     assert pd.read_csv(preds)["id"].tolist() == frame["id"].tolist()  # every row kept, ids as given
+
+
+# ---- second stages: --base a classifier, --no-dev, --dev FILE, --include ---------------------------------
+def _train(*args: str) -> int:
+    return main(["train", "classifier", "--max-length", "32", "--batch-size", "8", "--precision", "fp32",
+                 "--no-progress", *args])
+
+
+def test_a_classifier_base_is_continued_with_its_labels_and_head(trained: Path, tmp_path: Path) -> None:
+    from kbqa.classify.model import load_text_classifier
+
+    two = _write(tmp_path / "two.csv", cases(4)[lambda f: f["label"] != "gut"])  # one label of the base absent
+    names = tmp_path / "names.txt"
+    names.write_text("aspirin\n")
+    out = tmp_path / "stage2"
+    assert _train("--data", str(two), "--base", str(trained), "--out", str(out), "--no-dev", "--epochs", "1",
+                  "--lr", "1e-8", "--head-lr", "1e-8", "--combine", "none", "--temperature", "1.5",
+                  "--include", str(names)) == 0
+    base, cont = load_text_classifier(trained, precision="fp32"), load_text_classifier(out, precision="fp32")
+    assert cont.labels == base.labels == sorted(WORDS)  # "gut" kept though no row has it
+    texts = ["i have fever cough since 2 days", "stomach cramps nausea"]
+    # a near-zero learning rate leaves the continued head and encoder where the base left them
+    np.testing.assert_allclose(cont.predict_logits(texts), base.predict_logits(texts), atol=2e-2)
+    assert cont.temperature == 1.5 and (out / "names.txt").read_text() == "aspirin\n"
+    info = json.loads((out / "kbqa_train.json").read_text())
+    assert info["params"]["pooler_init"] == "keep" and info["data"]["dev"]["n"] == 0
+    assert json.loads((out / "dev_split.json").read_text())["dev"] == []
+
+
+def test_a_label_the_base_lacks_is_refused(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    frame = cases(4)
+    frame.loc[0, "label"] = "fracture"
+    src = _write(tmp_path / "new.csv", frame)
+    assert _train("--data", str(src), "--base", str(trained), "--out", str(tmp_path / "m"), "--no-dev",
+                  "--combine", "none") == 2
+    assert "'fracture' is not one of the base classifier's labels" in capsys.readouterr().err
+
+
+def test_no_dev_needs_a_given_tfidf_weight(tiny_bert_dir: Path, cases_csv: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture) -> None:
+    from kbqa.classify.model import load_text_classifier
+
+    common = ["--data", str(cases_csv), "--base", str(tiny_bert_dir), "--epochs", "1", "--no-dev"]
+    assert _train(*common, "--out", str(tmp_path / "a")) == 2
+    assert "--encoder-weight" in capsys.readouterr().err
+    assert _train("--data", str(cases_csv), "--base", str(tiny_bert_dir), "--out", str(tmp_path / "b"),
+                  "--temperature", "2") == 2
+    assert "are for --no-dev" in capsys.readouterr().err
+    assert _train(*common, "--out", str(tmp_path / "c"), "--encoder-weight", "0.25") == 0
+    clf = load_text_classifier(tmp_path / "c", precision="fp32")
+    assert clf.encoder_weight == 0.25 and clf.tfidf is not None and clf.temperature == 1.0
+    assert clf.predict(["itchy red skin patches"]) == ["rash"]  # TF-IDF carries 3/4 of it
+
+
+def test_dev_rows_from_another_file(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    train, dev = _write(tmp_path / "train.csv", cases(6)), _write(tmp_path / "dev.csv", cases(2, seed=1))
+    out = tmp_path / "m"
+    assert _train("--data", str(train), "--dev", str(dev), "--base", str(tiny_bert_dir), "--out", str(out),
+                  "--epochs", "1", "--combine", "none", "--select-metric", "accuracy") == 0
+    split = json.loads((out / "dev_split.json").read_text())
+    assert len(split["train"]) == 18 and len(split["dev"]) == 6  # every --data row trained on
+    assert all(i.startswith("train:") for i in split["train"]) and all(i.startswith("dev:") for i in split["dev"])
+    assert json.loads((out / "dev_metrics.json").read_text())["n"] == 6
+    assert json.loads((out / "kbqa_train.json").read_text())["params"]["select_metric"] == "accuracy"

@@ -12,7 +12,7 @@ import pytest
 from kbqa.errors import KbqaError
 from kbqa.intent import detect
 from kbqa.intent.answer import pick_passages
-from kbqa.intent.focus import CONDITION, MEDICINE, PHRASE, FocusLexicon, find_focus, variants
+from kbqa.intent.focus import CONDITION, MEDICINE, PHRASE, FocusLexicon, find_focus, read_names, variants
 from kbqa.intent.prefer import prefer, section_type
 from kbqa.intent.rules import rule_type
 from kbqa.intent.types import LIVEQA, MEDQUAD, TYPES, from_liveqa, from_medquad
@@ -90,39 +90,82 @@ def test_rules_for_types_medquad_lacks() -> None:
     assert rule_type("How is pink eye treated?") is None
 
 
-# ---- the classifier folder (tiny model) ------------------------------------------------------------
+# ---- the classifier folder (tiny model, written by `kbqa train classifier`) ---------------------------
 @pytest.fixture(scope="module")
 def tiny_qtype_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from kbqa.intent.train_qtype import LABELS, fit_temperature
-    from kbqa.read.classifier import Example, SequenceClassifier
-    from kbqa.read.train import TrainParams, train_classifier
+    """A qtype classifier as the committed one is made: the tables of kbqa.intent.train_qtype's row shape,
+    then `kbqa train classifier` (a second stage continuing the first)."""
+    from kbqa.cli import main
+    from kbqa.intent.train_qtype import LABELS
 
-    out = tmp_path_factory.mktemp("qtype") / "qtype"
-    ex = [Example(f"How is {d} treated?", None, "treatment") for d in ("asthma", "gout", "acne", "flu")]
-    ex += [Example(f"What are the symptoms of {d}?", None, "symptoms") for d in ("asthma", "gout", "acne", "flu")]
-    train_classifier(ex, ex, LABELS, tiny_bert_dir, out,
-                     TrainParams(epochs=2, max_length=32, lr=1e-3, progress=False, batch_size=4),
-                     metadata={"task": "qtype"})
-    logits = SequenceClassifier.load(out).predict_logits([(e.text, None) for e in ex])
-    t = fit_temperature(logits, [LABELS.index(e.label) for e in ex])
-    (out / "calibration.json").write_text(json.dumps({"temperature": t, "threshold": 0.0}))
-    return out
+    tmp = tmp_path_factory.mktemp("qtype")
+    rows = [{"id": f"{label}-{d}", "text": detect.model_text(f"What about the {label.replace('_', ' ')} of {d}?"),
+             "label": label} for label in LABELS for d in ("asthma", "gout")]
+    (tmp / "stage1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp / "stage2.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:8]))  # a few labels only
+    (tmp / "medicines.txt").write_text("# test\nZyrtec\n")
+    common = ["--max-length", "32", "--batch-size", "8", "--lr", "1e-3", "--precision", "fp32", "--no-progress",
+              "--combine", "none", "--no-dev"]
+    assert main(["train", "classifier", "--data", str(tmp / "stage1.jsonl"), "--out", str(tmp / "stage1"),
+                 "--base", str(tiny_bert_dir), "--epochs", "2", *common]) == 0
+    assert main(["train", "classifier", "--data", str(tmp / "stage2.jsonl"), "--out", str(tmp / "qtype"),
+                 "--base", str(tmp / "stage1"), "--epochs", "1", "--temperature", "1.3",
+                 "--include", str(tmp / "medicines.txt"), *common]) == 0
+    return tmp / "qtype"
 
 
 def test_type_model_predicts_calibrated_types(tiny_qtype_dir: Path, lexicon: FocusLexicon) -> None:
+    from kbqa.classify.model import TextClassifier
     from kbqa.intent.train_qtype import LABELS
 
     model = detect.load_type_model(tiny_qtype_dir)
+    assert isinstance(model, TextClassifier)
     assert model is detect.load_type_model(tiny_qtype_dir)  # loaded once per process
-    assert model.labels == LABELS and "yes_no" not in LABELS
+    assert model.labels == LABELS and "yes_no" not in LABELS  # the first stage's labels, kept by the second
     p = model.predict_proba(["How is gout treated?", "symptoms of flu"])
     assert p.shape == (2, len(LABELS)) and np.allclose(p.sum(1), 1.0)
-    assert model.temperature == json.loads((tiny_qtype_dir / "calibration.json").read_text())["temperature"]
-    intents = detect.detect_intents(["How is pink eye treated?", "What is the difference between aspirin and warfarin?"],
-                                    lexicon, model)
+    assert model.temperature == 1.3
+    intents = detect.detect_intents(["How is pink eye treated?", "What is the difference between aspirin and warfarin?",
+                                     "   "], lexicon, model)
     assert intents[0].type in LABELS and intents[0].source == "model" and intents[0].focus == ("Pink eye",)
     assert intents[1].type == "comparison" and intents[1].source == "rule" and intents[1].confidence >= 0.8
     assert intents[1].focus_kinds == (MEDICINE, MEDICINE)
+    assert read_names(tiny_qtype_dir / detect.MEDICINES_FILE) == ["Zyrtec"]
+
+
+def test_a_folder_that_is_no_classifier_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(KbqaError, match="not a question-type classifier"):
+        detect.load_type_model(tmp_path)
+
+
+def test_liveqa_rows_label_first_or_all_types_and_repeat() -> None:
+    from kbqa.intent.train_qtype import liveqa_rows
+
+    folder = Path(__file__).parent / "data" / "liveqa"
+    first = liveqa_rows(folder, {"T1-Q2", "T2-1"})
+    assert [(r["id"], r["label"]) for r in first] == [("T1-Q2", "treatment"), ("T2-1", "symptoms")]
+    assert first[0]["types"] == ["treatment", "diagnosis"] and first[0]["text"]
+    every = liveqa_rows(folder, {"T1-Q2"}, labels="all", repeat=2)
+    assert [(r["id"], r["label"]) for r in every] == [("T1-Q2", "treatment"), ("T1-Q2~2", "treatment"),
+                                                      ("T1-Q2~diagnosis", "diagnosis"),
+                                                      ("T1-Q2~diagnosis~2", "diagnosis")]
+
+
+def test_medquad_rows_cap_each_type_and_add_synthetic_questions() -> None:
+    from kbqa.corpus.medquad import TypedQuestion
+    from kbqa.intent.train_qtype import medquad_rows
+
+    qs = [TypedQuestion(f"MPlusDrugs:{n}-1", f"What are the side effects of Drug{n} ?", "side effects", f"Drug{n}",
+                        "MPlusDrugs", True) for n in range(6)]
+    qs += [TypedQuestion(f"GHR:{n}-1", f"How to diagnose Disease{n} ?", "exams and tests", f"Disease{n}", "GHR", True)
+           for n in range(2)]
+    rows = medquad_rows({"train": qs}, cap=3, seed=0, synthetic_per_type=2)
+    labels = [r["label"] for r in rows]
+    assert labels.count("side_effects") == 3 and labels.count("diagnosis") == 2
+    assert labels.count("comparison") == 2 and labels.count("interactions") == 2
+    assert medquad_rows({"train": qs}, cap=3, seed=0, synthetic_per_type=2) == rows  # seeded
+    assert len({r["id"] for r in rows}) == len(rows)
 
 
 def test_without_a_model_the_type_comes_from_rules_and_form() -> None:
@@ -227,7 +270,7 @@ def test_committed_qtype_model_types_plain_questions() -> None:
     if folder is None or not (folder / "config.json").is_file():
         pytest.skip("models/qtype not present")
     model = detect.load_type_model(folder)
-    assert model.labels == LABELS and model.temperature > 0
+    assert sorted(model.labels) == LABELS and model.temperature > 0
     got = detect.detect_intents(["What are the side effects of lisinopril?", "How is gout treated?",
                                  "Is cystic fibrosis inherited?"], None, model)
     assert [i.type for i in got] == ["side_effects", "treatment", "inheritance"]

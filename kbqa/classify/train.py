@@ -12,6 +12,11 @@ the folder that kbqa.classify.model loads::
     dev_split.json                                                the ids of the train and dev rows
     tfidf.json, tfidf.safetensors                                 --combine tfidf (default), when its dev
                                                                   weight is > 0: refitted on train + dev
+    any --include files                                           copied as they are (e.g. a name list)
+
+A base that is itself such a folder is continued: its labels (and head) are kept, its pooler is not
+restarted. Without dev rows (``--no-dev``) the last epoch is kept and the temperature and TF-IDF weight are
+the recipe's (``temperature``, ``encoder_weight``), not fitted.
 
 The folder is built next to ``out`` and swapped in at the end: an interrupted run leaves the old model.
 """
@@ -24,7 +29,7 @@ import shutil
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,19 +60,28 @@ class ClassifierRecipe:
     precision: str = "auto"
     seed: int = 0
     progress: bool = True
+    select_metric: str = "macro_f1"  # the dev metric that picks the kept epoch (kbqa.read.train.SELECT_METRICS)
+    # without dev rows these are given, not fitted: the temperature, and the encoder's weight (with tfidf)
+    temperature: float | None = None
+    encoder_weight: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.dev_fraction < 1:
             raise KbqaError(f"dev fraction must be in (0, 1), got {self.dev_fraction}")
         if self.combine not in COMBINE:
             raise KbqaError(f"combine must be one of {COMBINE}, got {self.combine!r}")
+        if self.temperature is not None and not self.temperature > 0:
+            raise KbqaError(f"temperature must be > 0, got {self.temperature}")
+        if self.encoder_weight is not None and not 0 <= self.encoder_weight <= 1:
+            raise KbqaError(f"encoder weight must be in [0, 1], got {self.encoder_weight}")
 
     def params(self) -> Any:
         from kbqa.read.train import TrainParams
 
         return TrainParams(epochs=self.epochs, lr=self.lr, head_lr=self.head_lr, batch_size=self.batch_size,
                            max_length=self.max_length, class_weights=self.class_weights, pooler_init=self.pooler_init,
-                           select_metric="macro_f1", precision=self.precision, seed=self.seed, progress=self.progress)
+                           select_metric=self.select_metric, precision=self.precision, seed=self.seed,
+                           progress=self.progress)
 
 
 def stratified_split(ids: Sequence[str], gold: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -126,6 +140,15 @@ def fit_encoder_weight(encoder_proba: np.ndarray, tfidf_proba: np.ndarray, gold:
     return float(best[0]), curve
 
 
+def base_labels(base_model: str | Path) -> list[str] | None:
+    """The labels of ``base_model`` when it is a classifier folder of this module (continued, head and
+    all), else None (a plain encoder: a new head)."""
+    from kbqa.classify.model import read_config
+
+    folder = Path(base_model)
+    return list(read_config(folder)["labels"]) if (folder / CONFIG_FILE).is_file() else None
+
+
 def train_text_classifier(
     texts: Sequence[str],
     gold: Sequence[str],
@@ -139,10 +162,13 @@ def train_text_classifier(
     id_column: str | None = None,
     split: tuple[list[str], list[str]] | None = None,
     source: dict[str, Any] | None = None,
+    include: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """Train on the rows ``(ids, texts, gold)``, write the classifier folder ``out_dir``; returns its dev figures.
 
-    ``split``: (train ids, dev ids); None: :func:`stratified_split` with the recipe's fraction and seed."""
+    ``split``: (train ids, dev ids), dev possibly empty (no dev: the last epoch, the recipe's temperature);
+    None: :func:`stratified_split` with the recipe's fraction and seed. ``include``: files copied into the
+    folder as they are. A ``base_model`` written by this function is continued with its own labels."""
     from kbqa.read.classifier import Example
     from kbqa.read.train import DEV_METRICS_FILE, classification_metrics, train_classifier
     from kbqa.read.train_calibration import _ece, fit_temperature, nll, save_calibration
@@ -154,10 +180,26 @@ def train_text_classifier(
     labels = sorted(set(gold))
     if len(labels) < 2:
         raise KbqaError(f"a classifier needs at least two labels, got {labels}")
+    continued = base_labels(base_model)
+    if continued is not None:
+        unknown = sorted(set(labels) - set(continued))
+        if unknown:
+            raise KbqaError(f"label {unknown[0]!r} is not one of the base classifier's labels {continued}; "
+                            "continue from a plain encoder (a new head) or relabel the rows")
+        labels = continued
+        recipe = replace(recipe, pooler_init="keep")  # its pooler was trained with it
+    extras = [Path(f) for f in include]
+    for f in extras:
+        if not f.is_file():
+            raise KbqaError(f"--include {f}: no such file")
     train_ids, dev_ids = split or stratified_split(ids, gold, recipe.dev_fraction, recipe.seed)
+    has_dev = bool(dev_ids)
+    if not has_dev and recipe.combine == "tfidf" and recipe.encoder_weight is None:
+        raise KbqaError("without dev rows the TF-IDF weight cannot be fitted: give an encoder weight "
+                        "(--encoder-weight W) or --combine none")
     row = {i: k for k, i in enumerate(ids)}
     train_rows, dev_rows = [row[i] for i in train_ids], [row[i] for i in dev_ids]
-    missing = sorted(set(labels) - {gold[k] for k in train_rows})
+    missing = sorted(set(gold) - {gold[k] for k in train_rows})
     if missing:
         raise KbqaError(f"label {missing[0]!r} has no training row after the split; add examples or change the split")
     train = [Example(texts[k], None, gold[k]) for k in train_rows]
@@ -167,12 +209,15 @@ def train_text_classifier(
     staging = out.with_name(out.name + ".training")
     metadata = {"task": "text-classifier", "text_columns": list(text_columns), "label_column": label_column,
                 "recipe": asdict(recipe), "source": source or {}}
-    encoder_metrics = train_classifier(train, dev, labels, base_model, staging, recipe.params(), metadata=metadata)
+    encoder_metrics = train_classifier(train, dev or None, labels, base_model, staging, recipe.params(),
+                                       metadata=metadata)
+    if not has_dev:
+        return _finish_without_dev(train, labels, staging, out, recipe, config_base(labels, text_columns, label_column,
+                                                                                    id_column), encoder_metrics,
+                                   train_ids, id_column, extras)
 
     # calibration on dev, with the saved (fp16) weights as inference loads them
-    config = {"format": FORMAT_VERSION, "labels": labels, "text_columns": list(text_columns),
-              "label_column": label_column, "id_column": id_column, "encoder_weight": 1.0,
-              "join": "one column: its text; several: 'name: text' lines, empty ones left out"}
+    config = config_base(labels, text_columns, label_column, id_column)
     write_atomic(staging / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
     clf = load_text_classifier(staging, precision=recipe.precision)
     dev_texts, dev_gold = [e.text for e in dev], [labels.index(e.label) for e in dev]
@@ -209,14 +254,54 @@ def train_text_classifier(
     split_record = {"id_column": id_column, "seed": recipe.seed, "dev_fraction": recipe.dev_fraction,
                     "train": list(train_ids), "dev": list(dev_ids)}
     write_atomic(staging / SPLIT_FILE, json.dumps(split_record) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
+    _swap_in(staging, out, extras)
     if recipe.progress:
         print(f"dev: macro-F1 {final_metrics['macro_f1']:.4f} accuracy {final_metrics['accuracy']:.4f} "
               f"(encoder alone {encoder_metrics['macro_f1']:.4f}; T {temperature:.2f}, encoder weight "
               f"{config['encoder_weight']:.1f})", file=sys.stderr)
     return dev_report
+
+
+def config_base(labels: list[str], text_columns: Sequence[str], label_column: str, id_column: str | None) -> dict:
+    return {"format": FORMAT_VERSION, "labels": labels, "text_columns": list(text_columns),
+            "label_column": label_column, "id_column": id_column, "encoder_weight": 1.0,
+            "join": "one column: its text; several: 'name: text' lines, empty ones left out"}
+
+
+def _swap_in(staging: Path, out: Path, extras: Sequence[Path]) -> None:
+    for f in extras:
+        if (staging / f.name).exists():
+            raise KbqaError(f"--include {f}: the model folder already has a file {f.name}; rename it")
+        shutil.copyfile(f, staging / f.name)
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+
+
+def _finish_without_dev(train: list, labels: list[str], staging: Path, out: Path, recipe: ClassifierRecipe,
+                        config: dict, encoder_metrics: dict, train_ids: Sequence[str], id_column: str | None,
+                        extras: Sequence[Path]) -> dict[str, Any]:
+    """No dev rows: the last epoch is kept; the temperature (default 1) and the TF-IDF weight are the recipe's."""
+    from kbqa.read.calibrate import Calibration
+    from kbqa.read.train import DEV_METRICS_FILE
+    from kbqa.read.train_calibration import save_calibration
+
+    temperature = recipe.temperature if recipe.temperature is not None else 1.0
+    save_calibration(staging, Calibration(temperature=temperature, threshold=0.0), {"n": 0, "given": True})
+    if recipe.combine == "tfidf" and recipe.encoder_weight is not None and recipe.encoder_weight < 1.0:
+        from kbqa.classify.tfidf import TfidfLR
+
+        tfidf = TfidfLR.fit([e.text for e in train], [e.label for e in train], labels, seed=recipe.seed)
+        tfidf.save(staging)
+        config |= {"encoder_weight": recipe.encoder_weight, "tfidf_temperature": 1.0, "tfidf_C": tfidf.c}
+    write_atomic(staging / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
+    report = {"n": 0, "accuracy": None, "macro_f1": None, "nll": None, "ece": None, "temperature": temperature,
+              "encoder_weight": config["encoder_weight"], "encoder": encoder_metrics, "dev": "none (--no-dev)"}
+    write_atomic(staging / DEV_METRICS_FILE, json.dumps(report, indent=2) + "\n")
+    write_atomic(staging / SPLIT_FILE, json.dumps({"id_column": id_column, "seed": recipe.seed, "dev_fraction": 0.0,
+                                                   "train": list(train_ids), "dev": []}) + "\n")
+    _swap_in(staging, out, extras)
+    return report
 
 
 def _softmax_t(logits: np.ndarray, temperature: float) -> np.ndarray:

@@ -21,7 +21,8 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
 
     d = ClassifierRecipe()
     p.add_argument("--base", default=None, help="local encoder folder (a Hugging Face or sentence-transformers "
-                   "model; default: the bundled all-MiniLM-L6-v2)")
+                   "model; default: the bundled all-MiniLM-L6-v2), or a folder written by `kbqa train classifier`, "
+                   "which is continued with its labels and head (a second training stage)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--head-lr", type=float, default=d.head_lr, help="learning rate of the new classification head")
@@ -33,6 +34,8 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--combine", choices=COMBINE, default=d.combine,
                    help="tfidf (default): mix in TF-IDF + logistic-regression probabilities with a weight fitted on "
                    "dev (weight 1 = encoder alone); none: the fine-tuned encoder alone")
+    p.add_argument("--select-metric", choices=["macro_f1", "accuracy", "loss"], default=d.select_metric,
+                   help="the dev metric that picks the epoch kept (default macro_f1)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=d.precision,
                    help="auto: bf16 autocast only where this machine runs it faster (kbqa.precision)")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -78,8 +81,19 @@ def register(subparsers: argparse._SubParsersAction, train_subparsers: argparse.
     t.add_argument("--data", required=True, help=DATA_HELP)
     t.add_argument("--out", required=True, help="model folder to write, e.g. models/cases")
     add_table_args(t)
-    t.add_argument("--split", default=None, help='split file {"train": [ids], "dev": [ids]} (e.g. another model\'s '
-                   "dev_split.json) instead of a fresh stratified split")
+    dev = t.add_mutually_exclusive_group()
+    dev.add_argument("--split", default=None, help='split file {"train": [ids], "dev": [ids]} (e.g. another model\'s '
+                     "dev_split.json) instead of a fresh stratified split")
+    dev.add_argument("--dev", default=None, metavar="FILE", help="dev rows from this table (same columns), not "
+                     "from --data: every row of --data is trained on")
+    dev.add_argument("--no-dev", action="store_true", help="train on every row and keep the last epoch; the "
+                     "temperature and the TF-IDF weight are then given (--temperature, --encoder-weight), not fitted")
+    t.add_argument("--temperature", type=float, default=None, help="with --no-dev: the calibration temperature "
+                   "(default 1)")
+    t.add_argument("--encoder-weight", type=float, default=None, help="with --no-dev and --combine tfidf: the "
+                   "encoder's weight w in w * encoder + (1 - w) * TF-IDF")
+    t.add_argument("--include", action="append", default=[], metavar="FILE",
+                   help="copy FILE into the model folder as it is (repeatable), e.g. a name list its users read")
     add_recipe_args(t)
     t.set_defaults(func=cmd_train)
 
@@ -110,10 +124,15 @@ def _base(base: str | None) -> str:
 def recipe_from(args: argparse.Namespace) -> Any:
     from kbqa.classify.train import ClassifierRecipe
 
+    given = {}
+    if getattr(args, "temperature", None) is not None or getattr(args, "encoder_weight", None) is not None:
+        if not getattr(args, "no_dev", False):
+            raise KbqaError("--temperature and --encoder-weight are for --no-dev; with dev rows both are fitted")
+        given = {"temperature": args.temperature, "encoder_weight": args.encoder_weight}
     return ClassifierRecipe(epochs=args.epochs, lr=args.lr, head_lr=args.head_lr, batch_size=args.batch_size,
                             max_length=args.max_length, class_weights=args.class_weights,
                             dev_fraction=args.dev_fraction, combine=args.combine, precision=args.precision,
-                            seed=args.seed, progress=not args.no_progress)
+                            seed=args.seed, progress=not args.no_progress, select_metric=args.select_metric, **given)
 
 
 def _labelled(args: argparse.Namespace, minimum: int | None, why: str = "") -> tuple[Any, list[str], list[str], list[str], str | None]:
@@ -136,11 +155,21 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     recipe = recipe_from(args)
     base = _base(args.base)
-    _, texts, gold, ids, id_column = _labelled(args, 2, "a stratified dev split")
+    fresh_split = not (args.split or args.dev or args.no_dev)
+    _, texts, gold, ids, id_column = _labelled(args, 2 if fresh_split else None, "a stratified dev split")
     split = read_split(args.split, ids) if args.split else None
+    if args.no_dev:
+        split = (list(ids), [])
+    elif args.dev:
+        dev_args = argparse.Namespace(**{**vars(args), "data": args.dev})
+        _, dev_texts, dev_gold, dev_ids, _ = _labelled(dev_args, None)
+        split = ([f"train:{i}" for i in ids], [f"dev:{i}" for i in dev_ids])
+        texts, gold, ids = texts + dev_texts, gold + dev_gold, split[0] + split[1]
     report = train_text_classifier(texts, gold, ids, args.out, base, recipe, text_columns=args.text_column or ["text"],
                                    label_column=args.label_column, id_column=id_column, split=split,
-                                   source={"data": args.data, "command": " ".join(sys.argv),
+                                   include=args.include,
+                                   source={"data": args.data, **({"dev": args.dev} if args.dev else {}),
+                                           "command": " ".join(sys.argv),
                                            **({"deidentification": args.deidentification}
                                               if args.deidentification else {})})
     shown = {k: report[k] for k in ("n", "accuracy", "macro_f1", "nll", "ece", "temperature", "encoder_weight")}

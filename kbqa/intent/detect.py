@@ -1,8 +1,9 @@
 """``detect_intents(questions, kb)``: the type and focus of each question (:class:`kbqa.types.Intent`).
 
-The type comes from the question-type classifier (``models/qtype``; loaded on first use, once per
-process, so `kbqa search` and `--help` never pay for it) reading the question's asking sentences
-(:func:`model_text`), its probabilities calibrated by the temperature of ``calibration.json``. A phrase
+The type comes from the question-type classifier (``models/qtype``, a ``kbqa train classifier`` folder
+read by kbqa.classify.model; loaded on first use, once per process, so `kbqa search` and `--help` never
+pay for it) reading the question's asking sentences (:func:`model_text`), its probabilities calibrated as
+that folder says (``calibration.json``, ``classifier.json``). A phrase
 rule (kbqa.intent.rules) overrides it for comparison / alternatives / stopping / ingredients /
 interactions. A yes/no question the classifier calls ``other`` is typed ``yes_no``. Without a
 classifier folder the type is the rule's, else ``yes_no``/``other`` by form, with confidence 0 and
@@ -11,55 +12,20 @@ classifier folder the type is the rule's, else ``yes_no``/``other`` by form, wit
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kbqa.errors import KbqaError
 from kbqa.intent.focus import MEDICINE, CONDITION, FocusLexicon, find_focus, index_names, read_names
 from kbqa.intent.rules import rule_type
-from kbqa.numeric import softmax
 from kbqa.read.question import YES_NO, asking_sentences, question_type, request_sentences
 from kbqa.types import Intent
 
 RULE_CONFIDENCE = 0.8  # reported for a rule's type when the classifier gives it less
 MEDICINES_FILE = "medicines.txt"  # in the qtype folder: MedQuAD's medicine-collection foci
-_CLASSIFY = "kbqa.classify.model"  # load_text_classifier(path) -> .labels, calibrated .predict_proba(texts)
 _MODELS: dict[str, Any] = {}
 _LEXICONS: dict[tuple[str, str], FocusLexicon] = {}
-
-
-class TypeModel:
-    """A classifier folder written by kbqa.read.train.train_classifier, with ``calibration.json``'s
-    temperature: ``labels`` and calibrated ``predict_proba(texts)`` (the kbqa.classify interface)."""
-
-    def __init__(self, classifier: Any, temperature: float, folder: Path) -> None:
-        self.classifier = classifier
-        self.labels = list(classifier.labels)
-        self.temperature = temperature
-        self.folder = folder
-
-    @classmethod
-    def load(cls, folder: str | Path) -> TypeModel:
-        from kbqa.read.classifier import SequenceClassifier
-
-        folder = Path(folder)
-        temperature = 1.0
-        cal = folder / "calibration.json"
-        if cal.is_file():
-            try:
-                temperature = float(json.loads(cal.read_text())["temperature"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise KbqaError(f"{cal}: malformed calibration ({exc}); delete it or retrain") from exc
-        return cls(SequenceClassifier.load(folder, device="cpu", light=True), temperature, folder)
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, len(self.labels)))
-        return softmax(self.classifier.predict_logits([(t, None) for t in texts]) / self.temperature)
 
 
 def default_model_dir() -> Path | None:
@@ -70,8 +36,8 @@ def default_model_dir() -> Path | None:
 
 def load_type_model(folder: str | Path | None = None) -> Any:
     """The question-type classifier of ``folder`` (default: the committed ``models/qtype``), loaded once
-    per process; None when there is none. A folder trained by ``kbqa train classifier`` loads through
-    kbqa.classify when that module exists."""
+    per process; None when there is none. A ``kbqa train classifier`` folder (``classifier.json``) loads
+    through kbqa.classify.model."""
     path = Path(folder) if folder is not None else default_model_dir()
     if path is None or not (path / "config.json").is_file():
         if folder is not None:
@@ -79,31 +45,31 @@ def load_type_model(folder: str | Path | None = None) -> Any:
         return None
     key = str(path.resolve())
     if key not in _MODELS:
-        if _trained_here(path):
-            _MODELS[key] = TypeModel.load(path)
-        else:
-            import importlib
+        if not (path / "classifier.json").is_file():
+            raise KbqaError(f"{path} is not a question-type classifier (no classifier.json); train one with "
+                            "`kbqa train classifier` (docs/question_types.md)")
+        from kbqa.classify.model import load_text_classifier
 
-            # kbqa train classifier's folders (the general classifier; a module of its own branch)
-            _MODELS[key] = importlib.import_module(_CLASSIFY).load_text_classifier(path)
+        _MODELS[key] = load_text_classifier(path, device="cpu")
     return _MODELS[key]
 
 
-def _trained_here(path: Path) -> bool:
-    try:
-        info = json.loads((path / "kbqa_train.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return False
-    return info.get("metadata", {}).get("task") == "qtype"
+GENERIC_ASK_WORDS = 4  # an asking sentence this short ("Please help me.", "Any thoughts?") says little
 
 
 def model_text(question: str) -> str:
     """What the classifier reads: the sentences that ask (after a short subject line, which often
-    names the type: "Treatment options for X"), else the first sentence."""
+    names the type: "Treatment options for X"). When they are all generic requests ("Can you help me?"),
+    the two sentences before them come first; when nothing asks, the first three sentences (the story
+    says what is wanted)."""
     sents = request_sentences(question)
     asking = asking_sentences(question)
     first = question.strip().split("\n", 1)[0].strip()
-    parts = list(asking) or sents[:1]
+    if asking and all(len(s.split()) <= GENERIC_ASK_WORDS for s in asking) and asking[0] in sents:
+        at = sents.index(asking[0])
+        parts = [*sents[max(0, at - 2):at], *asking]
+    else:
+        parts = list(asking) or sents[:3]
     if "\n" in question.strip() and len(first.split()) <= 12 and first not in parts:
         parts = [first, *parts]
     return " ".join(parts)
@@ -137,7 +103,7 @@ def detect_intents(questions: Sequence[str], lexicon: FocusLexicon | None, model
     None (rules and form only), or "default" (the committed one, when present)."""
     if isinstance(model, str) and model == "default":
         model = load_type_model()
-    texts = [model_text(q) for q in questions]
+    texts = [model_text(q) or " ".join(q.split()) or "?" for q in questions]  # the classifier refuses empty text
     probs = model.predict_proba(texts) if model is not None and texts else None
     out = []
     for n, (q, text) in enumerate(zip(questions, texts)):

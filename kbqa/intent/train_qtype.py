@@ -1,31 +1,48 @@
-"""Train the question-type classifier (``models/qtype``) on MedQuAD's typed questions.
+"""The training tables of the question-type classifier (``models/qtype``), for ``kbqa train classifier``.
 
-Data: every typed MedQuAD question (kbqa.corpus.medquad.iter_typed_questions, answered or not) of the
-``train`` part of eval/splits/qtype.json (split by focus), its qtype mapped onto the type set
-(kbqa.intent.types.MEDQUAD), at most ``--cap`` per type (seeded draw: MedQuAD's questions are templated,
-thousands per template); plus synthetic template questions for the types MedQuAD lacks (``comparison``,
-``alternatives``, ``stopping``, ``ingredients``; and more ``interactions``), filled in with medicine and
-condition names of the train part (:func:`synthetic`). Dev (the kept epoch, calibration): the ``dev``
-part. The fine-tuning is kbqa.read.train.train_classifier (kbqa.train_loop, the one loop); a
-temperature is then fitted on dev and written to ``calibration.json``.
+The classifier is trained in two stages by the general classifier command (kbqa.classify.train); this
+module only writes what it reads: JSONL tables with ``id``, ``text`` (what the classifier reads,
+:func:`kbqa.intent.detect.model_text`) and ``label`` (the documented type set, kbqa.intent.types), and
+split files ``{"train": [ids], "dev": [ids]}`` (``--split``).
 
-    OMP_NUM_THREADS=1 python -m kbqa.intent.train_qtype ../shared/data/medquad --out models/qtype
+``medquad`` (stage 1): every typed MedQuAD question (kbqa.corpus.medquad.iter_typed_questions, answered
+or not) of the ``train`` part of eval/splits/qtype.json (split by focus), at most ``--cap`` per type (seeded
+draw: MedQuAD's questions are templated, thousands per template), plus synthetic template questions for
+the types MedQuAD lacks (:func:`synthetic`); dev: the split's ``dev`` part plus synthetic questions made with
+dev-part names. Also ``medicines.txt`` (the focus finder's medicine names, shipped with the model)::
+
+    python -m kbqa.intent.train_qtype medquad ../shared/data/medquad --out DIR
+    kbqa train classifier --data DIR/medquad.jsonl --split DIR/medquad-split.json --out DIR/stage1 ...
+
+``liveqa`` (stage 2): LiveQA's real questions of the chosen folds of eval/splits/liveqa.json (each row
+repeated ``--repeat`` times; labelled with the first sub-question's type, or one row per distinct type with
+``--labels all``) plus ``--mix`` MedQuAD train questions per type and a few synthetic ones; the held folds go
+to ``liveqa-held.jsonl`` (with every annotated type in ``types``) for scoring; ``--dev-fraction`` holds a
+stratified share of the training folds' questions out as dev (``liveqa-split.json``)::
+
+    python -m kbqa.intent.train_qtype liveqa ../shared/data/liveqa_train --medquad ../shared/data/medquad \
+        --folds 0,1,2,3,4 --out DIR
+    kbqa train classifier --data DIR/liveqa-train.jsonl --base DIR/stage1 --no-dev ... --out models/qtype
+
+README (question types) and models/qtype/MODEL_CARD.md give the exact commands of the committed model.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
-from kbqa.intent.types import TYPES, from_medquad
-from kbqa.read.classifier import Example
+from kbqa.intent.types import TYPES, from_liveqa, from_medquad
 
-LABELS = [t for t in TYPES if t != "yes_no"]  # yes_no is the question's form (kbqa.read.question), not learnt
-MAX_LENGTH = 48
+LABELS = sorted(t for t in TYPES if t != "yes_no")  # yes_no is the question's form (kbqa.read.question), not learnt
+MEDICINE_COLLECTIONS = ("MPlusDrugs", "MPlusHerbsSupplements")
 
 _TEMPLATES = {
     "comparison": [
@@ -58,21 +75,26 @@ _TEMPLATES = {
 }
 
 
-def synthetic(medicines: list[str], conditions: list[str], per_type: int, seed: int) -> list[Example]:
-    """``per_type`` questions per templated type, names drawn with ``seed`` (case varied as people write)."""
+def synthetic(medicines: list[str], conditions: list[str], per_type: int, seed: int) -> list[tuple[str, str]]:
+    """``per_type`` (text, label) questions per templated type, names drawn with ``seed`` (case varied as
+    people write)."""
     rng = random.Random(seed)
     out = []
     for label, templates in _TEMPLATES.items():
         for _ in range(per_type):
             a, b = rng.sample(medicines, 2)
             text = rng.choice(templates).format(a=a, b=b, c=rng.choice(conditions))
-            out.append(Example(text.lower() if rng.random() < 0.3 else text, None, label))
+            out.append((text.lower() if rng.random() < 0.3 else text, label))
     return out
 
 
-def typed_examples(folder: str | Path, split: str, cap: int, seed: int,
-                   synthetic_per_type: int | None = None) -> tuple[list[Example], list[Example], dict]:
-    """(train, dev, info) from the MedQuAD tree and the split."""
+def _row(rid: str, text: str, label: str, **extra: Any) -> dict[str, Any]:
+    from kbqa.intent.detect import model_text
+
+    return {"id": rid, "text": model_text(text), "label": label, **extra}
+
+
+def _typed_parts(folder: str | Path, split: str) -> dict[str, list]:
     from kbqa.corpus.medquad import iter_typed_questions
     from kbqa.paths import load_split
 
@@ -83,26 +105,46 @@ def typed_examples(folder: str | Path, split: str, cap: int, seed: int,
         if q.pair_id not in part_of:
             raise SystemExit(f"{q.pair_id} is in {folder} but not in the split {split}: wrong data folder or split")
         by_part[part_of[q.pair_id]].append(q)
+    return by_part
+
+
+def _names(questions: Iterable[Any], medicine: bool) -> list[str]:
+    return sorted({q.focus for q in questions if q.focus and (q.collection in MEDICINE_COLLECTIONS) == medicine})
+
+
+def medquad_rows(by_part: dict[str, list], cap: int, seed: int, synthetic_per_type: int,
+                 part: str = "train") -> list[dict[str, Any]]:
+    """At most ``cap`` questions per type of ``part`` (seeded draw) plus ``synthetic_per_type`` synthetic
+    questions per templated type, made with that part's names."""
     rng = random.Random(seed)
-    per_type: dict[str, list[Example]] = defaultdict(list)
-    for q in by_part["train"]:
-        per_type[from_medquad(q.qtype)].append(Example(q.question, None, from_medquad(q.qtype)))
-    train = []
+    per_type: dict[str, list] = defaultdict(list)
+    for q in by_part[part]:
+        per_type[from_medquad(q.qtype)].append(q)
+    rows = []
     for label in sorted(per_type):
         items = per_type[label]
-        train += rng.sample(items, cap) if len(items) > cap else items
-    medicines = sorted({q.focus for q in by_part["train"] if q.collection in ("MPlusDrugs", "MPlusHerbsSupplements") and q.focus})
-    conditions = sorted({q.focus for q in by_part["train"] if q.collection not in ("MPlusDrugs", "MPlusHerbsSupplements") and q.focus})
-    n_syn = max(50, cap // 3) if synthetic_per_type is None else synthetic_per_type
-    train += synthetic(medicines, conditions, n_syn, seed)
-    dev = [Example(q.question, None, from_medquad(q.qtype)) for q in by_part["dev"]]
-    dev_meds = sorted({q.focus for q in by_part["dev"] if q.collection == "MPlusDrugs" and q.focus})
-    dev_conds = sorted({q.focus for q in by_part["dev"] if q.collection != "MPlusDrugs" and q.focus})
-    dev += synthetic(dev_meds, dev_conds, 40, seed + 1)
-    rng.shuffle(train)
-    info = {"medquad_train_questions": len(by_part["train"]), "cap_per_type": cap, "synthetic_per_type": n_syn,
-            "synthetic_types": sorted(_TEMPLATES), "train_labels": dict(sorted(Counter(e.label for e in train).items()))}
-    return train, dev, info
+        for q in (rng.sample(items, cap) if len(items) > cap else items):
+            rows.append(_row(q.pair_id, q.question, label))
+    for n, (text, label) in enumerate(synthetic(_names(by_part[part], True), _names(by_part[part], False),
+                                                synthetic_per_type, seed)):
+        rows.append(_row(f"synthetic-{part}-{seed}-{n}", text, label))
+    return rows
+
+
+def write_table(rows: Sequence[dict[str, Any]], path: Path) -> str:
+    """Write JSONL rows; returns their sha256 (of the file's bytes)."""
+    from kbqa.files import write_atomic
+    from kbqa.jsonlines import dumps_jsonl
+
+    text = dumps_jsonl(list(rows), ensure_ascii=False)
+    write_atomic(path, text)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def write_split(train: Sequence[str], dev: Sequence[str], path: Path) -> None:
+    from kbqa.files import write_atomic
+
+    write_atomic(path, json.dumps({"train": list(train), "dev": list(dev)}) + "\n")
 
 
 def write_medicines(folder: str | Path, out_dir: str | Path) -> Path:
@@ -111,115 +153,116 @@ def write_medicines(folder: str | Path, out_dir: str | Path) -> Path:
     from kbqa.corpus.medquad import iter_typed_questions
 
     names = sorted({q.focus for q in iter_typed_questions(folder)
-                    if q.collection in ("MPlusDrugs", "MPlusHerbsSupplements") and q.focus}, key=str.lower)
+                    if q.collection in ("MPlusDrugs", "MPlusHerbsSupplements") and q.focus}, key=lambda n: (n.lower(), n))
     dest = Path(out_dir) / "medicines.txt"
     dest.write_text("# MedQuAD medicine-collection topics (MPlusDrugs, MPlusHerbsSupplements), CC BY 4.0\n"
                     + "\n".join(names) + "\n", encoding="utf-8")
     return dest
 
 
-def liveqa_examples(folder: str | Path, ids: set[str] | None = None) -> list[Example]:
-    """LiveQA questions (all, or those of ``ids``) as the classifier reads them (kbqa.intent.detect.model_text),
-    labelled with their first sub-question's type (kbqa.intent.types.LIVEQA)."""
+def prepare_medquad(args: argparse.Namespace) -> dict[str, Any]:
+    by_part = _typed_parts(args.data, args.split)
+    n_syn = max(50, args.cap // 3) if args.synthetic is None else args.synthetic
+    train = medquad_rows(by_part, args.cap, args.seed, n_syn)
+    random.Random(args.seed).shuffle(train)
+    dev = medquad_rows(by_part, 10**9, args.seed + 1, 40, part="dev")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sha = write_table(train + dev, out / "medquad.jsonl")
+    write_split([r["id"] for r in train], [r["id"] for r in dev], out / "medquad-split.json")
+    write_medicines(args.data, out)
+    return {"table": str(out / "medquad.jsonl"), "sha256": sha, "split": str(out / "medquad-split.json"),
+            "train": len(train), "dev": len(dev), "cap_per_type": args.cap, "synthetic_per_type": n_syn,
+            "train_labels": dict(sorted(Counter(r["label"] for r in train).items()))}
+
+
+def liveqa_rows(folder: str | Path, ids: set[str], labels: str = "first", repeat: int = 1) -> list[dict[str, Any]]:
+    """LiveQA questions of ``ids`` as the classifier reads them; ``labels``: ``first`` (the first
+    sub-question's type) or ``all`` (one row per distinct annotated type); each row ``repeat`` times (ids
+    ``QID``, ``QID~2``, ...). ``types`` holds every annotated type (for scoring)."""
     from kbqa.corpus.liveqa import read_folder
-    from kbqa.intent.detect import model_text
-    from kbqa.intent.types import from_liveqa
 
-    return [Example(model_text(q.text), None, from_liveqa(q.subs[0].qtype))
-            for q in read_folder(folder) if q.subs and (ids is None or q.qid in ids)]
+    rows = []
+    for q in read_folder(folder):
+        if not q.subs or q.qid not in ids:
+            continue
+        types = list(dict.fromkeys(from_liveqa(s.qtype) for s in q.subs))
+        for k, label in enumerate(types if labels == "all" else types[:1]):
+            for r in range(repeat):
+                suffix = (f"~{label}" if k else "") + (f"~{r + 1}" if r else "")
+                rows.append(_row(q.qid + suffix, q.text, label, types=types, question=q.qid))
+    return rows
 
 
-def fit_temperature(logits, gold: list[int]) -> float:
-    """The temperature minimising dev negative log-likelihood (grid, then refined)."""
-    import numpy as np
+def prepare_liveqa(args: argparse.Namespace) -> dict[str, Any]:
+    from kbqa.paths import load_split
 
-    from kbqa.numeric import softmax
-
-    def nll(t: float) -> float:
-        p = softmax(logits / t)
-        return float(-np.mean(np.log(np.clip(p[np.arange(len(gold)), gold], 1e-12, None))))
-
-    grid = [0.5 + 0.1 * i for i in range(46)]
-    best = min(grid, key=nll)
-    fine = [best + 0.01 * i for i in range(-9, 10)]
-    return round(min(fine, key=nll), 3)
+    folds = load_split("eval/splits/liveqa.json")["folds"]
+    chosen = set(range(len(folds))) if args.folds == "all" else {int(f) for f in args.folds.split(",") if f.strip()}
+    if not chosen or not chosen <= set(range(len(folds))):
+        raise SystemExit(f"--folds {args.folds}: pick among 0..{len(folds) - 1}, or 'all'")
+    train_ids = {q for n, fold in enumerate(folds) if n in chosen for q in fold}
+    held_ids = {q for n, fold in enumerate(folds) if n not in chosen for q in fold}
+    dev_ids: set[str] = set()
+    if args.dev_fraction:
+        firsts = {r["question"]: r["label"] for r in liveqa_rows(args.data, train_ids)}
+        by_label: dict[str, list[str]] = defaultdict(list)
+        for qid, label in sorted(firsts.items()):
+            by_label[label].append(qid)
+        rng = random.Random(args.seed)
+        for label in sorted(by_label):
+            members = by_label[label]
+            rng.shuffle(members)
+            dev_ids.update(members[:round(args.dev_fraction * len(members))])
+    live = liveqa_rows(args.data, train_ids - dev_ids, args.labels, args.repeat)
+    dev = liveqa_rows(args.data, dev_ids)  # dev: each question once, its first type
+    by_part = _typed_parts(args.medquad, args.split)
+    mix = medquad_rows(by_part, args.mix, args.seed, max(1, args.mix // 3)) if args.mix else []
+    train = live + mix
+    random.Random(args.seed).shuffle(train)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    info: dict[str, Any] = {"folds": sorted(chosen), "labels": args.labels, "repeat": args.repeat, "mix": args.mix,
+                            "liveqa_rows": len(live), "mix_rows": len(mix)}
+    info["train_table"] = str(out / "liveqa-train.jsonl")
+    info["train_sha256"] = write_table([{k: r[k] for k in ("id", "text", "label")} for r in train + dev],
+                                       out / "liveqa-train.jsonl")
+    if dev:
+        write_split([r["id"] for r in train], [r["id"] for r in dev], out / "liveqa-split.json")
+        info |= {"split": str(out / "liveqa-split.json"), "dev_rows": len(dev)}
+    if held_ids:
+        held = liveqa_rows(args.data, held_ids)
+        info["held_table"] = str(out / "liveqa-held.jsonl")
+        info["held_sha256"] = write_table(held, out / "liveqa-held.jsonl")
+    return info
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("data", help="the MedQuAD folder (../shared/data/medquad)")
-    ap.add_argument("--out", default="models/qtype")
-    ap.add_argument("--split", default="qtype")
-    ap.add_argument("--base", default=None, help="base encoder folder (default: the bundled all-MiniLM-L6-v2)")
-    ap.add_argument("--cap", type=int, default=1200, help="at most this many training questions per type")
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--lr", type=float, default=8e-5)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--liveqa", default=None,
-                    help="second stage: continue training --base (a MedQuAD qtype model) on these LiveQA questions "
-                         "(../shared/data/liveqa_train) plus --mix MedQuAD train questions")
-    ap.add_argument("--train-folds", default="0,1,2,3,4", help="with --liveqa: folds of eval/splits/liveqa.json trained on")
-    ap.add_argument("--mix", type=int, default=60, help="with --liveqa: MedQuAD train questions per type mixed in")
+    sub = ap.add_subparsers(dest="stage", required=True)
+    m = sub.add_parser("medquad", help="stage 1 tables: MedQuAD's typed questions (+ synthetic)")
+    m.add_argument("data", help="the MedQuAD folder (../shared/data/medquad)")
+    m.add_argument("--cap", type=int, default=800, help="at most this many training questions per type")
+    m.add_argument("--synthetic", type=int, default=None, help="synthetic questions per templated type "
+                   "(default: max(50, cap / 3))")
+    ql = sub.add_parser("liveqa", help="stage 2 tables: LiveQA's real questions (+ a MedQuAD mix)")
+    ql.add_argument("data", help="the LiveQA folder (../shared/data/liveqa_train)")
+    ql.add_argument("--medquad", required=True, help="the MedQuAD folder (for the mix)")
+    ql.add_argument("--folds", default="all", help="folds of eval/splits/liveqa.json to train on (e.g. 0,1,2,3; "
+                    "default all); the others are written as liveqa-held.jsonl")
+    ql.add_argument("--mix", type=int, default=15, help="MedQuAD train questions per type mixed in")
+    ql.add_argument("--repeat", type=int, default=1, help="each LiveQA training row this many times (its weight)")
+    ql.add_argument("--labels", choices=["first", "all"], default="first",
+                    help="a question's label: its first sub-question's type, or one row per distinct type")
+    ql.add_argument("--dev-fraction", type=float, default=0.0,
+                    help="share of the training folds' questions (per label, seeded) held out as dev")
+    for p in (m, ql):
+        p.add_argument("--out", required=True, help="folder for the tables")
+        p.add_argument("--split", default="qtype", help="MedQuAD split (default eval/splits/qtype.json)")
+        p.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    if args.liveqa:
-        return _second_stage(args)
-
-    from kbqa.embed import bundled_model_path
-    from kbqa.read.classifier import SequenceClassifier
-    from kbqa.read.train import TrainParams, train_classifier
-
-    train, dev, info = typed_examples(args.data, args.split, args.cap, args.seed)
-    print(f"train {len(train)} dev {len(dev)}: {info['train_labels']}", file=sys.stderr)
-    params = TrainParams(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=MAX_LENGTH,
-                         seed=args.seed, class_weights="sqrt", select_metric="macro_f1", pooler_init="identity",
-                         head_lr=max(args.lr, 1e-3))
-    base = args.base or bundled_model_path()
-    metrics = train_classifier(train, dev, LABELS, base, args.out, params,
-                               metadata={"task": "qtype", "split": args.split, **info})
-    clf = SequenceClassifier.load(args.out, device="cpu")
-    logits = clf.predict_logits([(e.text, None) for e in dev])
-    temperature = fit_temperature(logits, [LABELS.index(e.label) for e in dev])
-    write_medicines(args.data, args.out)
-    (Path(args.out) / "calibration.json").write_text(json.dumps({"temperature": temperature, "threshold": 0.0,
-                                                                  "fitted_on": "qtype split dev part"}, indent=2) + "\n")
-    print(json.dumps({"dev": {k: metrics[k] for k in ("accuracy", "macro_f1")}, "temperature": temperature}))
-    return 0
-
-
-def _second_stage(args: argparse.Namespace) -> int:
-    """Continue a MedQuAD qtype model on real questions: LiveQA folds (the held folds are dev)."""
-    from kbqa.paths import load_split
-    from kbqa.read.classifier import SequenceClassifier
-    from kbqa.read.train import TrainParams, train_classifier
-
-    if not args.base:
-        raise SystemExit("--liveqa needs --base: the MedQuAD qtype model to continue")
-    folds = load_split("eval/splits/liveqa.json")["folds"]
-    chosen = {int(f) for f in args.train_folds.split(",") if f.strip()}
-    train_ids = {q for n, fold in enumerate(folds) if n in chosen for q in fold}
-    held_ids = {q for n, fold in enumerate(folds) if n not in chosen for q in fold}
-    train = liveqa_examples(args.liveqa, train_ids)
-    dev = liveqa_examples(args.liveqa, held_ids) if held_ids else []
-    medquad, _, _ = typed_examples(args.data, args.split, args.mix, args.seed, synthetic_per_type=max(1, args.mix // 3))
-    train += medquad
-    random.Random(args.seed).shuffle(train)
-    params = TrainParams(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=MAX_LENGTH,
-                         seed=args.seed, class_weights="sqrt", select_metric="accuracy")
-    metrics = train_classifier(train, dev or None, LABELS, args.base, args.out, params,
-                               metadata={"task": "qtype", "split": args.split, "stage": "liveqa",
-                                         "liveqa_train_folds": sorted(chosen), "medquad_per_type": args.mix})
-    write_medicines(args.data, args.out)
-    cal_src = Path(args.base) / "calibration.json"
-    if dev:
-        clf = SequenceClassifier.load(args.out, device="cpu")
-        logits = clf.predict_logits([(e.text, None) for e in dev])
-        temperature = fit_temperature(logits, [LABELS.index(e.label) for e in dev])
-        cal = {"temperature": temperature, "threshold": 0.0, "fitted_on": "held LiveQA folds"}
-    else:
-        cal = json.loads(cal_src.read_text()) if cal_src.is_file() else {"temperature": 1.0, "threshold": 0.0}
-    (Path(args.out) / "calibration.json").write_text(json.dumps(cal, indent=2) + "\n")
-    print(json.dumps({"dev": {k: metrics.get(k) for k in ("accuracy", "macro_f1")}, "calibration": cal}))
+    info = prepare_medquad(args) if args.stage == "medquad" else prepare_liveqa(args)
+    print(json.dumps(info, indent=1))
     return 0
 
 
