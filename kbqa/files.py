@@ -43,6 +43,17 @@ def tree_sha256(folder: Path, files: Iterable[Path], name: Any = None) -> tuple[
     return digest.hexdigest(), n
 
 
+def file_checksums(folder: Path, skip: str = "manifest.json", known: dict[str, str] | None = None) -> dict[str, str]:
+    """sha256 of every file of a version (or segment) folder except ``skip`` (its own description), by
+    relative posix path; ``known`` checksums (e.g. of hard-linked files) are taken, not read again."""
+    out: dict[str, str] = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).as_posix()
+        if p.is_file() and rel != skip:
+            out[rel] = (known or {}).get(rel) or sha256_file(p)
+    return out
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename inside ``path`` durable (no-op where directories cannot be opened)."""
     try:
@@ -53,6 +64,16 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_tree(path: Path) -> None:
+    """fsync every file and folder under ``path`` (before renaming a staged folder into place)."""
+    for p in path.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+        elif p.is_dir():
+            fsync_dir(p)
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:

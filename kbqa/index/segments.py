@@ -79,13 +79,7 @@ def write_meta(
     checksum of each document (None for an adopted version: its documents.jsonl, whose sha256 is
     recorded, holds them, and the update writes nothing corpus-sized). ``known``: checksums already
     recorded for hard-linked files (not read again)."""
-    from kbqa.files import sha256_file
-
-    sums = {}
-    for p in sorted(staging.rglob("*")):
-        rel = p.relative_to(staging).as_posix()
-        if p.is_file() and rel != SEGMENT_META:
-            sums[rel] = (known or {}).get(rel) or sha256_file(p)
+    sums = files.file_checksums(staging, skip=SEGMENT_META, known=known)
     meta = {
         "format": SEGMENT_FORMAT,
         "origin": origin,
@@ -100,12 +94,7 @@ def write_meta(
 
 def commit_segment(root: Path, staging: Path) -> str:
     """Make ``staging`` durable and rename it to the next segment name; returns the name."""
-    for p in staging.rglob("*"):
-        if p.is_file():
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
-        elif p.is_dir():
-            files.fsync_dir(p)
+    files.fsync_tree(staging)
     name = next_segment(root)
     os.rename(staging, segment_dir(root, name))
     files.fsync_dir(root / SEGMENTS)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from kbqa import files
 from kbqa.errors import KbqaError
-from kbqa.files import sha256_file, write_atomic
+from kbqa.files import file_checksums, write_atomic  # noqa: F401 (file_checksums: re-exported)
 from kbqa.index.ids import IdTable
 from kbqa.jsonlines import read_jsonl
 
@@ -40,16 +40,6 @@ POINTER = "CURRENT"
 STAGING_PREFIX = ".staging-"
 TRASH_PREFIX = ".trash-"  # a version being deleted: renamed first, so no half-deleted vNNNNNN remains
 MANIFEST = "manifest.json"
-
-
-def file_checksums(folder: Path) -> dict[str, str]:
-    """sha256 of every file of a version folder except its manifest, by relative posix path."""
-    out: dict[str, str] = {}
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder).as_posix()
-        if p.is_file() and rel != MANIFEST:
-            out[rel] = sha256_file(p)
-    return out
 
 
 class IndexFolder:
@@ -198,12 +188,7 @@ class IndexFolder:
 
     def commit(self, staging: Path) -> str:
         """Make ``staging`` the current version: rename it into place, then switch the pointer."""
-        for p in staging.rglob("*"):
-            if p.is_file():
-                with open(p, "rb") as f:
-                    os.fsync(f.fileno())
-            elif p.is_dir():
-                files.fsync_dir(p)
+        files.fsync_tree(staging)
         name = self.next_version()
         final = self.root / name
         os.rename(staging, final)
