@@ -79,6 +79,9 @@ class IndexConfig:
     factory: str = "Flat"
     use_gpu: str = "auto"  # "auto" | "never" | "always"
     lexical: bool = True  # also store a BM25 (bm25s) index of the same chunks, for hybrid search
+    # BM25 sides of more chunks are written in parts of this many rows, scored as one (bm25s indexes in
+    # memory: a build's lexical peak is one part's tokens; docs/scaling.md section 11)
+    lexical_part_rows: int = 250_000
     nlist: int = 0  # IVF lists; 0 = about 4*sqrt(vectors), fixed when the index is trained
     train_size: int = 0  # vectors sampled to train IVF/PQ/SQ kinds; 0 = 50 per list (at least the minimum)
     nprobe: int = 0  # query time: IVF lists scanned; 0 = the preset's default
@@ -96,6 +99,8 @@ class IndexConfig:
             raise KbqaError("index.nlist, train_size, nprobe, ef_search and refine must be >= 0 (0 = automatic)")
         if not 0 < self.rebuild_fraction <= 1:
             raise KbqaError(f"index.rebuild_fraction must be in (0, 1], got {self.rebuild_fraction}")
+        if self.lexical_part_rows < 1:
+            raise KbqaError(f"index.lexical_part_rows must be >= 1, got {self.lexical_part_rows}")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,17 @@ expose row positions. On disk (no pickle)::
       data/indices/indptr.csc.index.npy
       doclen.npy             tokens per text (int32): what segments need to score with corpus-wide
                              statistics (kbqa.index.segment_lexical); absent in older indexes
+
+A side of more than ``index.lexical_part_rows`` texts is written in parts, so that a build never
+holds more than one part's tokens in memory (bm25s indexes in memory)::
+
+    lexical/
+      parts.json             format, the part folders in row order, their row counts
+      part-000000/           one index as above (lexical.json, bm25s' files, doclen.npy)
+      part-000001/ ...
+
+and scored as one index: kbqa.index.segment_lexical sums the parts' statistics (equal to one bm25s
+index over all the texts, to float32 rounding).
 """
 
 from __future__ import annotations
@@ -17,13 +28,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from kbqa.errors import KbqaError
 
 FORMAT = "kbqa-lexical/1"
 MANIFEST = "lexical.json"
+PARTS = "parts.json"
+PARTS_FORMAT = "kbqa-lexical-parts/1"
 DOCLEN = "doclen.npy"
 STOPWORDS = "en"
 STEMMER = "english"
@@ -181,3 +194,75 @@ class LexicalIndex:
             if lengths.shape != (len(ids),):
                 raise KbqaError(f"{d / DOCLEN}: {lengths.shape[0]} lengths for {len(ids)} ids; rebuild the lexical index")
         return cls(ids=ids, retriever=retriever, k1=float(manifest["k1"]), b=float(manifest["b"]), doc_lengths=lengths)
+
+
+def write_lexical(directory: str | Path, rows: Iterable[tuple[str, str]], *, part_rows: int) -> int:
+    """Index ``(id, text)`` rows into ``directory`` (created): one :class:`LexicalIndex`, or, when there
+    are more than ``part_rows`` rows, parts of ``part_rows`` rows (the last one shorter) listed in
+    ``parts.json``. Only one part's texts and tokens are in memory at a time. Returns the parts written."""
+    if part_rows < 1:
+        raise KbqaError(f"write_lexical: part_rows must be >= 1, got {part_rows}")
+    d = Path(directory)
+    names: list[str] = []
+    counts: list[int] = []
+    ids: list[str] = []
+    texts: list[str] = []
+
+    def flush() -> None:
+        name = f"part-{len(names):06d}"
+        LexicalIndex.build(ids, texts).save(d / name)
+        names.append(name)
+        counts.append(len(ids))
+        ids.clear()
+        texts.clear()
+
+    for chunk_id, text in rows:
+        if len(ids) == part_rows:  # a full part and more to come: it is a part, not the whole side
+            flush()
+        ids.append(chunk_id)
+        texts.append(text)
+    if not names:
+        LexicalIndex.build(ids, texts).save(d)
+        return 1
+    if ids:
+        flush()
+    manifest = {"format": PARTS_FORMAT, "parts": names, "counts": counts, "count": sum(counts)}
+    (d / PARTS).write_text(json.dumps(manifest) + "\n", encoding="utf-8")
+    return len(names)
+
+
+def lexical_parts(directory: str | Path) -> list[tuple[Path, LexicalIndex]]:
+    """The parts of the lexical side at ``directory`` in row order: itself for a one-piece side
+    (written by :meth:`LexicalIndex.save`), else the parts ``parts.json`` lists, each checked."""
+    d = Path(directory)
+    listing = d / PARTS
+    if not listing.is_file():
+        return [(d, LexicalIndex.load(d))]
+    try:
+        manifest = json.loads(listing.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise KbqaError(f"{listing}: not valid JSON ({exc}); rebuild the lexical index") from None
+    if (manifest.get("format") != PARTS_FORMAT or not manifest.get("parts")
+            or len(manifest.get("counts") or []) != len(manifest["parts"])):
+        raise KbqaError(f"{listing}: format {manifest.get('format')!r} with parts {manifest.get('parts')!r}, "
+                        f"expected {PARTS_FORMAT!r} listing at least one part and its row count; rebuild the lexical index")
+    out = []
+    for name, count in zip(manifest["parts"], manifest["counts"], strict=True):
+        lex = LexicalIndex.load(d / name)
+        if len(lex) != int(count):
+            raise KbqaError(f"{d / name}: {len(lex)} rows, {listing} lists {count}; rebuild the lexical index")
+        if lex.doc_lengths is None:
+            raise KbqaError(f"{d / name}: no {DOCLEN}; rebuild the lexical index")
+        out.append((d / name, lex))
+    return out
+
+
+def load_lexical(directory: str | Path) -> Any:
+    """The lexical side at ``directory`` for search: a :class:`LexicalIndex`, or for one written in
+    parts a :class:`kbqa.index.segment_lexical.SegmentedLexical` scoring them as one index."""
+    parts = lexical_parts(directory)
+    if len(parts) == 1:
+        return parts[0][1]
+    from kbqa.index.segment_lexical import SegmentedLexical
+
+    return SegmentedLexical([lex for _, lex in parts], [None] * len(parts), [str(p) for p, _ in parts])

@@ -309,6 +309,13 @@ def _open_segmented(root: Path, vdir: Path, manifest: dict[str, Any], config: Co
     segments = open_segments(root, vdir, manifest, config.index, manifest["embedder"]["dim"], lexical=config.index.lexical)
     lexical = None
     if config.index.lexical and all(s.lexical is not None for s in segments):
-        lexical = SegmentedLexical([s.lexical for s in segments], [s.deleted for s in segments],
-                                   [str(s.path) for s in segments])
+        parts, deleted, where = [], [], []
+        for s in segments:  # a segment's lexical side may itself be in parts: each gets its share of the bitmap
+            start = 0
+            for path, lex in s.lexical:
+                parts.append(lex)
+                deleted.append(None if s.deleted is None else s.deleted[start:start + len(lex)])
+                where.append(str(path))
+                start += len(lex)
+        lexical = SegmentedLexical(parts, deleted, where)
     return SegmentedIndex(segments), SegmentedStore(segments, manifest["documents"]), lexical

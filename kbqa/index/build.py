@@ -156,20 +156,16 @@ class VersionWriter:
         self.index.save(self.staging)
         if self.config.index.lexical and self.n_chunks:
             from kbqa.index.chunkstore import ChunkStore
-            from kbqa.lexical import LexicalIndex
+            from kbqa.lexical import write_lexical
 
-            # the texts are read back from the store: a build holds no list of all chunk texts
-            # while it embeds (bm25s itself still indexes in memory)
-            ids, texts = [], []
+            # the texts stream back from the store into BM25 parts of index.lexical_part_rows rows:
+            # a build never holds all chunk texts, and bm25s (in memory) one part at a time
             store = ChunkStore.open(self.staging)
-            for c in store.iter_chunks():
-                ids.append(c.chunk_id)
-                texts.append(embed_text(c, self.config.chunk))
-            store.close()
-            # one bm25s index per version or segment (a segmented version scores its segments
-            # with their statistics summed: kbqa.index.segment_lexical)
-            LexicalIndex.build(ids, texts).save(self.staging / "lexical")
-            del ids, texts
+            try:
+                rows = ((c.chunk_id, embed_text(c, self.config.chunk)) for c in store.iter_chunks())
+                write_lexical(self.staging / "lexical", rows, part_rows=self.config.index.lexical_part_rows)
+            finally:
+                store.close()
 
     def commit(self, manifest_extra: dict[str, Any], started: float) -> tuple[str, dict[str, Any]]:
         self.write_files()

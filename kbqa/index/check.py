@@ -320,17 +320,18 @@ class _Checker:
         if not manifest.get("config", {}).get("index", {}).get("lexical") or not chunk_ids:
             return
         path = self.vdir / "lexical"
-        if not (path / "lexical.json").is_file():
+        from kbqa.lexical import MANIFEST, PARTS, lexical_parts
+
+        if not (path / MANIFEST).is_file() and not (path / PARTS).is_file():
             self.fail("lexical/ (the BM25 side) is missing")
             return
         try:
-            from kbqa.lexical import LexicalIndex
-
-            lex = LexicalIndex.load(path)
+            parts = lexical_parts(path)
         except (KbqaError, OSError, ValueError) as exc:
             self.fail(f"lexical/ cannot be loaded ({exc})")
             return
-        if lex.ids != chunk_ids:
+        ids = parts[0][1].ids if len(parts) == 1 else [i for _, lex in parts for i in lex.ids]
+        if ids != chunk_ids:
             self.fail("lexical/ does not index the chunk ids of chunks.jsonl in order")
 
 

@@ -229,7 +229,8 @@ def collect_garbage(root: Path) -> list[str]:
 
 # ---- reading --------------------------------------------------------------------------------------
 class Segment:
-    """One opened segment of a version: its vector index, store, lexical side and deleted rows."""
+    """One opened segment of a version: its vector index, store, lexical side (its parts as
+    ``[(folder, LexicalIndex)]``, kbqa.lexical.lexical_parts) and deleted rows."""
 
     def __init__(self, name: str, path: Path, index: Any, store: Any, lexical: Any, deleted: np.ndarray | None) -> None:
         self.name = name
@@ -250,7 +251,7 @@ def open_segments(root: Path, vdir: Path, manifest: dict[str, Any], cfg: Any, di
     """Open every segment a segmented version lists; a missing or unreadable one is named in the error."""
     from kbqa.index.chunkstore import ChunkStore
     from kbqa.index.factory import load_index
-    from kbqa.lexical import LexicalIndex
+    from kbqa.lexical import lexical_parts
 
     out = []
     for entry in manifest["segments"]:
@@ -261,7 +262,7 @@ def open_segments(root: Path, vdir: Path, manifest: dict[str, Any], cfg: Any, di
         try:
             index = load_index(path, cfg, dim)
             store = ChunkStore.open(path)
-            lex = LexicalIndex.load(path / "lexical") if lexical and (path / "lexical").is_dir() else None
+            lex = lexical_parts(path / "lexical") if lexical and (path / "lexical").is_dir() else None
         except KbqaError as exc:
             raise KbqaError(f"segment {path}: {exc}") from None
         except (OSError, ValueError, RuntimeError) as exc:

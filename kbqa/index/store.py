@@ -120,14 +120,15 @@ class IndexFolder:
         return read_jsonl(self.version_dir(name) / "documents.jsonl")
 
     def lexical(self, name: str | None = None) -> Any:
-        """The version's BM25 side (kbqa.lexical.LexicalIndex, memory-mapped), or None if it was built without
-        (a segmented version's is opened with it by KnowledgeBase.load: kbqa.index.segment_lexical)."""
+        """The version's BM25 side (kbqa.lexical.load_lexical: memory-mapped, one index or its parts scored
+        as one), or None if it was built without (a segmented version's is opened with it by
+        KnowledgeBase.load: kbqa.index.segment_lexical)."""
         path = self.version_dir(name) / "lexical"
         if not path.is_dir():
             return None
-        from kbqa.lexical import LexicalIndex
+        from kbqa.lexical import load_lexical
 
-        return LexicalIndex.load(path)
+        return load_lexical(path)
 
     def versions(self) -> list[str]:
         if not self.root.is_dir():
