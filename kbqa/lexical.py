@@ -256,13 +256,3 @@ def lexical_parts(directory: str | Path) -> list[tuple[Path, LexicalIndex]]:
         out.append((d / name, lex))
     return out
 
-
-def load_lexical(directory: str | Path) -> Any:
-    """The lexical side at ``directory`` for search: a :class:`LexicalIndex`, or for one written in
-    parts a :class:`kbqa.index.segment_lexical.SegmentedLexical` scoring them as one index."""
-    parts = lexical_parts(directory)
-    if len(parts) == 1:
-        return parts[0][1]
-    from kbqa.index.segment_lexical import SegmentedLexical
-
-    return SegmentedLexical([lex for _, lex in parts], [None] * len(parts), [str(p) for p, _ in parts])

@@ -46,7 +46,13 @@ def lexical_search(lexical: Any, queries: Sequence[str], k: int, allowed: Collec
     """BM25 top-k per query among ``allowed`` chunks; chunks sharing no term with the query are left out."""
     mask = None
     if allowed is not None:
-        mask = np.fromiter((cid in allowed for cid in lexical.ids), dtype=bool, count=len(lexical.ids))
+        last = getattr(lexical, "_allowed_mask", None)  # a filter's mask, built once per filter (immutable set)
+        if last is not None and last[0] is allowed:
+            mask = last[1]
+        else:
+            mask = np.fromiter((cid in allowed for cid in lexical.ids), dtype=bool, count=len(lexical.ids))
+            if isinstance(allowed, frozenset):
+                lexical._allowed_mask = (allowed, mask)
     out: list[Ranking] = []
     for query in queries:
         s = lexical.scores(query)

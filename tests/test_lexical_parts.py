@@ -14,7 +14,8 @@ from kbqa.errors import KbqaError
 from kbqa.index.check import check_index
 from kbqa.index.store import IndexFolder
 from kbqa.index.update import update_index
-from kbqa.lexical import PARTS, LexicalIndex, lexical_parts, load_lexical, write_lexical
+from kbqa.index.segment_lexical import load_lexical
+from kbqa.lexical import PARTS, LexicalIndex, lexical_parts, write_lexical
 from kbqa.pipeline import KnowledgeBase
 
 DOCS = Path(__file__).parent / "data" / "kb" / "docs.jsonl"
@@ -125,3 +126,19 @@ def test_updates_of_a_parted_index_mask_deletions_and_equal_a_fresh_build(tmp_pa
     assert not any(h.chunk_id.startswith(gone) for hits in lexical for h in hits)
     assert any("Revised" in h.text for hits in lexical for h in hits)  # the live copy of the changed document
     assert check_index(idx).ok
+
+
+def test_a_filter_is_looked_up_once_and_forgotten_when_the_ids_change():
+    """A metadata filter's id set (immutable, cached per filter by the store) maps to rows once, not
+    on every query; adding or removing ids forgets it."""
+    from kbqa.index.ids import IdTable
+
+    table = IdTable(["a", "b", "c", "d"])
+    allowed = frozenset({"b", "d", "z"})
+    rows = table.rows_array(allowed)
+    assert rows.tolist() == [1, 3] and table.rows_array(allowed) is rows
+    assert table.rows_array({"b", "d"}) is not rows  # a mutable set is never remembered
+    table.extend(["z"])
+    assert table.rows_array(allowed).tolist() == [1, 3, 4]
+    table.remove_rows([0])
+    assert table.rows_array(allowed).tolist() == [0, 2, 3]

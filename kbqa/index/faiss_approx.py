@@ -19,7 +19,7 @@ import numpy as np
 from kbqa.config import IndexConfig
 from kbqa.errors import KbqaError
 from kbqa.index.protocol import SearchResult, check_vectors
-from kbqa.index.faiss_common import FaissBase, gpu_count, import_faiss, make_index
+from kbqa.index.faiss_common import FaissBase, gpu_count, import_faiss, make_index, selector_for
 from kbqa.index.ids import IdTable
 from kbqa.index.kinds import (
     PRESETS,
@@ -252,11 +252,11 @@ class TrainedFaissIndex(FaissBase):
         q = self.query_params()
         selector = None
         if allowed is not None:
-            rows = np.asarray(self.ids.rows_of(allowed), dtype=np.int64)
+            rows = self.ids.rows_array(allowed)
             if len(rows) == 0:
                 return [[] for _ in range(len(queries))]
             n = len(rows)
-            selector = self.faiss.IDSelectorBatch(np.ascontiguousarray(self.labels[rows]))
+            selector = selector_for(self, rows, self.labels)
         elif self.tombstones():
             dead = np.setdiff1d(np.arange(self.index.ntotal, dtype=np.int64), self.labels, assume_unique=True)
             inner = self.faiss.IDSelectorBatch(dead)

@@ -22,7 +22,7 @@ import numpy as np
 from kbqa.config import IndexConfig
 from kbqa.errors import KbqaError
 from kbqa.index.protocol import SearchResult, check_vectors
-from kbqa.index.faiss_common import FaissBase, gpu_count, import_faiss, is_flat, make_index, random_access
+from kbqa.index.faiss_common import FaissBase, gpu_count, import_faiss, is_flat, make_index, random_access, selector_for
 from kbqa.index.faiss_approx import TrainedFaissIndex, TrainedState
 from kbqa.index.ids import IdTable
 
@@ -78,11 +78,11 @@ class FaissIndex(FaissBase):
         if n == 0 or k < 1:
             return [[] for _ in range(len(queries))]
         if allowed is not None:
-            rows = np.asarray(self.ids.rows_of(allowed), dtype=np.int64)
+            rows = self.ids.rows_array(allowed)
             if len(rows) == 0:
                 return [[] for _ in range(len(queries))]
             k = min(k, len(rows))
-            params = self.faiss.SearchParameters(sel=self.faiss.IDSelectorBatch(rows))
+            params = self.faiss.SearchParameters(sel=selector_for(self, rows))
             scores, labels = self.index.search(queries, k, params=params)  # selectors: CPU path
         else:
             k = min(k, n)
@@ -128,3 +128,4 @@ class FaissIndex(FaissBase):
         stored = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="r")
         random_access(stored)
         return TrainedFaissIndex(index, dim, cfg, ids, state, labels=labels, stored=stored)
+

@@ -76,3 +76,13 @@ class FaissBase:
         self.faiss.write_index(self.index, str(folder / "faiss.index"))
         np.save(folder / "vectors.npy", self.vectors(), allow_pickle=False)
         self.ids.save(folder / "ids.json")
+
+def selector_for(owner: Any, rows: np.ndarray, labels: np.ndarray | None = None) -> Any:
+    """A FAISS ``IDSelectorBatch`` over ``rows`` (or ``labels[rows]``), kept for the last row array
+    (``IdTable.rows_array`` returns the same array for the same filter): built once per filter."""
+    last = getattr(owner, "_selector", None)
+    if last is not None and last[0] is rows:
+        return last[1]
+    selector = import_faiss().IDSelectorBatch(np.ascontiguousarray(rows if labels is None else labels[rows]))
+    owner._selector = (rows, selector)
+    return selector

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from kbqa.errors import KbqaError
-from kbqa.lexical import LexicalIndex, bm25_idf, tokenize
+from kbqa.lexical import LexicalIndex, bm25_idf, lexical_parts, tokenize
 
 
 class _ChainedIds(Sequence[str]):
@@ -129,6 +131,15 @@ def _term_frequencies(stored: np.ndarray, idf: float, dl: np.ndarray, avgdl: flo
     tfc = np.clip(stored.astype(np.float64) / idf, 0.0, 1.0 - 1e-9)
     k = k1 * (1 - b + b * dl / avgdl)
     return np.maximum(np.rint(tfc * k / (1.0 - tfc)), 1.0)
+
+
+def load_lexical(directory: str | Path) -> Any:
+    """The lexical side at ``directory`` for search: a :class:`LexicalIndex`, or for one written in
+    parts a :class:`SegmentedLexical` scoring them as one index."""
+    parts = lexical_parts(directory)
+    if len(parts) == 1:
+        return parts[0][1]
+    return SegmentedLexical([lex for _, lex in parts], [None] * len(parts), [str(p) for p, _ in parts])
 
 
 def doc_lengths(texts: list[str]) -> np.ndarray:

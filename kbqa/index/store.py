@@ -126,7 +126,7 @@ class IndexFolder:
         path = self.version_dir(name) / "lexical"
         if not path.is_dir():
             return None
-        from kbqa.lexical import load_lexical
+        from kbqa.index.segment_lexical import load_lexical
 
         return load_lexical(path)
 
