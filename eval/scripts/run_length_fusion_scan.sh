@@ -32,3 +32,13 @@ for bench in liveqa-train liveqa-train-short; do
 done
 python eval/scripts/compare_retrieval.py --bench eval/benchmarks/claims-dev --no-bm25 --modes "hybrid-score-lex0.5,$rule" \
   --index "tuned=$idx/claims-dev" --out "$out/length-rule-claims-dev.json"
+# An embedder that never saw LiveQA (the bundled MiniLM: [embed] model = "all-MiniLM-L6-v2"), on all 446
+# questions: does the length pattern hold with five times the questions?
+if [[ -d "$idx/liveqa-train-minilm" ]]; then
+  for bench in liveqa-train liveqa-train-short; do
+    python eval/scripts/compare_retrieval.py --bench "eval/benchmarks/$bench" --no-bm25 --modes "$modes" \
+      --by-length "$edges" --index "minilm=$idx/liveqa-train-minilm" --out "$out/length-$bench-minilm.json"
+  done
+  python eval/scripts/length_fusion_rules.py "$out"/length-liveqa-train-minilm.json "$out"/length-liveqa-train-short-minilm.json \
+    --embedder minilm --thresholds 0,20,30,40,60 --out "$out/length-rules-minilm.json"
+fi
