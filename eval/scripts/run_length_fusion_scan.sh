@@ -33,7 +33,8 @@ done
 python eval/scripts/compare_retrieval.py --bench eval/benchmarks/claims-dev --no-bm25 --modes "hybrid-score-lex0.5,$rule" \
   --index "tuned=$idx/claims-dev" --out "$out/length-rule-claims-dev.json"
 # An embedder that never saw LiveQA (the bundled MiniLM: [embed] model = "all-MiniLM-L6-v2"), on all 446
-# questions: does the length pattern hold with five times the questions?
+# questions: does the length pattern hold with five times the questions? (index: the same build with --config
+# a TOML holding that [embed] line, at $IDX/liveqa-train-minilm)
 if [[ -d "$idx/liveqa-train-minilm" ]]; then
   for bench in liveqa-train liveqa-train-short; do
     python eval/scripts/compare_retrieval.py --bench "eval/benchmarks/$bench" --no-bm25 --modes "$modes" \
