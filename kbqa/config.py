@@ -118,6 +118,15 @@ class SearchConfig:
     rrf_k: float = 60.0
     dense_weight: float = 1.0
     lexical_weight: float = 0.5
+    # query-length-aware fusion (opt-in): a query of more than long_query_words words (runs of letters
+    # and digits, kbqa.retrieve.query_words) is fused with BM25 at lexical_weight_long instead of
+    # lexical_weight, in both fusions; 0 = off (every query gets lexical_weight). Off because no rule
+    # won: on held-out LiveQA fold 0 the best BM25 weight does not fall with length (short messages
+    # want less BM25 than long ones), every rule moved nDCG@10 by <= 0.015 inside the 95% intervals,
+    # and "more than 30 words: 0.3" (+0.002 full messages, +0.003 short, +0.001 claims) is the only
+    # one losing nowhere (eval/reports/fusion/README.md, "BM25 weight by query length").
+    long_query_words: int = 0
+    lexical_weight_long: float = 0.3
     candidates: int = 100  # per side, before fusion
     # cross-encoder reranking of the first rerank_depth candidates (kbqa.rerank): "" = off,
     # "kbqa-medical-reranker" = the committed models/reranker, or a CrossEncoder folder / name
@@ -146,6 +155,11 @@ class SearchConfig:
             raise KbqaError(f"search.mode must be dense, lexical or hybrid, got {self.mode!r}")
         if self.fusion not in ("rrf", "score"):
             raise KbqaError(f"search.fusion must be 'rrf' or 'score', got {self.fusion!r}")
+        if self.long_query_words < 0:
+            raise KbqaError(f"search.long_query_words must be >= 0 (0 = off), got {self.long_query_words}")
+        if self.lexical_weight_long < 0:
+            raise KbqaError(f"search.lexical_weight_long must be >= 0 (BM25's weight for long queries, dense "
+                            f"{self.dense_weight}), got {self.lexical_weight_long}")
         if self.candidates < 1 or self.rrf_k < 0:
             raise KbqaError("search.candidates must be >= 1 and search.rrf_k >= 0")
         if self.rerank_depth < 1 or self.rerank_max_length < 0:

@@ -4,10 +4,14 @@ then the cross-encoder step of ``search.rerank`` (kbqa.rerank) when it is on: :f
 Fusion combines the dense (embedding) and lexical (BM25) rankings of the same chunks:
 - ``rrf``: reciprocal-rank fusion, score = sum_i w_i / (rrf_k + rank_i) (Cormack et al., 2009);
 - ``score``: min-max normalised scores per query, weighted sum (a chunk missing from one side gets 0 there).
+
+BM25's weight is ``search.lexical_weight``, or ``search.lexical_weight_long`` for a query of more than
+``search.long_query_words`` words when that is set (:func:`lexical_weight_for`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
@@ -18,6 +22,22 @@ from kbqa.numeric import top_k
 from kbqa.rerank import rerank_rankings
 
 Ranking = list[tuple[str, float]]
+
+
+_WORD = re.compile(r"\w+")
+
+
+def query_words(query: str) -> int:
+    """The words of a query as ``search.long_query_words`` counts them: runs of letters and digits."""
+    return len(_WORD.findall(query))
+
+
+def lexical_weight_for(query: str, cfg: SearchConfig) -> float:
+    """BM25's fusion weight for ``query``: ``cfg.lexical_weight_long`` when ``cfg.long_query_words`` is
+    set (> 0) and the query has more words than that, else ``cfg.lexical_weight``."""
+    if cfg.long_query_words and query_words(query) > cfg.long_query_words:
+        return cfg.lexical_weight_long
+    return cfg.lexical_weight
 
 
 def fuse_rrf(rankings: Sequence[Ranking], weights: Sequence[float], rrf_k: float) -> Ranking:
@@ -84,9 +104,9 @@ def retrieve(
     if mode == "dense":
         return dense
     lexical_rankings = lexical_search(lexical, queries, depth, allowed)
-    weights = (cfg.dense_weight, cfg.lexical_weight)
     fused = []
-    for d, l in zip(dense, lexical_rankings, strict=True):
+    for query, d, l in zip(queries, dense, lexical_rankings, strict=True):
+        weights = (cfg.dense_weight, lexical_weight_for(query, cfg))
         ranking = fuse_rrf((d, l), weights, cfg.rrf_k) if cfg.fusion == "rrf" else fuse_scores((d, l), weights)
         fused.append(ranking[:k])
     return fused

@@ -273,3 +273,17 @@ def test_cli_deidentify_keeps_phi_out_of_the_output(index_dir, tmp_path, capsys)
                  "--deidentify"]) == 0
     written = preds.read_text()
     assert "Carmichael" not in written and json.loads(written)["conditions"][0]["name"] == "Psoriasis"
+
+
+def test_descriptions_keep_their_own_bm25_weight_when_the_index_weights_long_queries(kb) -> None:  # noqa: ANN001
+    """ScoringParams.lexical_weight (1.5, tuned on descriptions) applies to every description: an index's
+    search.long_query_words rule (kbqa.retrieve.lexical_weight_for) must not replace it for long ones."""
+    hybrid = kb.with_search(mode="hybrid")
+    rule = hybrid.with_search(long_query_words=3, lexical_weight_long=0.0)
+
+    def ranked(d):  # noqa: ANN001, ANN202
+        return [(c.name, round(c.score, 6)) for c in d.conditions]
+
+    assert ranked(diagnose(rule, DESCRIPTION, k=5)) == ranked(diagnose(hybrid, DESCRIPTION, k=5))
+    # the rule itself is on: searching the description directly, BM25 drops out
+    assert rule.search(DESCRIPTION, k=5) == hybrid.with_search(lexical_weight=0.0).search(DESCRIPTION, k=5)

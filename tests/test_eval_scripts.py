@@ -119,3 +119,36 @@ def test_scripts_use_no_private_knowledge_base_attributes_or_index_files() -> No
     wrong = [f"{f.relative_to(ROOT)}: {m.group(0)}" for f in files
              for pattern in (private, files_by_path) for m in pattern.finditer(f.read_text())]
     assert not wrong, wrong
+
+
+def test_length_aware_fusion_rows_and_length_buckets(index: Path) -> None:
+    """``hybrid-score-long<N>-lex<W>`` searches with search.long_query_words N / lexical_weight_long W, and
+    ``--by-length`` splits the same run's per-question scores into query-length buckets."""
+    import statistics
+
+    import kbqa.evaluate.run as run
+    from kbqa.evaluate.benchmark import load_qrels, load_questions
+    from kbqa.pipeline import KnowledgeBase
+    from kbqa.retrieve import query_words
+
+    cmp = _script("compare_retrieval")
+    assert cmp.mode_settings("hybrid-score-long40-lex0.2") == {
+        "mode": "hybrid", "fusion": "score", "long_query_words": 40, "lexical_weight_long": 0.2}
+    assert cmp.mode_settings("hybrid-score-lex0.1")["lexical_weight"] == 0.1
+    assert cmp.mode_settings("hybrid-score-long-lex") is None
+    assert [b[0] for b in cmp.length_buckets((5, 20))] == ["<=5", "6-20", ">20"]
+
+    report = cmp.compare(DATA, {"tiny": str(index)}, modes=("hybrid-score-long5-lex3",), bm25=False,
+                         length_edges=(5,))
+    row = report["results"]["tiny/hybrid-score-long5-lex3"]
+    questions, qrels = load_questions(DATA / "questions.jsonl"), load_qrels(DATA / "qrels.tsv")
+    kb = KnowledgeBase.load(index).with_search(mode="hybrid", fusion="score", long_query_words=5, lexical_weight_long=3.0)
+    want = run.evaluate(kb, questions, qrels=qrels, progress=False)
+    assert row["nDCG@10"] == round(want.report["retrieval"]["nDCG@10"], 4)
+    words = {q.qid: query_words(q.question) for q in questions}
+    short = [r["retrieval"]["nDCG@10"] for r in want.per_query if words[r["qid"]] <= 5]
+    long = [r["retrieval"]["nDCG@10"] for r in want.per_query if words[r["qid"]] > 5]
+    assert (row["by_length"]["<=5"]["n"], row["by_length"][">5"]["n"]) == (len(short), len(long)) == (2, 3)
+    assert row["by_length"]["<=5"]["nDCG@10"] == round(statistics.fmean(short), 4)
+    assert row["by_length"][">5"]["nDCG@10"] == round(statistics.fmean(long), 4)
+    assert report["length_buckets_words"] == ["<=5", ">5"]

@@ -73,3 +73,54 @@ def test_with_lexical_adds_bm25_to_a_version_built_without(kb, tiny_encoder_dir,
     assert bare.lexical is None and sorted(added.lexical.ids) == sorted(kb.lexical.ids)
     query = "warfarin amiodarone"
     assert added.with_search(mode="lexical").search(query, k=5) == kb.with_search(mode="lexical").search(query, k=5)
+
+
+# ---- query-length-aware fusion (search.long_query_words / search.lexical_weight_long) -------------
+LONG = "my husband takes warfarin and his cardiologist added amiodarone last week, is the bleeding risk higher"
+SHORT = "warfarin amiodarone bleeding"
+
+
+def test_query_words_counts_runs_of_letters_and_digits():
+    from kbqa.retrieve import query_words
+
+    assert query_words("Can I take ibuprofen? I'm 45.") == 7  # Can I take ibuprofen I m 45
+    assert query_words("  ...  ") == 0
+    assert query_words(LONG) == 16 and query_words(SHORT) == 3
+
+
+def test_long_queries_get_the_long_weight_and_short_ones_the_default():
+    from kbqa.retrieve import lexical_weight_for
+
+    cfg = SearchConfig(long_query_words=3, lexical_weight_long=0.1)
+    assert lexical_weight_for(SHORT, cfg) == 0.5  # 3 words: not more than 3
+    assert lexical_weight_for(SHORT + " risk", cfg) == 0.1
+    assert lexical_weight_for(LONG, SearchConfig(lexical_weight=0.7)) == 0.7  # off by default: one weight
+    assert SearchConfig().long_query_words == 0
+
+
+@pytest.mark.parametrize("fusion", ["score", "rrf"])
+def test_length_aware_fusion_ranks_like_the_long_weight_for_long_queries_only(kb, fusion):
+    rule = kb.with_search(mode="hybrid", fusion=fusion, long_query_words=10, lexical_weight_long=4.0)
+    plain = kb.with_search(mode="hybrid", fusion=fusion)
+    heavy = kb.with_search(mode="hybrid", fusion=fusion, lexical_weight=4.0)
+    assert heavy.search(LONG, k=6) != plain.search(LONG, k=6)  # the weight changes this query's scores
+    assert rule.search(LONG, k=6) == heavy.search(LONG, k=6)  # 16 words > 10: BM25 at 4
+    assert rule.search(SHORT, k=6) == plain.search(SHORT, k=6)  # 3 words: BM25 at the default 0.5
+    # a batch mixes both: each query is weighted by its own length
+    assert rule.search_many([LONG, SHORT], k=6) == [heavy.search(LONG, k=6), plain.search(SHORT, k=6)]
+
+
+def test_bad_length_fusion_settings_are_refused_with_the_key(tmp_path):
+    from kbqa.config import load_config
+
+    with pytest.raises(KbqaError, match=r"search.long_query_words must be >= 0 \(0 = off\), got -1"):
+        SearchConfig(long_query_words=-1)
+    with pytest.raises(KbqaError, match=r"search.lexical_weight_long must be >= 0"):
+        SearchConfig(lexical_weight_long=-0.2)
+    toml = tmp_path / "kbqa.toml"
+    toml.write_text('[search]\nlong_query_words = "many"\n')
+    with pytest.raises(KbqaError, match=r"kbqa.toml: \[search\] long_query_words"):
+        load_config(toml)
+    toml.write_text("[search]\nlong_query_words = 30\nlexical_weight_long = 0.2\n")
+    cfg = load_config(toml).search
+    assert (cfg.long_query_words, cfg.lexical_weight_long, cfg.lexical_weight) == (30, 0.2, 0.5)

@@ -14,9 +14,14 @@ each N of ``--rerank-depths``; ``--ask-reader DIR`` adds the p50 latency of whol
 (retrieval, reranking when on, reading) for hybrid-score with and without reranking.
 ``--modes`` also offers ``hybrid-rrf-dense2`` / ``hybrid-rrf-lex2`` (RRF with one side weighted 2),
 the fusion variants compared when the default search mode was chosen (eval/reports/fusion/), and
-``hybrid-score-lex{1,0.7,0.5,0.3}`` (score fusion with BM25 at that weight; ``hybrid-score`` uses the
-index's own ``search.lexical_weight``), the scan behind the default weight 0.5
-(eval/reports/fusion/lexical-weight-*.json).
+``hybrid-score-lex<W>`` (score fusion with BM25 at weight W, e.g. ``hybrid-score-lex0.3``; ``hybrid-score``
+uses the index's own ``search.lexical_weight``), the scan behind the default weight 0.5
+(eval/reports/fusion/lexical-weight-*.json), and ``hybrid-score-long<N>-lex<W>`` (query-length-aware
+fusion: a query of more than N words gets BM25 weight W, ``search.long_query_words`` /
+``search.lexical_weight_long``, the others the index's ``search.lexical_weight``).
+``--by-length 10,20,40,80`` adds to every row its nDCG@10 and R@10 over the questions in each
+query-length bucket (words as ``kbqa.retrieve.query_words`` counts them; buckets ``<=10``, ``11-20``, ...,
+``>80``), from the same run's per-question scores (eval/reports/fusion/length-*.json).
 
     python eval/scripts/compare_retrieval.py --bench eval/benchmarks/medquad-dev \\
         --index minilm=indexes/medquad-dev-minilm --index tuned=indexes/medquad-dev-tuned \\
@@ -32,6 +37,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import time
 from pathlib import Path
@@ -49,6 +55,39 @@ MODES = {
     **{f"hybrid-score-lex{w:g}": {"mode": "hybrid", "fusion": "score", "lexical_weight": w} for w in (1.0, 0.7, 0.5, 0.3)},
 }
 DEFAULT_MODES = ("dense", "hybrid-rrf", "hybrid-score")
+_LEX = re.compile(r"hybrid-score-lex(\d+(?:\.\d+)?)")
+_LONG = re.compile(r"hybrid-score-long(\d+)-lex(\d+(?:\.\d+)?)")
+
+
+def mode_settings(mode: str) -> dict | None:
+    """The search settings of a ``--modes`` name (MODES, ``hybrid-score-lex<W>``, ``hybrid-score-long<N>-lex<W>``);
+    None for an unknown name."""
+    if mode in MODES:
+        return MODES[mode]
+    if m := _LEX.fullmatch(mode):
+        return {"mode": "hybrid", "fusion": "score", "lexical_weight": float(m[1])}
+    if m := _LONG.fullmatch(mode):
+        return {"mode": "hybrid", "fusion": "score", "long_query_words": int(m[1]), "lexical_weight_long": float(m[2])}
+    return None
+
+
+def length_buckets(edges: tuple[int, ...]) -> list[tuple[str, int, int]]:
+    """(label, lowest, highest) word counts of the buckets cut at ``edges``: <=e1, e1+1-e2, ..., >eN."""
+    out, lo = [], 0
+    for e in edges:
+        out.append((f"<={e}" if lo == 0 else f"{lo}-{e}", lo, e))
+        lo = e + 1
+    return out + [(f">{edges[-1]}", lo, 10**9)] if edges else [("all", 0, 10**9)]
+
+
+def by_length(per_query: list[dict], words: dict[str, int], edges: tuple[int, ...]) -> dict:
+    """Mean nDCG@10 and R@10 of the scored questions in each length bucket (per-question scores of one run)."""
+    out = {}
+    for label, lo, hi in length_buckets(edges):
+        rows = [r["retrieval"] for r in per_query if "retrieval" in r and lo <= words[r["qid"]] <= hi]
+        out[label] = {"n": len(rows), **{m: round(statistics.fmean(r[m] for r in rows), 4) if rows else None
+                                          for m in ("nDCG@10", "R@10")}}
+    return out
 
 
 def ask_latency(kb, questions, reader, settings: dict) -> float:
@@ -66,22 +105,33 @@ def ask_latency(kb, questions, reader, settings: dict) -> float:
     return round(statistics.median(lat), 1)
 
 
-def evaluate(kb, questions, qrels, settings: dict, chunks: list | None = None) -> dict:
-    """One row: ``kbqa eval`` (kbqa.evaluate.run.evaluate) of ``kb`` searched with ``settings``."""
+def evaluate(kb, questions, qrels, settings: dict, chunks: list | None = None,
+             length_edges: tuple[int, ...] = ()) -> dict:
+    """One row: ``kbqa eval`` (kbqa.evaluate.run.evaluate) of ``kb`` searched with ``settings``; with
+    ``length_edges``, also its scores per query-length bucket (:func:`by_length`)."""
     from kbqa.evaluate.run import evaluate as kbqa_eval
+    from kbqa.retrieve import query_words
 
-    report = kbqa_eval(kb.with_search(**settings), questions, qrels=qrels, k=10, chunks=chunks, progress=False).report
+    result = kbqa_eval(kb.with_search(**settings), questions, qrels=qrels, k=10, chunks=chunks, progress=False)
+    report = result.report
     scores = report["retrieval"]
-    return {**{m: round(scores[m], 4) for m in MEASURES}, "n_questions": scores["n_questions"],
-            "ci95_nDCG@10": [round(x, 4) for x in report["ci95"]["nDCG@10"]],
-            "p50_ms": round(report["latency_ms"]["search_p50"], 1),
-            "batch_seconds": round(report["timing_s"]["retrieval"], 1)}
+    row = {**{m: round(scores[m], 4) for m in MEASURES}, "n_questions": scores["n_questions"],
+           "ci95_nDCG@10": [round(x, 4) for x in report["ci95"]["nDCG@10"]],
+           "p50_ms": round(report["latency_ms"]["search_p50"], 1),
+           "batch_seconds": round(report["timing_s"]["retrieval"], 1)}
+    if length_edges:
+        words = {q.qid: query_words(q.question) for q in questions}
+        row["by_length"] = by_length(result.per_query, words, length_edges)
+        row["per_question_nDCG@10"] = {r["qid"]: round(r["retrieval"]["nDCG@10"], 4)
+                                       for r in result.per_query if "retrieval" in r}
+    return row
 
 
 def compare(bench: Path, indexes: dict[str, str], rerank: str | None = None,
             rerank_depths: tuple[int, ...] = (20,), ask_reader: str | None = None, modes: tuple[str, ...] = DEFAULT_MODES,
             bm25: bool = True, rerank_index: str | None = None, rerank_precision: str = "bf16",
-            rerank_weights: tuple[float, ...] = (1.0,), fold: str | None = None) -> dict:
+            rerank_weights: tuple[float, ...] = (1.0,), fold: str | None = None,
+            length_edges: tuple[int, ...] = ()) -> dict:
     from kbqa.evaluate.benchmark import load_qrels, load_questions
     from kbqa.evaluate.retrieval import MIN_DOCS
     from kbqa.pipeline import KnowledgeBase
@@ -105,9 +155,9 @@ def compare(bench: Path, indexes: dict[str, str], rerank: str | None = None,
         embedders[name] = {"index": path, "model": ident.get("name"), "weights_sha256": ident.get("weights_sha256"),
                            "fingerprint": kb.fingerprint, "chunks": len(chunks)}
         if i == 0 and bm25:
-            results["bm25"] = evaluate(kb, questions, qrels, {"mode": "lexical"}, chunks)
+            results["bm25"] = evaluate(kb, questions, qrels, {"mode": "lexical"}, chunks, length_edges)
             print(f"{'bm25':24s} {_fmt(results['bm25'])}", flush=True)
-        systems = {mode: MODES[mode] for mode in modes}
+        systems = {mode: mode_settings(mode) for mode in modes}
         for n in rerank_depths if rerank and name == (rerank_index or name) else ():
             for w in rerank_weights:
                 label = f"hybrid-score+rerank@{n}" + ("" if w == 1.0 else f"(w={w:g})")
@@ -115,7 +165,7 @@ def compare(bench: Path, indexes: dict[str, str], rerank: str | None = None,
                                   "rerank_precision": rerank_precision, "rerank_weight": w}
         for mode, settings in systems.items():
             key = f"{name}/{mode}"
-            results[key] = evaluate(kb, questions, qrels, settings, chunks)
+            results[key] = evaluate(kb, questions, qrels, settings, chunks, length_edges)
             if ask_reader and mode.startswith("hybrid-score"):
                 results[key]["ask_p50_ms"] = ask_latency(kb, questions, ask_reader, settings)
             print(f"{key:24s} {_fmt(results[key])}", flush=True)
@@ -128,6 +178,7 @@ def compare(bench: Path, indexes: dict[str, str], rerank: str | None = None,
         "bench": str(bench), "questions": len(questions), "embedders": embedders,
         "scored_by": f"kbqa.evaluate.run.evaluate (kbqa eval): >= {MIN_DOCS} documents ranked per question",
         "results": results, **extra, **({"fold": fold} if fold else {}),
+        **({"length_buckets_words": [b[0] for b in length_buckets(length_edges)]} if length_edges else {}),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs (shared), torch threads "
         f"{os.environ.get('OMP_NUM_THREADS', 'default')}",
     }
@@ -170,6 +221,8 @@ def main() -> None:
     ap.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"comma-separated subset of {', '.join(MODES)}")
     ap.add_argument("--fold", metavar="SPLIT:K", help="score only fold K's questions of SPLIT (e.g. "
                     "eval/splits/liveqa.json:0): a model trained with --liveqa-holdout K is scored there alone")
+    ap.add_argument("--by-length", default="", metavar="E1,E2,...", help="query-length bucket edges in words: "
+                    "adds each row's nDCG@10 and R@10 per bucket (<=E1, E1+1-E2, ..., >En) and per question")
     ap.add_argument("--no-bm25", action="store_true", help="leave the BM25 row out")
     args = ap.parse_args()
     if args.table:
@@ -181,15 +234,20 @@ def main() -> None:
     from kbqa.read.reader import Reader
 
     modes = tuple(m for m in args.modes.split(",") if m)
-    unknown = set(modes) - set(MODES)
+    unknown = [m for m in modes if mode_settings(m) is None]
     if unknown:
-        ap.error(f"unknown --modes {sorted(unknown)}; choose from {sorted(MODES)}")
+        ap.error(f"unknown --modes {unknown}; choose from {sorted(MODES)}, hybrid-score-lex<W> or "
+                 "hybrid-score-long<N>-lex<W>")
+    edges = tuple(int(e) for e in args.by_length.split(",") if e)
+    if list(edges) != sorted(set(edges)) or any(e < 1 for e in edges):
+        ap.error(f"--by-length must be increasing positive word counts, got {args.by_length!r}")
     report = compare(
         Path(args.bench), indexes, rerank=args.rerank,
         rerank_depths=tuple(int(n) for n in args.rerank_depths.split(",") if n),
         ask_reader=Reader.load(args.ask_reader) if args.ask_reader else None, modes=modes, bm25=not args.no_bm25,
         rerank_index=args.rerank_index, rerank_precision=args.rerank_precision,
         rerank_weights=tuple(float(w) for w in args.rerank_weights.split(",") if w), fold=args.fold,
+        length_edges=edges,
     )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -76,6 +76,8 @@ def diagnose(
         over["mode"] = mode
     if params.lexical_weight is not None and params.lexical_weight != kb.config.search.lexical_weight:
         over["lexical_weight"] = params.lexical_weight
+    if params.lexical_weight is not None and kb.config.search.long_query_words:
+        over["long_query_words"] = 0  # the descriptions' own weight, tuned on descriptions, whatever their length
     searcher = kb.with_search(**over) if over else kb
     extra = sum(len(kb.document_chunks(d)) for d in exclude_docs) if exclude_docs else 0
     hits = [h for h in searcher.search(text, k=params.depth + extra) if h.doc_id not in exclude_docs]
