@@ -26,6 +26,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +126,17 @@ def merge_adapter(model: Any, folder: str | Path) -> None:
     except ImportError as exc:  # pragma: no cover - a core dependency
         raise ImportError(f"the adapter at {folder} needs peft: `pip install kbqa` installs it") from exc
     module = model[0]  # the Transformer module; its .model is the transformers model (.auto_model has no setter)
-    adapted = PeftModel.from_pretrained(module.model, str(folder), is_trainable=False)
+    with peft_warnings_off():
+        adapted = PeftModel.from_pretrained(module.model, str(folder), is_trainable=False)
     module.model = adapted.merge_and_unload()
+
+
+@contextmanager
+def peft_warnings_off() -> Iterator[None]:
+    """peft 0.21 calls transformers 5's deprecated ``is_gradient_checkpointing``: not the user's concern."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 def load_model(folder: str | Path, *, device: str, dtype: Any = None) -> Any:

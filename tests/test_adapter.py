@@ -56,10 +56,13 @@ def adapted(base: Path, *, rank: int = 4, seed: int = 0, alpha: float = 8.0):
     from peft import LoraConfig, get_peft_model
     from sentence_transformers import SentenceTransformer
 
+    from kbqa.adapter import peft_warnings_off
+
     torch.manual_seed(seed)
     model = SentenceTransformer(str(base), device="cpu")
-    model[0].model = get_peft_model(model[0].model, LoraConfig(
-        r=rank, lora_alpha=alpha, lora_dropout=0.0, init_lora_weights=False))
+    with peft_warnings_off():
+        model[0].model = get_peft_model(model[0].model, LoraConfig(
+            r=rank, lora_alpha=alpha, lora_dropout=0.0, init_lora_weights=False))
     model.eval()
     return model
 
@@ -222,6 +225,7 @@ def test_reranker_adapter_loads_on_its_cross_encoder_base(tmp_path: Path, tiny_b
     from peft import LoraConfig, get_peft_model
     from sentence_transformers import CrossEncoder
 
+    from kbqa.adapter import peft_warnings_off
     from kbqa.rerank import Reranker
     from kbqa.tune.lora import save_adapter
 
@@ -229,8 +233,9 @@ def test_reranker_adapter_loads_on_its_cross_encoder_base(tmp_path: Path, tiny_b
     base = tmp_path / "ce-base"
     CrossEncoder(str(tiny_bert_dir), num_labels=1, device="cpu").save(str(base))
     model = CrossEncoder(str(base), num_labels=1, device="cpu")
-    model[0].model = get_peft_model(model[0].model, LoraConfig(
-        r=4, lora_alpha=8, lora_dropout=0.0, init_lora_weights=False, target_modules=["query", "value"]))
+    with peft_warnings_off():
+        model[0].model = get_peft_model(model[0].model, LoraConfig(
+            r=4, lora_alpha=8, lora_dropout=0.0, init_lora_weights=False, target_modules=["query", "value"]))
     model.eval()
     pairs = [("aspirin stroke", "Aspirin prevents stroke."), ("aspirin stroke", "Insulin treats diabetes.")]
     with torch.inference_mode():

@@ -30,7 +30,8 @@ def add_lora(model: Any, *, rank: int, alpha: float, dropout: float, targets: Se
     chosen = list(targets) or DEFAULT_TARGETS.get(model_type)  # None: peft's default for the architecture
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=chosen, bias="none")
     try:
-        module.model = get_peft_model(module.model, config)
+        with adapter.peft_warnings_off():
+            module.model = get_peft_model(module.model, config)
     except ValueError as exc:
         raise KbqaError(f"LoRA on a {model_type!r} model: {exc}; pass --lora-targets with the names of its Linear "
                         "layers to adapt (e.g. query,value)") from None
