@@ -220,6 +220,39 @@ def test_cli_trains_a_lora_adapter_and_refuses_one_over_the_limit(base_dir: Path
     assert not (tmp_path / "big" / ADAPTER_WEIGHTS).exists() and not (tmp_path / "big" / "work" / "checkpoint").exists()
 
 
+def test_an_interrupted_lora_run_resumes_to_the_same_adapter(base_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    import kbqa.train_loop as loop
+    import kbqa.tune.pairs as pairs
+    from safetensors.torch import load_file
+
+    from kbqa.adapter import ADAPTER_WEIGHTS
+    from kbqa.tune.embedder import EmbedderRecipe, train_embedder
+
+    monkeypatch.setitem(pairs.DEFAULT_SPLITS, "pubmedqa", str(_pubmedqa_split(tmp_path)))
+    data = {"pubmedqa": str(DATA / "corpus" / "pubmedqa_sample.json"), "claims": str(_claims(tmp_path / "claims"))}
+    recipe = EmbedderRecipe(max_pairs=6, batch_size=2, sources=("pubmedqa", "claims"), lr=1e-2, lora_rank=4)
+    whole = train_embedder(tmp_path / "whole", recipe=recipe, base_model=str(base_dir), data=data, checkpoint_every=1,
+                           progress=False)
+    real_save = loop.save_checkpoint
+
+    def save_then_stop(*args, **kwargs):
+        real_save(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train_embedder(tmp_path / "cut", recipe=recipe, base_model=str(base_dir), data=data, checkpoint_every=1,
+                       progress=False)
+    assert not (tmp_path / "cut" / ADAPTER_WEIGHTS).exists()
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
+    again = train_embedder(tmp_path / "cut", recipe=recipe, base_model=str(base_dir), data=data, checkpoint_every=1,
+                           progress=False)
+    assert again["steps"] == whole["steps"] >= 2 and again["loss_last_20"] == whole["loss_last_20"]
+    a, b = load_file(str(tmp_path / "whole" / ADAPTER_WEIGHTS)), load_file(str(tmp_path / "cut" / ADAPTER_WEIGHTS))
+    assert a.keys() == b.keys() and all(np.allclose(a[k].numpy(), b[k].numpy(), atol=1e-6) for k in a)
+    assert any(k.endswith("lora_B.weight") and a[k].abs().max() > 0 for k in a)  # trained away from B = 0
+
+
 def test_reranker_adapter_loads_on_its_cross_encoder_base(tmp_path: Path, tiny_bert_dir: Path) -> None:
     import torch
     from peft import LoraConfig, get_peft_model

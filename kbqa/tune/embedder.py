@@ -135,6 +135,7 @@ def train_embedder(
     base_folder = resolve_model(base_model)
     model = SentenceTransformer(base_folder, device=device, model_kwargs={"dtype": torch.float32})
     if recipe.lora_rank:
+        torch.manual_seed(recipe.seed)  # LoRA's A matrices start random: the same run starts the same
         add_lora(model, rank=recipe.lora_rank, alpha=recipe.lora_alpha, dropout=recipe.lora_dropout,
                  targets=recipe.lora_targets)
     full_length = model.max_seq_length
