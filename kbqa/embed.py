@@ -99,7 +99,8 @@ def resolve_model(name: str) -> str:
     if path.exists():
         return str(path.resolve())
     spec = pypi_base(name)
-    if spec is not None:  # e.g. all-mpnet-base-v2 from its PyPI packages (kbqa.bases)
+    # all-mpnet-base-v2 from its PyPI packages (kbqa.bases); a hub name without them stays a hub name
+    if spec is not None and (name == spec.name or spec.installed()):
         return str(base_path(spec))
     return name  # a hub name: works where the user has it cached or has network access
 
