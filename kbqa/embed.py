@@ -8,12 +8,12 @@ sentence-transformers saved as the plain pipeline Transformer (a BERT) -> mean P
 (-> Normalize) is read without it (:class:`LightEncoder`: :mod:`kbqa.bert` plus the pooling the
 folder declares); its vectors equal ``SentenceTransformer.encode`` within float32 rounding
 (tests/test_light_models.py), and it reports the same identity, so indexes built either way load
-with either. Any other model name or folder goes through :class:`SentenceTransformerEncoder`.
+with either. Any other model name or folder goes through :class:`SentenceTransformerEncoder`,
+including an adapter folder (:mod:`kbqa.adapter`: a PyPI base plus a peft LoRA adapter, merged on load).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -26,9 +26,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from kbqa.adapter import adapter_checksum, is_adapter
+from kbqa.adapter import load_model as load_adapter_model
+from kbqa.bases import base_path, pypi_base
 from kbqa.config import BUNDLED_EMBEDDER, DEFAULT_EMBEDDER, TUNED_EMBEDDER, EmbedConfig
 from kbqa.errors import KbqaError
-from kbqa.files import feed_file
+from kbqa.files import weights_sha256
 from kbqa.paths import MODEL_ENV, model_dir, model_hint
 from kbqa.precision import Precision
 from kbqa.precision import resolve as resolve_precision
@@ -95,6 +98,10 @@ def resolve_model(name: str) -> str:
     path = Path(name).expanduser()
     if path.exists():
         return str(path.resolve())
+    spec = pypi_base(name)
+    # all-mpnet-base-v2 from its PyPI packages (kbqa.bases); a hub name without them stays a hub name
+    if spec is not None and (name == spec.name or spec.installed()):
+        return str(base_path(spec))
     return name  # a hub name: works where the user has it cached or has network access
 
 
@@ -108,16 +115,11 @@ def pick_device(requested: str) -> str:
 
 @lru_cache(maxsize=8)
 def weights_checksum(path: str) -> str | None:
-    """sha256 over a local model's weight files (identifies the model, not just its name)."""
-    root = Path(path)
-    if not root.is_dir():
-        return None
-    h = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*") if p.suffix in (".safetensors", ".bin") and p.is_file())
-    for p in files:
-        h.update(p.relative_to(root).as_posix().encode())
-        feed_file(h, p)
-    return h.hexdigest() if files else None
+    """sha256 over a local model's weight files (identifies the model, not just its name); for an
+    adapter folder, over its base's sha256 and the adapter (:func:`kbqa.adapter.adapter_checksum`)."""
+    if is_adapter(path):
+        return adapter_checksum(path)
+    return weights_sha256(path)
 
 
 class _CachedEncoder:
@@ -212,10 +214,13 @@ class SentenceTransformerEncoder(_CachedEncoder):
         try:
             # fp32 in memory whatever the stored dtype: committed models are fp16 files, and fp16
             # matmuls on a CPU are slow (precision="bf16" autocasts where that pays)
-            model = SentenceTransformer(
-                path, device=device, local_files_only=not Path(path).exists() and _offline(),
-                model_kwargs={"dtype": torch.float32},
-            )
+            if is_adapter(path):  # base + peft adapter, merged (kbqa.adapter)
+                model = load_adapter_model(path, device=device, dtype=torch.float32)
+            else:
+                model = SentenceTransformer(
+                    path, device=device, local_files_only=not Path(path).exists() and _offline(),
+                    model_kwargs={"dtype": torch.float32},
+                )
         except OSError as exc:
             raise KbqaError(
                 f"could not load the embedding model {cfg.model!r} ({exc.__class__.__name__}: {exc}). "

@@ -29,6 +29,20 @@ def feed_file(digest: Any, path: str | Path) -> None:
             digest.update(block)
 
 
+def weights_sha256(folder: str | Path) -> str | None:
+    """sha256 over a model folder's weight files (``*.safetensors``, ``*.bin``: names and bytes, sorted);
+    None when it has none (or is not a folder)."""
+    root = Path(folder)
+    if not root.is_dir():
+        return None
+    h = hashlib.sha256()
+    files = sorted(p for p in root.rglob("*") if p.suffix in (".safetensors", ".bin") and p.is_file())
+    for p in files:
+        h.update(p.relative_to(root).as_posix().encode())
+        feed_file(h, p)
+    return h.hexdigest() if files else None
+
+
 def tree_sha256(folder: Path, files: Iterable[Path], name: Any = None) -> tuple[str, int]:
     """(sha256 over the ``"relpath\\tsha256\\n"`` lines of ``files``, in the order given, file count).
 

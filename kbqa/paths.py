@@ -71,6 +71,11 @@ def model_dir(name: str) -> Path | None:
     return base / "models" / name if base is not None else None
 
 
+def cache_dir() -> Path:
+    """``$KBQA_CACHE`` or ``~/.cache/kbqa``: downloads, verification stamps, unpacked base models."""
+    return Path(os.environ.get("KBQA_CACHE") or Path.home() / ".cache" / "kbqa")
+
+
 def model_hint(name: str) -> str:
     """How to point kbqa at the committed model ``name``: for error messages."""
     return (

@@ -98,7 +98,9 @@ def cpu_model() -> str:
 
 
 def cache_path() -> Path:
-    return Path(os.environ.get("KBQA_CACHE") or Path.home() / ".cache" / "kbqa") / CACHE_FILE
+    from kbqa.paths import cache_dir
+
+    return cache_dir() / CACHE_FILE
 
 
 def cached_speedup() -> float:

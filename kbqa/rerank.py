@@ -53,13 +53,19 @@ def resolve_reranker(name: str) -> str:
 
 def load_cross_encoder(source: str, *, max_length: int, device: str | None = None) -> Any:
     """A CrossEncoder with one output in fp32 from a CrossEncoder folder, a sentence-transformers
-    folder or a plain transformers encoder folder (a new head is then initialised)."""
+    folder, a plain transformers encoder folder (a new head is then initialised) or an adapter folder
+    on a cross-encoder base (:mod:`kbqa.adapter`)."""
     import torch
     from sentence_transformers import CrossEncoder
 
+    from kbqa.adapter import is_adapter
+    from kbqa.adapter import load_cross_encoder as load_adapter_cross_encoder
+
+    kwargs = {"num_labels": 1, "max_length": max_length, "device": device, "model_kwargs": {"dtype": torch.float32}}
     try:
-        return CrossEncoder(source, num_labels=1, max_length=max_length, device=device,
-                            model_kwargs={"dtype": torch.float32})
+        if is_adapter(source):  # a cross-encoder base + a peft adapter, merged (kbqa.adapter)
+            return load_adapter_cross_encoder(source, **kwargs)
+        return CrossEncoder(source, **kwargs)
     except OSError as exc:
         raise KbqaError(f"could not load {source!r} as a cross-encoder ({exc.__class__.__name__}: {exc}); "
                         "pass a local model folder") from None

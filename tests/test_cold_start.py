@@ -25,7 +25,7 @@ TEXTS = [
 # what `kbqa search` must not import (the reader, the DDI model, the web and plotting stacks, and
 # sentence-transformers / transformers for a plain BERT embedder)
 NOT_FOR_SEARCH = ["kbqa.read", "kbqa.ddi", "kbqa.tune", "fastapi", "matplotlib", "sentence_transformers",
-                  "transformers", "sklearn"]
+                  "transformers", "sklearn", "peft"]
 
 
 @pytest.fixture(scope="module")

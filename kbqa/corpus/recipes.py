@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -20,6 +19,7 @@ from typing import Any
 from kbqa.errors import KbqaError
 from kbqa.files import sha256_file
 from kbqa.files import tree_sha256 as files_tree_sha256
+from kbqa.paths import cache_dir
 from kbqa.paths import recipes_dir as recipes_path
 
 RECIPES_DIR: Path | None = None  # None: kbqa.paths.recipes_dir() (packaged, $KBQA_HOME/corpora or the checkout's)
@@ -165,11 +165,6 @@ def tree_files(folder: Path, pattern: str) -> list[Path]:
 def tree_sha256(folder: Path, pattern: str) -> tuple[str, int]:
     """(sha256 over sorted ``"relpath\\tsha256\\n"`` lines, file count) for a folder."""
     return files_tree_sha256(folder, tree_files(folder, pattern))
-
-
-def cache_dir() -> Path:
-    """``$KBQA_CACHE`` or ``~/.cache/kbqa``: downloads and verification stamps."""
-    return Path(os.environ.get("KBQA_CACHE") or Path.home() / ".cache" / "kbqa")
 
 
 def _stamp_key(recipe: Recipe, root: Path) -> str:

@@ -4,7 +4,8 @@ Loss: sentence-transformers' ``MultipleNegativesRankingLoss`` (InfoNCE over the 
 and hard negatives). The loop is kbqa.train_loop (kbqa's one loop) rather than
 ``SentenceTransformerTrainer`` so that training needs no ``datasets``/``pyarrow`` and its checkpoints
 hold no pickles; rerunning the same command resumes at the last checkpoint, and a resumed run
-equals an uninterrupted one. The result is a sentence-transformers folder in fp16 safetensors.
+equals an uninterrupted one. The result is a sentence-transformers folder in fp16 safetensors, or
+with ``--lora-rank`` an adapter folder (a peft LoRA adapter on the base, :mod:`kbqa.adapter`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,21 @@ class EmbedderRecipe:
     seed: int = 0
     sources: tuple[str, ...] = ("medquad", "pubmedqa", "claims")
     liveqa_holdout: int | None = None  # with source liveqa: the cross-validation fold left out
+    # LoRA (kbqa.tune.lora): rank 0 = full fine-tuning; else a peft adapter is trained and saved alone
+    lora_rank: int = 0
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = ()  # the Linear layers adapted; () = the architecture's default
+
+
+def recipe_key(recipe: EmbedderRecipe) -> dict[str, Any]:
+    """The recipe as a run's settings record: the LoRA fields only when LoRA is on, so that work
+    folders of full fine-tuning runs made before LoRA existed still resume."""
+    key = asdict(recipe)
+    if not recipe.lora_rank:
+        for name in ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets"):
+            key.pop(name)
+    return key
 
 
 def batches(triplets: Sequence[dict[str, Any]], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -69,7 +85,7 @@ def _prepare(out: Path, recipe: EmbedderRecipe, base_model: str, data: dict[str,
 
     from kbqa.tune.pairs import build_triplets
 
-    key: dict[str, Any] = {"recipe": asdict(recipe), "base_model": base_model, "data": data}
+    key: dict[str, Any] = {"recipe": recipe_key(recipe), "base_model": base_model, "data": data}
     if splits:  # only when given, so runs mined before --split existed still resume
         key["splits"] = splits
     work = open_work(out, key)
@@ -91,7 +107,8 @@ def train_embedder(
     progress: bool = True,
     splits: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Mine triplets, fine-tune ``base_model`` on them and save the fp16 model in ``out``. ``splits``
+    """Mine triplets, fine-tune ``base_model`` on them and save the fp16 model in ``out`` (with
+    ``recipe.lora_rank``: train a LoRA adapter and save it alone, :mod:`kbqa.tune.lora`). ``splits``
     replaces a source's committed split file (e.g. ``{"medquad": "eval/splits/medquad-collections.json"}``)."""
     import torch
     from sentence_transformers import SentenceTransformer
@@ -100,6 +117,7 @@ def train_embedder(
     from kbqa.config import EmbedConfig
     from kbqa.embed import load_encoder, resolve_model
     from kbqa.train_loop import LoopSettings, check_schedule, train_loop
+    from kbqa.tune.lora import add_lora, remove_adapter_files, save_adapter
     from kbqa.tune.pairs import DEFAULT_DATA
 
     check_schedule(recipe.schedule)
@@ -114,7 +132,12 @@ def train_embedder(
     plan = [batches(triplets, recipe.batch_size, recipe.seed, epoch) for epoch in range(recipe.epochs)]
     work = out / "work"
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = SentenceTransformer(resolve_model(base_model), device=device, model_kwargs={"dtype": torch.float32})
+    base_folder = resolve_model(base_model)
+    model = SentenceTransformer(base_folder, device=device, model_kwargs={"dtype": torch.float32})
+    if recipe.lora_rank:
+        torch.manual_seed(recipe.seed)  # LoRA's A matrices start random: the same run starts the same
+        add_lora(model, rank=recipe.lora_rank, alpha=recipe.lora_alpha, dropout=recipe.lora_dropout,
+                 targets=recipe.lora_targets)
     full_length = model.max_seq_length
     model.max_seq_length = min(full_length, recipe.max_seq_length)
     loss_fn = MultipleNegativesRankingLoss(model, scale=recipe.scale)
@@ -131,9 +154,15 @@ def train_embedder(
                             warmup_ratio=recipe.warmup, seed=recipe.seed, checkpoint_every=checkpoint_every,
                             desc="train embedder", progress=progress)
     state = train_loop(model, [len(p) for p in plan], batch_loss, settings, checkpoint=work / "checkpoint",
-                       run_key={"recipe": asdict(recipe), "base_model": base_model, "triplets": len(triplets)})
+                       run_key={"recipe": recipe_key(recipe), "base_model": base_model, "triplets": len(triplets)})
     model.max_seq_length = full_length
-    model.half()
-    model.save(str(out), safe_serialization=True)
-    return write_summary(out, base_model=base_model, recipe=recipe, counts={"triplets": len(triplets), "steps": state.step},
+    counts: dict[str, Any] = {"triplets": len(triplets), "steps": state.step}
+    if recipe.lora_rank:
+        record = save_adapter(model, out, base=base_model, base_folder=base_folder)
+        counts.update(adapter=record["adapter"], base_weights_sha256=record["base"]["weights_sha256"])
+    else:
+        remove_adapter_files(out)
+        model.half()
+        model.save(str(out), safe_serialization=True)
+    return write_summary(out, base_model=base_model, recipe=recipe, counts=counts,
                          state=state, started=started, device=device, info=info)
