@@ -112,6 +112,14 @@ def tiny_cfg(tiny_encoder_dir: Path) -> Config:
     return tiny_config(tiny_encoder_dir)
 
 
+@pytest.fixture(scope="module")
+def encoder(tiny_cfg):
+    """The tiny test encoder, loaded once per test module (index builds, updates and searches share it)."""
+    from kbqa.embed import load_encoder
+
+    return load_encoder(tiny_cfg.embed)
+
+
 # ---- a reader whose verdicts the test decides ----------------------------------------------------
 class KeywordClassifier:
     """Stands in for the reader's classifier: logits chosen per passage text, so a test controls the

@@ -22,13 +22,6 @@ DOCS = Path(__file__).parent / "data" / "kb" / "docs.jsonl"
 QUERIES = ["warfarin bleeding", "statin muscle pain", "aspirin heart attack", "metformin kidney", "thyroid amiodarone"]
 
 
-@pytest.fixture(scope="module")
-def encoder(tiny_cfg):
-    from kbqa.embed import load_encoder
-
-    return load_encoder(tiny_cfg.embed)
-
-
 def corpus(n: int) -> tuple[list[str], list[str]]:
     rng = random.Random(1)
     words = "warfarin bleeding aspirin heart attack kidney failure liver dose children fever statin muscle pain".split()

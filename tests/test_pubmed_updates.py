@@ -56,13 +56,6 @@ def daily(folder: Path) -> list[Path]:
     ]
 
 
-@pytest.fixture(scope="module")
-def encoder(tiny_cfg):
-    from kbqa.embed import load_encoder
-
-    return load_encoder(tiny_cfg.embed)
-
-
 @pytest.fixture()
 def base(tiny_cfg, tmp_path) -> Path:
     idx = tmp_path / "idx"

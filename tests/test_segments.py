@@ -44,13 +44,6 @@ NEW = [
 ]
 
 
-@pytest.fixture(scope="module")
-def encoder(tiny_cfg):
-    from kbqa.embed import load_encoder
-
-    return load_encoder(tiny_cfg.embed)
-
-
 @pytest.fixture()
 def idx(tiny_cfg, tmp_path) -> Path:
     path = tmp_path / "idx"

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kbqa.embed import load_encoder
 from kbqa.index.build import build_version
 from kbqa.index.check import check_index
 from kbqa.index.resume import BUILD_PREFIX, PROGRESS, BuildProgress
@@ -80,11 +79,6 @@ def _build(root: Path, encoder, cfg, docs) -> str:
         name, _ = build_version(folder, docs, encoder=encoder, config=cfg, sources=SOURCES,
                                 counts=lambda: {}, progress=False, block=BLOCK)
     return name
-
-
-@pytest.fixture(scope="module")
-def encoder(tiny_cfg):
-    return load_encoder(tiny_cfg.embed)
 
 
 @pytest.fixture(scope="module")

@@ -34,13 +34,6 @@ def write_jsonl(path: Path, items: list[dict]) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def encoder(tiny_cfg):
-    from kbqa.embed import load_encoder
-
-    return load_encoder(tiny_cfg.embed)
-
-
 @pytest.fixture()
 def base(tiny_cfg, tmp_path) -> Path:
     idx = tmp_path / "idx"
