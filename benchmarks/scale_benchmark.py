@@ -54,6 +54,17 @@ def rss_gb() -> float:
     return float("nan")
 
 
+def rss_split_gb() -> dict[str, float]:
+    """Resident memory by kind: anonymous (heap: what serving really holds) and file-backed (pages of
+    memory-mapped index files, reclaimable page cache shared with the OS)."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key = line.split(":")[0]
+        if key in ("RssAnon", "RssFile", "RssShmem"):
+            out[key] = round(int(line.split()[1]) / 1024**2, 3)
+    return out
+
+
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
@@ -218,6 +229,7 @@ def stage_serve(args: argparse.Namespace, index: Path) -> dict:
     before = rss_gb()
     kb = KnowledgeBase.load(index, encoder=encoder).with_search(mode="hybrid")
     loaded = rss_gb()
+    split_loaded = rss_split_gb()
     times = []
     for i, q in enumerate(qs):
         f = {"year_min": 2000, "year_max": 2015} if i % 2 else None
@@ -226,6 +238,7 @@ def stage_serve(args: argparse.Namespace, index: Path) -> dict:
         times.append((time.perf_counter() - t) * 1000)
     times.sort()
     return {"serve_rss_gb": round(loaded, 3), "serve_rss_before_load_gb": round(before, 3),
+            "serve_rss_split_after_load_gb": split_loaded, "serve_rss_split_after_queries_gb": rss_split_gb(),
             "serve_rss_after_queries_gb": round(rss_gb(), 3), "search_p50_ms": round(times[len(times) // 2], 1),
             "search_p95_ms": round(times[int(len(times) * 0.95)], 1)}
 

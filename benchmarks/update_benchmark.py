@@ -105,7 +105,7 @@ def compare(updated: Path, fresh: Path, config, queries: list[str], k: int) -> d
         if same:
             lex_diff = max(lex_diff, max(abs(x - y) for (_, x), (_, y) in zip(la, lb, strict=True)))
     return {
-        "documents_equal": a_man["documents"] == b_man["documents"],
+        "documents_equal": a_man["documents_digest"] == b_man["documents_digest"],
         "files_differing": differ,  # vectors.npy / faiss.index may differ in the last bits only
         "chunk_ids_equal": ids_equal,
         "max_vector_diff": vec_diff,

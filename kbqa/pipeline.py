@@ -318,4 +318,4 @@ def _open_segmented(root: Path, vdir: Path, manifest: dict[str, Any], config: Co
                 where.append(str(path))
                 start += len(lex)
         lexical = SegmentedLexical(parts, deleted, where)
-    return SegmentedIndex(segments), SegmentedStore(segments, manifest["documents"]), lexical
+    return SegmentedIndex(segments), SegmentedStore(segments, int(manifest["counts"]["documents"])), lexical

@@ -78,7 +78,7 @@ class Injected(Exception):
 
 
 def states_of(*dirs: Path) -> list[dict[str, str]]:
-    return [KnowledgeBase.load(d).manifest["documents"] for d in dirs]
+    return [KnowledgeBase.load(d).manifest["documents_digest"] for d in dirs]
 
 
 def assert_intact(idx: Path, states: list[dict[str, str]], encoder) -> str:
@@ -89,7 +89,7 @@ def assert_intact(idx: Path, states: list[dict[str, str]], encoder) -> str:
     for name in folder.versions():  # never a half-written or half-deleted version folder
         assert check_version(folder, name).ok, (name, check_version(folder, name).problems)
     kb = KnowledgeBase.load(idx, encoder=encoder)
-    assert kb.manifest["documents"] in states
+    assert kb.manifest["documents_digest"] in states
     assert kb.search("warfarin bleeding", k=3)
     return kb.version
 
@@ -154,7 +154,7 @@ def test_exception_or_ctrl_c_at_every_write_step(pristine, corpora, tiny_cfg, tm
         version = assert_intact(idx, states, encoder)
         outcomes.add(version)
         report = update_index(idx, [corpora[1]], sync=True, keep=1, encoder=encoder)  # cleans up, proceeds
-        assert KnowledgeBase.load(idx).manifest["documents"] == states[1]
+        assert KnowledgeBase.load(idx).manifest["documents_digest"] == states[1]
         assert not [p for p in idx.iterdir() if p.name.startswith(".") and p.name != ".lock"]
         assert report.committed == (version == "v000001")
         shutil.rmtree(idx)
@@ -219,11 +219,11 @@ def test_sigkill_at_steps_and_random_moments(pristine, corpora, tiny_cfg, tiny_e
                 os.kill(pid, signal.SIGKILL)
             assert server.stdout.readline().strip() == "dead"
             assert_intact(idx, states, encoder)
-            seen.add(states.index(KnowledgeBase.load(idx, encoder=encoder).manifest["documents"]))
+            seen.add(states.index(KnowledgeBase.load(idx, encoder=encoder).manifest["documents_digest"]))
     finally:
         server.stdin.close()
         server.wait(timeout=30)
     assert seen == {0, 1}  # kills landed before and after commits
     update_index(idx, [corpora[1]], sync=True, keep=2, encoder=encoder)  # the next run cleans up and proceeds
     assert not [p for p in idx.iterdir() if p.name.startswith(".") and p.name != ".lock"]
-    assert KnowledgeBase.load(idx).manifest["documents"] == states[1]
+    assert KnowledgeBase.load(idx).manifest["documents_digest"] == states[1]

@@ -62,6 +62,11 @@ def three_updates(idx: Path, tmp_path: Path, encoder) -> list[dict]:
     return [d2b if k == "d2" else r for k, r in src.items() if k != "d1"] + NEW
 
 
+def checksums(kb: KnowledgeBase) -> dict[str, str]:
+    """doc id -> checksum of every live document, read through ``kb.documents`` (the stores)."""
+    return {d: row["checksum"] for d, row in kb.documents.items()}
+
+
 def same_hits(a: KnowledgeBase, b: KnowledgeBase, k: int, **search) -> None:
     for ha, hb in zip(a.search_many(QUERIES, k=k, **search), b.search_many(QUERIES, k=k, **search), strict=True):
         assert [h.chunk_id for h in ha] == [h.chunk_id for h in hb]
@@ -76,7 +81,9 @@ def test_updates_equal_a_fresh_build_and_cost_what_they_change(idx, tiny_cfg, tm
     fresh = tmp_path / "fresh"
     KnowledgeBase.build([write(tmp_path / "final.jsonl", final)], fresh, tiny_cfg, progress=False)
     ref = KnowledgeBase.load(fresh, encoder=encoder)
-    assert kb.manifest["documents"] == ref.manifest["documents"] and kb.fingerprint == ref.fingerprint
+    assert checksums(kb) == checksums(ref) and kb.manifest["counts"]["documents"] == len(ref.documents)
+    assert kb.manifest["documents_digest"] == ref.manifest["documents_digest"] and kb.fingerprint == ref.fingerprint
+    assert "documents" not in kb.manifest  # no corpus-sized map: an update writes what it changes
     assert len(kb) == len(ref) and sorted(c.chunk_id for c in kb.iter_chunks()) == sorted(c.chunk_id for c in ref.iter_chunks())
     same_hits(kb.with_search(mode="dense"), ref.with_search(mode="dense"), k=len(ref))  # Flat: every chunk, exactly
     same_hits(kb.with_search(mode="dense"), ref.with_search(mode="dense"), k=4, filters={"year_min": 2019})
@@ -94,7 +101,8 @@ def test_deleted_rows_are_masked_everywhere(idx, tmp_path, encoder):
     assert "d1" not in kb.documents and "d1#0" not in kb.chunks and kb.document_chunks("d1") == []
     with pytest.raises(KbqaError, match="no chunk"):
         kb.get_chunk("d1#0")
-    assert kb.documents["d2"]["checksum"] == kb.manifest["documents"]["d2"]
+    seg3 = json.loads((idx / "segments" / "s000003" / "segment.json").read_text())  # the second update's
+    assert kb.documents["d2"]["checksum"] == seg3["documents"]["d2"]
     assert "Revised again" in " ".join(c.text for c in kb.document_chunks("d2"))  # the newest copy
     texts = {c.chunk_id: c.text for c in kb.iter_chunks()}
     assert len(texts) == len(kb) and not any(cid.startswith("d1#") for cid in texts)
@@ -107,7 +115,7 @@ def test_deleted_rows_are_masked_everywhere(idx, tmp_path, encoder):
     for q in QUERIES:
         s = lex.scores(q)
         assert all(s[i] == 0 for i, cid in enumerate(lex.ids) if cid.startswith("d1#"))
-    assert {d["doc_id"] for d in kb.documents.values()} == set(kb.manifest["documents"])
+    assert len({d["doc_id"] for d in kb.documents.values()}) == len(kb.documents) == kb.manifest["counts"]["documents"]
 
 
 def test_additions_only_score_bm25_like_a_fresh_build(idx, tiny_cfg, tmp_path, encoder):
@@ -165,7 +173,7 @@ def test_trained_kinds_share_their_training(tiny_cfg, tmp_path, encoder, factory
     assert state["factory"] == base["factory"] and state.get("trained_on") == base.get("trained_on")  # not retrained
     compact_index(idx)
     after = KnowledgeBase.load(idx, encoder=encoder).with_search(mode="dense")
-    assert check_index(idx).ok and after.manifest["documents"] == kb.manifest["documents"]
+    assert check_index(idx).ok and checksums(after) == checksums(kb)
     assert [h.chunk_id for h in after.search("warfarin bleeding", k=3)] == [h.chunk_id for h in kb.search("warfarin bleeding", k=3)]
 
 
@@ -185,6 +193,50 @@ def test_legacy_index_is_adopted_as_first_segment(idx, tiny_cfg, tmp_path, encod
     same_hits(a.with_search(mode="lexical"), b.with_search(mode="lexical"), k=5)
     assert check_index(idx).ok and not (v / "lexical" / "doclen.npy").exists()  # the old version is untouched
     assert (idx / "segments" / "s000001" / "store.sqlite").is_file()
+
+
+def test_update_manifest_does_not_grow_with_the_corpus(tiny_cfg, tmp_path, encoder):
+    """An update's version holds a documents digest, not an id -> checksum map of the corpus: the same
+    update of a 10x larger index writes a manifest of (about) the same size."""
+    base = rows()
+    sizes = []
+    for reps in (1, 10):
+        corpus = [{**r, "id": f"{r['id']}~{i}"} for i in range(reps) for r in base]
+        idx = tmp_path / f"idx{reps}"
+        KnowledgeBase.build([write(tmp_path / f"c{reps}.jsonl", corpus)], idx, tiny_cfg, progress=False)
+        update_index(idx, [write(tmp_path / "add.jsonl", NEW)], delete_ids=[f"{base[0]['id']}~0"], encoder=encoder)
+        manifest = IndexFolder(idx).version_dir() / "manifest.json"
+        assert "documents" not in json.loads(manifest.read_text()) and check_index(idx).ok
+        sizes.append(manifest.stat().st_size)
+    assert len(base) >= 5 and abs(sizes[1] - sizes[0]) < 200, sizes
+
+
+def test_documents_digest_is_checked_and_old_manifests_still_work(idx, tiny_cfg, tmp_path, encoder):
+    """The digest of a segmented version is verified against the segments' live documents; a manifest
+    written before the digest (an id -> checksum map) still loads, updates and checks."""
+    from kbqa.index.manifest import documents_digest, index_fingerprint
+
+    v1 = idx / "v000001"
+    manifest = json.loads((v1 / "manifest.json").read_text())
+    kb = KnowledgeBase.load(idx, encoder=encoder)
+    old = {k: v for k, v in manifest.items() if k != "documents_digest"}
+    old["documents"] = checksums(kb)  # the format of earlier kbqa versions
+    old["fingerprint"] = index_fingerprint(old)
+    (v1 / "manifest.json").write_text(json.dumps(old, indent=1))
+    assert check_index(idx).ok and len(KnowledgeBase.load(idx, encoder=encoder).documents) == len(kb.documents)
+    update_index(idx, [write(tmp_path / "add.jsonl", NEW)], delete_ids=["d4"], encoder=encoder)
+    after = KnowledgeBase.load(idx, encoder=encoder)
+    expected = {d: c for d, c in old["documents"].items() if d != "d4"} | {
+        d: after.documents[d]["checksum"] for d in ("n1", "n2")}
+    assert checksums(after) == expected and after.manifest["documents_digest"] == documents_digest(expected.items())
+    assert check_index(idx).ok
+
+    v2 = IndexFolder(idx).version_dir()
+    bad = json.loads((v2 / "manifest.json").read_text())
+    bad["documents_digest"] = documents_digest({**expected, "d4": "0" * 64}.items())
+    bad["fingerprint"] = index_fingerprint(bad)
+    (v2 / "manifest.json").write_text(json.dumps(bad, indent=1))
+    assert any("do not add up to the manifest's documents_digest" in p for p in check_index(idx).problems)
 
 
 def test_missing_or_damaged_segment_is_named(idx, tmp_path, encoder):
@@ -246,8 +298,8 @@ def test_sigkill_during_update_and_compaction(idx, tiny_cfg, tiny_encoder_dir, t
     update_index(idx, [source], delete_ids=["d4"], keep=2, encoder=encoder)
     segmented = tmp_path / "segmented"
     shutil.copytree(idx, segmented)
-    after_update = KnowledgeBase.load(segmented, encoder=encoder).manifest["documents"]
-    states = [KnowledgeBase.load(pristine, encoder=encoder).manifest["documents"], after_update]
+    after_update = KnowledgeBase.load(segmented, encoder=encoder).manifest["documents_digest"]
+    states = [KnowledgeBase.load(pristine, encoder=encoder).manifest["documents_digest"], after_update]
 
     def count(op: str, start: Path) -> int:
         work = tmp_path / f"count-{op}"
@@ -282,13 +334,13 @@ def test_sigkill_during_update_and_compaction(idx, tiny_cfg, tiny_encoder_dir, t
                 for name in folder.versions():
                     assert check_version(folder, name).ok, (op, step, name)
                 kb = KnowledgeBase.load(work, encoder=encoder)
-                assert kb.manifest["documents"] in states and kb.search("warfarin bleeding", k=3)
+                assert kb.manifest["documents_digest"] in states and kb.search("warfarin bleeding", k=3)
                 versions.add(kb.version)
                 # the next writer removes what the killed one left, then the run completes
                 update_index(work, [source], delete_ids=["d4"], keep=2, encoder=encoder) if op == "update" else compact_index(work, keep=2)
                 assert set(segment_names(work)) == referenced(work)
                 assert not [p for p in (work / "segments").iterdir() if p.name.startswith(".")]
-                assert KnowledgeBase.load(work, encoder=encoder).manifest["documents"] == after_update
+                assert KnowledgeBase.load(work, encoder=encoder).manifest["documents_digest"] == after_update
                 assert check_index(work).ok
             assert len(versions) == 2, (op, versions)  # kills landed before and after the commit
     finally:

@@ -88,7 +88,8 @@ def test_update_embeds_only_what_changed_and_equals_a_fresh_build(base, tiny_cfg
         assert [h.chunk_id for h in ha] == [h.chunk_id for h in hb]
         assert np.allclose([h.score for h in ha], [h.score for h in hb], atol=1e-5)
         assert [h.text for h in ha] == [h.text for h in hb]
-    assert a.manifest["documents"] == b.manifest["documents"] and a.manifest["update"]["removed"] == 1
+    assert a.manifest["documents_digest"] == b.manifest["documents_digest"] and a.manifest["update"]["removed"] == 1
+    assert {d: r["checksum"] for d, r in a.documents.items()} == {d: r["checksum"] for d, r in b.documents.items()}
     assert a.fingerprint == b.fingerprint
     assert check_index(base).ok
 
@@ -202,9 +203,9 @@ def test_check_reports_damage(base, tmp_path, capsys):
     assert main(["index", "check", "--index", str(damaged)]) == 1
     assert "PROBLEM" in capsys.readouterr().out
     manifest = json.loads((v / "manifest.json").read_text())
-    manifest["documents"]["d1"] = "0" * 64
+    manifest["documents_digest"] = "0" * 64
     (v / "manifest.json").write_text(json.dumps(manifest))
-    assert any("checksum of document(s) 'd1'" in p for p in check_index(damaged).problems)
+    assert any("do not add up to the manifest's documents_digest" in p for p in check_index(damaged).problems)
     with pytest.raises(KbqaError, match="fails the integrity check"):
         rollback(damaged, "1")
 

@@ -29,7 +29,7 @@ from kbqa.errors import KbqaError
 from kbqa.index.chunkstore import STORE, StoreWriter
 from kbqa.index.factory import create_index
 from kbqa.index.protocol import check_vectors
-from kbqa.index.manifest import FORMAT, FORMAT_VERSION, document_checksum, index_fingerprint
+from kbqa.index.manifest import FORMAT, FORMAT_VERSION, document_checksum, documents_digest, index_fingerprint
 from kbqa.index.store import IndexFolder, file_checksums, write_atomic
 from kbqa.jsonlines import read_jsonl
 from kbqa.types import Chunk, Document
@@ -190,7 +190,7 @@ class VersionWriter:
             "retracted": self.n_retracted,
             **manifest.get("counts", {}),
         }
-        manifest["documents"] = self.checksums
+        manifest["documents_digest"] = documents_digest(self.checksums.items())  # not the map: see DocumentsDigest
         manifest["files"] = file_checksums(self.staging)  # what `kbqa index check` verifies
         manifest["fingerprint"] = index_fingerprint(manifest)
         write_atomic(self.staging / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))

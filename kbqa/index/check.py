@@ -6,7 +6,7 @@
 What is checked, for one version folder:
 - manifest.json reads, and its fingerprint recomputes;
 - every file's sha256 equals the "files" map written at commit time, and no file is missing or extra;
-- documents.jsonl: unique ids, checksums equal the manifest's, counts equal the manifest's;
+- documents.jsonl: unique ids, checksums add up to the manifest's documents digest, counts equal the manifest's;
 - chunks.jsonl: unique ids ``doc#i``, every chunk's document exists, ``n_chunks`` per document agrees;
 - ids.json lists exactly the chunk ids, in order; vectors.npy is (chunks x dim), finite, unit length;
 - faiss.index (faiss backend) holds the same number of vectors, equal to vectors.npy where it can say;
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from kbqa.errors import KbqaError
-from kbqa.index.manifest import index_fingerprint, read_manifest
+from kbqa.index.manifest import documents_digest, index_fingerprint, read_manifest
 from kbqa.index.store import POINTER, STAGING_PREFIX, TRASH_PREFIX, IndexFolder, file_checksums, resolve_version
 
 SHOW = 5  # ids listed per kind of problem
@@ -62,6 +62,7 @@ class _Checker:
         self.meta_file = meta_file  # manifest.json, or segment.json for a segment folder
         self.problems: list[str] = []
         self.counts: dict[str, int] = {}
+        self.chunk_docs: list[str] | None = None
 
     def fail(self, message: str) -> None:
         self.problems.append(message)
@@ -151,15 +152,32 @@ class _Checker:
             live_chunks += int(entry.get("chunks", 0)) - (int(mask.sum()) if mask is not None else 0)
             held = meta["documents"] if "documents" in meta else {
                 d: row.get("checksum") for d, row in (getattr(sub, "docs", None) or {}).items()}
-            live_docs.update(held)  # a newer segment's copy wins
-        recorded = manifest.get("documents", {})
-        missing = set(recorded) - set(live_docs)
-        if missing:
-            self.fail(f"document(s) {_some(missing)} are in the manifest but in no segment")
-        stale = {d for d in set(recorded) - missing if recorded[d] != live_docs[d]}
-        if stale:
-            self.fail(f"document(s) {_some(stale)}: the manifest's checksum is not the newest segment's")
-        self.counts.update(documents=len(recorded), chunks=live_chunks, vectors=live_chunks)
+            # a document's copy here is dead iff its rows are marked, and then all of them are
+            dead: set[str] = set()
+            if mask is not None and sub.chunk_docs is not None and len(mask) == len(sub.chunk_docs):
+                dead = {sub.chunk_docs[r] for r in np.flatnonzero(mask)}
+                partly = {d for r, d in enumerate(sub.chunk_docs) if d in dead and not mask[r]}
+                if partly:
+                    self.fail(f"{where}: document(s) {_some(partly)} have some chunks deleted and others not")
+            twice = {d for d in held if d not in dead and d in live_docs}
+            if twice:
+                self.fail(f"document(s) {_some(twice)} are live in two segments (the older copy is not deleted)")
+            live_docs.update((d, c) for d, c in held.items() if d not in dead)
+        recorded = manifest.get("documents")
+        if isinstance(recorded, dict):  # a manifest written before the documents digest
+            missing = set(recorded) - set(live_docs)
+            if missing:
+                self.fail(f"document(s) {_some(missing)} are in the manifest but in no segment")
+            extra = set(live_docs) - set(recorded)
+            if extra:
+                self.fail(f"document(s) {_some(extra)} are live in a segment but not in the manifest")
+            stale = {d for d in set(recorded) - missing if recorded[d] != live_docs[d]}
+            if stale:
+                self.fail(f"document(s) {_some(stale)}: the manifest's checksum is not the newest segment's")
+        elif documents_digest(live_docs.items()) != manifest.get("documents_digest"):
+            self.fail("the live documents of the segments (ids and checksums) do not add up to the manifest's "
+                      "documents_digest: a segment or bitmap is not the one this version was committed with")
+        self.counts.update(documents=len(live_docs), chunks=live_chunks, vectors=live_chunks)
 
     def files(self, manifest: dict[str, Any]) -> None:
         recorded = manifest.get("files")
@@ -191,6 +209,11 @@ class _Checker:
         self.docs = docs
         if "documents" not in manifest and self.meta_file != "manifest.json":
             return docs  # a segment adopted from a version: its documents.jsonl (sha256 checked) is the record
+        if "documents" not in manifest and "documents_digest" in manifest:  # a one-piece version
+            if documents_digest((d, row.get("checksum")) for d, row in docs.items()) != manifest["documents_digest"]:
+                self.fail("the ids and checksums of documents.jsonl do not add up to the manifest's documents_digest "
+                          "(documents.jsonl or the manifest was edited)")
+            return docs
         recorded = manifest.get("documents", {})
         if set(recorded) - set(docs):
             self.fail(f"document(s) {_some(set(recorded) - set(docs))} are in the manifest but not in documents.jsonl")
@@ -208,6 +231,7 @@ class _Checker:
             return None
         ids: list[str] = []
         seen: set[str] = set()
+        self.chunk_docs = [row.get("doc_id") for row in rows]  # each row's document (bitmaps of segments)
         per_doc: dict[str, int] = {}
         orphans, dups, misnamed, offsets = set(), set(), set(), set()
         for row in rows:

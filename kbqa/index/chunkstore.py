@@ -271,6 +271,15 @@ class ChunkStore:
             out += self._query(f"SELECT row, chunk_id FROM chunks WHERE row IN ({','.join('?' * len(part))})", part)
         return [cid for _, cid in sorted(out)]
 
+    def doc_ids_at(self, rows: Sequence[int]) -> set[str]:
+        """The documents of the chunks at these rows."""
+        out: set[str] = set()
+        for start in range(0, len(rows), 500):
+            part = [int(r) for r in rows[start:start + 500]]
+            out.update(d for (d,) in self._query(
+                f"SELECT DISTINCT doc_id FROM chunks WHERE row IN ({','.join('?' * len(part))})", part))
+        return out
+
     def rows_of_documents(self, doc_ids: Sequence[str]) -> list[tuple[int, str]]:
         """(row, doc_id) of every chunk of these documents."""
         out: list[tuple[int, str]] = []

@@ -77,7 +77,7 @@ def compact_index(index_dir: str | Path, *, keep: int = 3, progress: bool = Fals
         config = from_dict(manifest["config"], source=f"{vdir}/manifest.json")
         dim = int(manifest["embedder"]["dim"])
         segments = open_segments(folder.root, vdir, manifest, config.index, dim, lexical=False)
-        store = SegmentedStore(segments, manifest["documents"])
+        store = SegmentedStore(segments, int(manifest["counts"]["documents"]))
         seed = sw.empty_twin(folder.root, manifest["segments"], config, dim)
         dropped = sum(len(s.deleted_ids) for s in segments)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,57 @@ def document_checksum(doc: Document) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+_DIGEST_MOD = 1 << 256
+
+
+def _term(doc_id: str, checksum: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{doc_id}\0{checksum}".encode("utf-8")).digest(), "big")
+
+
+class DocumentsDigest:
+    """An order-free digest of a version's documents (id, checksum): the sum of their sha256 modulo 2**256
+    (a multiset hash). It is what the manifest records instead of a corpus-sized id -> checksum map, so
+    an update computes the new version's digest from the base's in time proportional to the update
+    (minus the replaced documents, plus the fresh ones), and a fresh build of the same documents gets
+    the same digest whatever their order or segments."""
+
+    def __init__(self, value: str | int = 0) -> None:
+        self.value = int(value, 16) if isinstance(value, str) else int(value)
+
+    def add(self, doc_id: str, checksum: str) -> None:
+        self.value = (self.value + _term(doc_id, checksum)) % _DIGEST_MOD
+
+    def remove(self, doc_id: str, checksum: str) -> None:
+        self.value = (self.value - _term(doc_id, checksum)) % _DIGEST_MOD
+
+    def hex(self) -> str:
+        return f"{self.value:064x}"
+
+
+def documents_digest(pairs: Iterable[tuple[str, str]]) -> str:
+    """The :class:`DocumentsDigest` of (doc id, checksum) pairs."""
+    digest = DocumentsDigest()
+    for doc_id, checksum in pairs:
+        digest.add(doc_id, checksum)
+    return digest.hex()
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """The documents digest a manifest records (computed from the id -> checksum map of manifests
+    written before kbqa recorded the digest)."""
+    if "documents_digest" in manifest:
+        return str(manifest["documents_digest"])
+    return documents_digest(manifest["documents"].items())
+
+
 def index_fingerprint(manifest: dict[str, Any]) -> str:
     return fingerprint(
         {
             "embedder": {k: manifest["embedder"].get(k) for k in ("name", "dim", "weights_sha256", "max_seq_length")},
             "chunker": manifest["chunker"],
             "index": manifest["index"],
-            "documents": manifest["documents"],
+            # manifests written before the digest: their document map, as their fingerprint was computed
+            "documents": manifest["documents_digest"] if "documents_digest" in manifest else manifest["documents"],
         }
     )
 

@@ -1,8 +1,9 @@
 """The chunk store of a segmented version: each segment's ``store.sqlite``, deleted rows masked.
 
 A live chunk id is held by exactly one segment's live rows (a changed document's chunks keep their
-ids: the old rows are deleted, the new segment holds the new ones). A live document is one the
-version's manifest lists, read from the newest segment holding it. Same interface as
+ids: the old rows are deleted, the new segment holds the new ones). Likewise a live document has one
+live copy: the segment holding it whose rows of it are not deleted (``Segment.deleted_docs``). Nothing
+here is corpus-sized in memory: documents are looked up in the segments' stores. Same interface as
 :class:`kbqa.index.chunkstore.ChunkStore`, which ``KnowledgeBase`` and its views use.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kbqa.filters import Filters
@@ -20,11 +21,12 @@ from kbqa.types import Chunk
 
 
 class SegmentedStore:
-    def __init__(self, segments: list[Segment], documents: Mapping[str, str]) -> None:
+    def __init__(self, segments: list[Segment], n_documents: int | None = None) -> None:
         self.segments = segments
-        self.live_documents = documents  # doc id -> checksum, from the version's manifest
         self.n_chunks = sum(s.live for s in segments)
-        self.n_documents = len(documents)
+        # the manifest's count; counted from the stores when not given (a version being checked or updated)
+        self.n_documents = n_documents if n_documents is not None else sum(
+            s.store.n_documents - len(s.deleted_docs) for s in segments)
         self.any_retracted = any(s.store.any_retracted for s in segments)
         self.where = ", ".join(str(s.path) for s in segments)
         self._lock = threading.Lock()
@@ -64,34 +66,29 @@ class SegmentedStore:
             yield from (cid for cid in seg.store.iter_ids() if cid not in seg.deleted_ids)
 
     def document_chunks(self, doc_id: str) -> list[Chunk]:
-        if doc_id not in self.live_documents:
-            return []
         for seg in reversed(self.segments):
-            found = [c for c in seg.store.document_chunks(doc_id) if c.chunk_id not in seg.deleted_ids]
+            if doc_id in seg.deleted_docs:
+                continue
+            found = seg.store.document_chunks(doc_id)
             if found:
                 return found
         return []
 
     # ---- documents ------------------------------------------------------------------------
     def document(self, doc_id: str) -> dict[str, Any] | None:
-        if doc_id not in self.live_documents:
-            return None
-        for seg in reversed(self.segments):
+        for seg in reversed(self.segments):  # newest first: the live copy of a changed document is there
+            if doc_id in seg.deleted_docs:
+                continue
             row = seg.store.document(doc_id)
             if row is not None:
                 return row
         return None
 
     def iter_documents(self) -> Iterator[dict[str, Any]]:
-        """Live documents, segment by segment (a document replaced later is read from its newest segment)."""
-        newer: set[str] = set()
-        claimed = []
-        for seg in reversed(self.segments):  # doc ids held by newer segments (update segments are small)
-            claimed.append(set(newer))
-            newer.update(d["doc_id"] for d in seg.store.iter_documents())
-        for seg, later in zip(self.segments, reversed(claimed), strict=True):
+        """Live documents, segment by segment (each has one live copy)."""
+        for seg in self.segments:
             for row in seg.store.iter_documents():
-                if row["doc_id"] in self.live_documents and row["doc_id"] not in later:
+                if row["doc_id"] not in seg.deleted_docs:
                     yield row
 
     # ---- filters --------------------------------------------------------------------------

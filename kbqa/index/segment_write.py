@@ -128,12 +128,14 @@ def commit_version(
     base: dict[str, Any],
     entries: list[dict[str, Any]],
     masks: dict[str, np.ndarray | None],
-    documents: dict[str, str],
+    documents: tuple[str, int],
     retracted: int,
     extra: dict[str, Any],
     started: float,
 ) -> str:
-    """Commit a segmented version: bitmaps + manifest in a staging folder, renamed in, CURRENT switched."""
+    """Commit a segmented version: bitmaps + manifest in a staging folder, renamed in, CURRENT switched.
+    ``documents``: (digest, count) of the live documents (kbqa.index.manifest.DocumentsDigest); the
+    manifest holds no per-document map, so what it writes does not grow with the corpus."""
     from kbqa.index.build import _kbqa_version
     from kbqa.index.manifest import FORMAT, FORMAT_VERSION, index_fingerprint
 
@@ -160,9 +162,9 @@ def commit_version(
             "index": base["index"],
             "config": base["config"],
             "build_seconds": round(time.perf_counter() - started, 3),
-            "counts": {"documents": len(documents), "chunks": live, "vectors": live, "retracted": retracted, **counts},
+            "counts": {"documents": int(documents[1]), "chunks": live, "vectors": live, "retracted": retracted, **counts},
             "segments": listed,
-            "documents": documents,
+            "documents_digest": documents[0],
             "files": file_checksums(staging),
         }
         manifest["fingerprint"] = index_fingerprint(manifest)

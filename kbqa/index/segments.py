@@ -240,9 +240,13 @@ class Segment:
         self.lexical = lexical
         self.deleted = deleted
         self.deleted_ids: frozenset[str] = frozenset()
+        # a document is replaced or removed whole (every chunk row of it is marked: segment_write.mark_deleted,
+        # and every stored document has a chunk), so its copy here is dead iff one of its rows is marked
+        self.deleted_docs: frozenset[str] = frozenset()
         if deleted is not None:
-            rows = np.flatnonzero(deleted)
-            self.deleted_ids = frozenset(store.ids_at(rows.tolist()))
+            rows = np.flatnonzero(deleted).tolist()
+            self.deleted_ids = frozenset(store.ids_at(rows))
+            self.deleted_docs = frozenset(store.doc_ids_at(rows))
         self.rows = len(store)
         self.live = self.rows - len(self.deleted_ids)
 
@@ -337,17 +341,36 @@ def live_chunk_rows(root: Path, vdir: Path, manifest: dict[str, Any]) -> Any:
 
 
 def live_document_rows(root: Path, vdir: Path, manifest: dict[str, Any]) -> Any:
-    """documents.jsonl rows of the live documents, each from the newest segment holding it."""
+    """documents.jsonl rows of the live documents, segment by segment (a live document has one live copy)."""
+    from kbqa.index.chunkstore import ChunkStore
     from kbqa.jsonlines import read_jsonl
 
-    live = manifest["documents"]
-    names = [e["name"] for e in manifest["segments"]]
-    later: list[set[str]] = []
-    seen: set[str] = set()
-    for name in reversed(names):
-        later.append(set(seen))
-        seen.update(r["doc_id"] for r in read_jsonl(segment_dir(root, name) / "documents.jsonl"))
-    for name, newer in zip(names, reversed(later), strict=True):
-        for row in read_jsonl(segment_dir(root, name) / "documents.jsonl"):
-            if row["doc_id"] in live and row["doc_id"] not in newer:
+    for entry in manifest["segments"]:
+        path = segment_dir(root, entry["name"])
+        mask = load_bitmap(vdir, entry)
+        dead: set[str] = set()
+        if mask is not None:
+            store = ChunkStore.open(path)
+            try:
+                dead = store.doc_ids_at(np.flatnonzero(mask).tolist())
+            finally:
+                store.close()
+        for row in read_jsonl(path / "documents.jsonl"):
+            if row["doc_id"] not in dead:
                 yield row
+
+
+def open_stores(root: Path, vdir: Path, manifest: dict[str, Any]) -> list[Segment]:
+    """The segments of a version with their chunk stores and deleted rows only (no vector index, no
+    BM25): what an update or a check reads documents from."""
+    from kbqa.index.chunkstore import ChunkStore
+
+    out = []
+    for entry in manifest["segments"]:
+        path = segment_dir(root, entry["name"])
+        try:
+            store = ChunkStore.open(path)
+        except KbqaError as exc:
+            raise KbqaError(f"segment {path}: {exc}") from None
+        out.append(Segment(entry["name"], path, None, store, None, load_bitmap(vdir, entry)))
+    return out

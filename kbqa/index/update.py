@@ -31,7 +31,7 @@ compaction keeps it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from kbqa.config import Config, from_dict
 from kbqa.errors import KbqaError
-from kbqa.index.manifest import check_embedder, document_checksum, read_manifest
+from kbqa.index.manifest import DocumentsDigest, check_embedder, document_checksum, manifest_digest, read_manifest
 from kbqa.index.store import IndexFolder
 from kbqa.types import Chunk, Document
 
@@ -96,6 +96,36 @@ class UpdateReport:
         )
 
 
+class _Checksums(Mapping[str, str]):
+    """doc id -> checksum of a version's live documents, looked up in its chunk store(s) on access (the
+    manifest holds no per-document map); the documents an update asks about are remembered."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._seen: dict[str, str | None] = {}
+
+    def _lookup(self, doc_id: str) -> str | None:
+        if doc_id not in self._seen:
+            row = self.store.document(doc_id)
+            self._seen[doc_id] = None if row is None else row["checksum"]
+        return self._seen[doc_id]
+
+    def __getitem__(self, doc_id: str) -> str:
+        found = self._lookup(doc_id) if isinstance(doc_id, str) else None
+        if found is None:
+            raise KeyError(doc_id)
+        return found
+
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and self._lookup(doc_id) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (row["doc_id"] for row in self.store.iter_documents())
+
+    def __len__(self) -> int:
+        return int(self.store.n_documents)
+
+
 @dataclass
 class _Base:
     """The current version as an update needs it: its manifest and live documents' checksums."""
@@ -103,20 +133,34 @@ class _Base:
     name: str
     path: Path
     manifest: dict[str, Any]
-    docs: dict[str, str]  # doc id -> checksum, in the manifest's order
+    docs: Mapping[str, str]  # doc id -> checksum
+    store: Any = None  # what ``docs`` reads from (closed by ``close``)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
 
 def _read_base(folder: IndexFolder) -> _Base:
+    from kbqa.index.chunkstore import ChunkStore
+    from kbqa.index.segment_store import SegmentedStore
+    from kbqa.index.segments import is_segmented, open_stores
+
     name = folder.current()
     vdir = folder.version_dir(name)
     manifest = read_manifest(vdir)
-    docs = manifest.get("documents")
-    if not isinstance(docs, dict) or "counts" not in manifest:
+    if "counts" not in manifest or not isinstance(manifest.get("documents_digest", manifest.get("documents")), (str, dict)):
         raise KbqaError(
-            f"version {name} of {folder.root} has no document list in its manifest; run "
+            f"version {name} of {folder.root} has no document record in its manifest; run "
             f"`kbqa index check --index {folder.root}` and `kbqa index rollback` to a good version"
         )
-    return _Base(name, vdir, manifest, docs)
+    if isinstance(manifest.get("documents"), dict):  # written before the digest: the manifest holds the map
+        return _Base(name, vdir, manifest, manifest["documents"])
+    if is_segmented(manifest):
+        store = SegmentedStore(open_stores(folder.root, vdir, manifest), int(manifest["counts"]["documents"]))
+    else:
+        store = ChunkStore.open(vdir, required=False)
+    return _Base(name, vdir, manifest, _Checksums(store), store)
 
 
 @dataclass
@@ -311,55 +355,69 @@ def update_index(
     folder.current()  # a clear error when there is no index, before the lock creates the folder
     with folder.lock():
         base = _read_base(folder)
-        _check_deidentification(base.manifest, deidentifier, bool(sources), folder.root)
-        config = from_dict(base.manifest["config"], source=f"{folder.root}/{base.name}/manifest.json")
-        units, skipped_files = _plan(sources, base, format=format, mirror=mirror, sync=sync, allow_older=allow_older)
-        scan, files = _scan(units, base, mirror=mirror, columns=columns, deidentifier=deidentifier)
-        known = {f["name"] for f in base.manifest.get("applied_files") or []}
-        new_files = [f for f in files if f["name"] not in known]  # sync re-reads applied files, not re-recorded
-        scan.withdraw(explicit)  # explicit ids win over the sources
-        gone = set(scan.withdrawn)
-        if sync:
-            gone |= set(base.docs) - scan.seen
+        try:
+            return _update(folder, base, sources, explicit, sync, keep, encoder, format, mirror, columns, progress,
+                           deidentifier, allow_older, started)
+        finally:
+            base.close()
+
+
+def _update(
+    folder: IndexFolder, base: _Base, sources: list[Any], explicit: list[str], sync: bool, keep: int, encoder: Any,
+    format: str | None, mirror: str | Path | None, columns: Mapping[str, str] | None, progress: bool,
+    deidentifier: Any, allow_older: bool, started: float,
+) -> UpdateReport:
+    _check_deidentification(base.manifest, deidentifier, bool(sources), folder.root)
+    config = from_dict(base.manifest["config"], source=f"{folder.root}/{base.name}/manifest.json")
+    units, skipped_files = _plan(sources, base, format=format, mirror=mirror, sync=sync, allow_older=allow_older)
+    scan, files = _scan(units, base, mirror=mirror, columns=columns, deidentifier=deidentifier)
+    known = {f["name"] for f in base.manifest.get("applied_files") or []}
+    new_files = [f for f in files if f["name"] not in known]  # sync re-reads applied files, not re-recorded
+    scan.withdraw(explicit)  # explicit ids win over the sources
+    gone = set(scan.withdrawn)
+    if sync:  # everything the sources no longer hold: one pass over the base's documents
+        gone |= set(base.docs) - scan.seen
         removed = [d for d in base.docs if d in gone]
-        not_found = [d for d in scan.withdrawn if d not in base.docs]
-        changed = [d for d in scan.fresh if d in base.docs]
-        added = [d for d in scan.fresh if d not in base.docs]
-        retracted = [d for d, (doc, _) in scan.fresh.items() if doc.meta.get("retracted")]
+    else:
+        removed = [d for d in scan.withdrawn if d in base.docs]
+    not_found = [d for d in scan.withdrawn if d not in base.docs]
+    changed = [d for d in scan.fresh if d in base.docs]
+    added = [d for d in scan.fresh if d not in base.docs]
+    retracted = [d for d, (doc, _) in scan.fresh.items() if doc.meta.get("retracted")]
 
-        def report(version: str, embedded: int, reused: int, pruned: list[str]) -> UpdateReport:
-            return UpdateReport(
-                index_dir=str(folder.root), base_version=base.name, version=version, added=tuple(added),
-                changed=tuple(changed), removed=tuple(removed), unchanged=len(base.docs) - len(changed) - len(removed),
-                not_found=tuple(not_found), skipped_empty=scan.skipped_empty, retracted=tuple(retracted),
-                chunks_embedded=embedded, chunks_reused=reused, pruned=tuple(pruned),
-                seconds=round(time.perf_counter() - started, 3), applied_files=tuple(recorded),
-                skipped_files=tuple(skipped_files),
-            )
-
-        recorded: list[dict[str, Any]] = []
-        if not (added or changed or removed or new_files):
-            return report(base.name, 0, 0, [])
-        if len(removed) == len(base.docs) and not added:
-            raise KbqaError(
-                f"this update would remove all {len(base.docs)} documents of {folder.root}; "
-                "build a new index instead (`kbqa index build ... --overwrite`)"
-            )
-        fresh_rows, fresh_chunks, fresh_vectors = _embed_fresh(scan.fresh, base, config, encoder, progress)
-        when = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        version = folder.next_version()  # the name commit gives the new version (we hold the lock)
-        recorded = [{**f, "version": version, "applied_at": when} for f in new_files]
-        applied_files = list(base.manifest.get("applied_files") or []) + recorded
-        name, reused = _commit_segment_update(
-            folder, base, config, scan, fresh_rows, fresh_chunks, fresh_vectors, removed + changed,
-            {"base": base.name, "added": len(added), "changed": len(changed), "removed": len(removed),
-             "chunks_embedded": len(fresh_vectors), "skipped_empty": scan.skipped_empty},
-            {**_deidentification(base.manifest, deidentifier),
-             **({"applied_files": applied_files} if applied_files else {})},
-            started,
+    def report(version: str, embedded: int, reused: int, pruned: list[str]) -> UpdateReport:
+        return UpdateReport(
+            index_dir=str(folder.root), base_version=base.name, version=version, added=tuple(added),
+            changed=tuple(changed), removed=tuple(removed), unchanged=len(base.docs) - len(changed) - len(removed),
+            not_found=tuple(not_found), skipped_empty=scan.skipped_empty, retracted=tuple(retracted),
+            chunks_embedded=embedded, chunks_reused=reused, pruned=tuple(pruned),
+            seconds=round(time.perf_counter() - started, 3), applied_files=tuple(recorded),
+            skipped_files=tuple(skipped_files),
         )
-        pruned = folder.prune(keep)
-        return report(name, len(fresh_vectors), reused, pruned)
+
+    recorded: list[dict[str, Any]] = []
+    if not (added or changed or removed or new_files):
+        return report(base.name, 0, 0, [])
+    if len(removed) == len(base.docs) and not added:
+        raise KbqaError(
+            f"this update would remove all {len(base.docs)} documents of {folder.root}; "
+            "build a new index instead (`kbqa index build ... --overwrite`)"
+        )
+    fresh_rows, fresh_chunks, fresh_vectors = _embed_fresh(scan.fresh, base, config, encoder, progress)
+    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    version = folder.next_version()  # the name commit gives the new version (we hold the lock)
+    recorded = [{**f, "version": version, "applied_at": when} for f in new_files]
+    applied_files = list(base.manifest.get("applied_files") or []) + recorded
+    name, reused = _commit_segment_update(
+        folder, base, config, scan, fresh_rows, fresh_chunks, fresh_vectors, removed + changed,
+        {"base": base.name, "added": len(added), "changed": len(changed), "removed": len(removed),
+         "chunks_embedded": len(fresh_vectors), "skipped_empty": scan.skipped_empty},
+        {**_deidentification(base.manifest, deidentifier),
+         **({"applied_files": applied_files} if applied_files else {})},
+        started,
+    )
+    pruned = folder.prune(keep)
+    return report(name, len(fresh_vectors), reused, pruned)
 
 
 def _commit_segment_update(
@@ -388,15 +446,18 @@ def _commit_segment_update(
                                    f"update of {base.name}")
         entries.append({"name": name, "chunks": n, "deleted": 0})
         masks[name] = None
-    gone = set(replaced)
-    documents = {d: c for d, c in base.docs.items() if d not in gone}
-    documents.update((d, row["checksum"]) for d, row in fresh_rows.items())
+    digest = DocumentsDigest(manifest_digest(base.manifest))  # the base's, less what is replaced, plus the fresh
+    for d in replaced:
+        digest.remove(d, base.docs[d])
+    for d, row in fresh_rows.items():
+        digest.add(d, row["checksum"])
+    n_documents = int(base.manifest["counts"]["documents"]) - len(replaced) + len(fresh_rows)
     kept = sum(int(e["chunks"]) for e in entries) - sum(int(m.sum()) for m in masks.values() if m is not None)
     kept -= len(fresh_vectors)
     update_info = {**update_info, "chunks_reused": kept}
     sources = list(base.manifest.get("sources", [])) + [{**i, "update": True} for i in scan.infos]
     name = sw.commit_version(
-        folder, {**base.manifest, "sources": sources}, entries, masks, documents, retracted,
+        folder, {**base.manifest, "sources": sources}, entries, masks, (digest.hex(), n_documents), retracted,
         {"update": update_info, **extra}, started,
     )
     return name, kept
