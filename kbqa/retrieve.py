@@ -70,7 +70,11 @@ def lexical_search(lexical: Any, queries: Sequence[str], k: int, allowed: Collec
         if last is not None and last[0] is allowed:
             mask = last[1]
         else:
-            mask = np.fromiter((cid in allowed for cid in lexical.ids), dtype=bool, count=len(lexical.ids))
+            ids = lexical.ids
+            if hasattr(ids, "mask_of"):  # packed ids (a loaded index): hashed lookups, no string per row
+                mask = ids.mask_of(allowed)
+            else:
+                mask = np.fromiter((cid in allowed for cid in ids), dtype=bool, count=len(ids))
             if isinstance(allowed, frozenset):
                 lexical._allowed_mask = (allowed, mask)
     out: list[Ranking] = []

@@ -102,8 +102,12 @@ def test_updates_per_kind_add_change_remove(kind, data, tmp_path):
     trained = index.state
     index.save(tmp_path)
     index = FaissIndex.load(tmp_path, cfg, DIM)
+    # IVF lists are served from a read-only memory map; changing them first takes a private copy
+    # (FAISS would abort the process on a write to mapped lists)
+    assert (index.mapped_from is not None) == (index.state.structure == "ivf")
     gone = names[:150]
     assert index.remove(gone + ["never-there"]) == 150
+    assert index.mapped_from is None
     changed = names[150:200]
     index.remove(changed)
     fresh = clustered(50, seed=99)

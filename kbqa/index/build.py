@@ -29,7 +29,7 @@ from kbqa.errors import KbqaError
 from kbqa.index.chunkstore import STORE, StoreWriter
 from kbqa.index.factory import create_index
 from kbqa.index.protocol import check_vectors
-from kbqa.index.manifest import FORMAT, FORMAT_VERSION, document_checksum, documents_digest, index_fingerprint
+from kbqa.index.manifest import FORMAT, FORMAT_VERSION, DocumentsDigest, document_checksum, index_fingerprint
 from kbqa.index.store import IndexFolder, file_checksums, write_atomic
 from kbqa.jsonlines import read_jsonl
 from kbqa.types import Chunk, Document
@@ -90,7 +90,7 @@ class VersionWriter:
 
     def __init__(
         self, folder: IndexFolder, staging: Path, config: Config, dim: int, index: Any = None,
-        *, resume: dict[str, Any] | None = None, defer: bool = False,
+        *, resume: dict[str, Any] | None = None, defer: bool = False, keep_checksums: bool = False,
     ) -> None:
         self.folder = folder
         self.staging = staging
@@ -99,7 +99,11 @@ class VersionWriter:
         # chunks it holds are written to the version files but not added again
         self.index = create_index(config.index, dim) if index is None else index
         self._seeded = index is not None
-        self.checksums: dict[str, str] = {}
+        # the documents' digest and count (the manifest's); the id -> checksum map itself only where it
+        # is written out (a segment's segment.json): a build's memory does not grow by a map of the corpus
+        self.digest = DocumentsDigest()
+        self.n_documents = 0
+        self.checksums: dict[str, str] | None = {} if keep_checksums else None
         self.n_chunks = 0
         self.n_retracted = 0
         # ``defer``: an untrained index gets its vectors from the caller at the end (``adopt``, from the
@@ -113,10 +117,9 @@ class VersionWriter:
             self._docs = _reopen(staging / "documents.jsonl", resume["documents_bytes"])
             self._chunks = _reopen(staging / "chunks.jsonl", resume["chunks_bytes"])
             for row in read_jsonl(staging / "documents.jsonl"):
-                self.checksums[row["doc_id"]] = row["checksum"]
-                self.n_retracted += bool(row["meta"].get("retracted"))
+                self._count(row)
             self.n_chunks = resume["chunks"]
-            self.store = StoreWriter(staging / STORE, resume=(len(self.checksums), self.n_chunks))
+            self.store = StoreWriter(staging / STORE, resume=(self.n_documents, self.n_chunks))
 
     def checkpoint(self) -> dict[str, int]:
         """Make what was added so far durable; returns what ``resume`` needs to continue from here."""
@@ -130,9 +133,15 @@ class VersionWriter:
         rows = list(rows)
         self.store.add_documents(rows)
         for row in rows:
-            self.checksums[row["doc_id"]] = row["checksum"]
-            self.n_retracted += bool(row["meta"].get("retracted"))
+            self._count(row)
             self._docs.write(_dumps(row))
+
+    def _count(self, row: dict[str, Any]) -> None:
+        self.digest.add(row["doc_id"], row["checksum"])
+        self.n_documents += 1
+        self.n_retracted += bool(row["meta"].get("retracted"))
+        if self.checksums is not None:
+            self.checksums[row["doc_id"]] = row["checksum"]
 
     def add_chunks(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
         if self.deferred:
@@ -184,13 +193,13 @@ class VersionWriter:
             "build_seconds": round(time.perf_counter() - started, 3),
         }
         manifest["counts"] = {
-            "documents": len(self.checksums),
+            "documents": self.n_documents,
             "chunks": self.n_chunks,
             "vectors": len(self.index),
             "retracted": self.n_retracted,
             **manifest.get("counts", {}),
         }
-        manifest["documents_digest"] = documents_digest(self.checksums.items())  # not the map: see DocumentsDigest
+        manifest["documents_digest"] = self.digest.hex()  # not the map: see kbqa.index.manifest.DocumentsDigest
         manifest["files"] = file_checksums(self.staging)  # what `kbqa index check` verifies
         manifest["fingerprint"] = index_fingerprint(manifest)
         write_atomic(self.staging / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
@@ -291,7 +300,9 @@ def build_version(
                 "no document with text was found in " + ", ".join(s["source"] for s in sources) + "; nothing to index"
             )
         if writer.deferred:
-            ids = [row["chunk_id"] for row in read_jsonl(staging / "chunks.jsonl")]
+            from kbqa.index.ids import PackedIds
+
+            ids = PackedIds.from_ids(row["chunk_id"] for row in read_jsonl(staging / "chunks.jsonl"))
             writer.index.adopt(ids, spill.memmap(writer.n_chunks))
             del ids
         spill.finish()  # the memory map keeps the unlinked spill readable until the index is saved

@@ -20,7 +20,7 @@ from kbqa.config import IndexConfig
 from kbqa.errors import KbqaError
 from kbqa.index.protocol import SearchResult, check_vectors
 from kbqa.index.faiss_common import FaissBase, gpu_count, import_faiss, make_index, selector_for
-from kbqa.index.ids import IdTable
+from kbqa.index.ids import IdTable, PackedIds
 from kbqa.index.kinds import (
     PRESETS,
     extract_ivf,
@@ -107,7 +107,17 @@ class TrainedFaissIndex(FaissBase):
         return cls(index, dim, cfg, IdTable(), replace(state, next_label=0, rebuilds=None))
 
     # ---- adding and removing ---------------------------------------------------------------
+    mapped_from: Path | None = None  # set by load: the index's inverted lists are a read-only memory map
+
+    def _own(self) -> None:
+        """Replace a memory-mapped index by a private, writable copy before it changes or moves (FAISS
+        aborts the process on a write to read-only mapped lists, and would save a reference to them)."""
+        if self.mapped_from is not None:
+            self.index = self.faiss.read_index(str(self.mapped_from))
+            self.mapped_from = None
+
     def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        self._own()
         vectors = check_vectors(ids, vectors, self.dim)
         self.ids.extend(ids)
         self._stored.append(vectors.copy())
@@ -123,7 +133,10 @@ class TrainedFaissIndex(FaissBase):
             raise KbqaError("adopt() takes the vectors of a fresh, untrained index only")
         if vectors.shape != (len(ids), self.dim):
             raise KbqaError(f"{len(ids)} ids for vectors of shape {vectors.shape}")
-        self.ids.extend(ids)
+        if isinstance(ids, PackedIds):  # a build's ids, packed (~45 B each instead of ~150)
+            self.ids = IdTable.packed(ids)
+        else:
+            self.ids.extend(ids)
         self._stored = [vectors]
 
     def _add_to_index(self, vectors: np.ndarray) -> None:
@@ -147,6 +160,7 @@ class TrainedFaissIndex(FaissBase):
         rows = self.ids.rows_of(ids)
         if not rows:
             return 0
+        self._own()
         keep = np.ones(len(self.ids), dtype=bool)
         keep[rows] = False
         stored = self.stored()
@@ -237,6 +251,7 @@ class TrainedFaissIndex(FaissBase):
         if not self.on_gpu:
             return self.index
         if self._gpu is None:
+            self._own()  # the GPU gets a copy of the lists: no need to keep them mapped
             self._gpu = self._to_gpu(self.index)
         return self._gpu
 
@@ -331,6 +346,7 @@ class TrainedFaissIndex(FaissBase):
         return {**out, **self.query_params(), "tombstones": self.tombstones(), "gpu": self.plan}
 
     def save(self, folder: Path) -> None:
+        self._own()
         self.ready()
         self._sync_cpu()
         np.save(folder / "labels.npy", self.labels, allow_pickle=False)

@@ -106,12 +106,15 @@ class FaissIndex(FaissBase):
     def load(cls, folder: Path, cfg: IndexConfig, dim: int) -> FaissIndex | TrainedFaissIndex:
         """Open a saved index as the class it was built as; refuses a config that asks for another kind."""
         faiss = import_faiss()
-        index = faiss.read_index(str(folder / "faiss.index"))
-        if index.d != dim:
-            raise KbqaError(f"{folder}/faiss.index has dimension {index.d}, the manifest says {dim}")
         state_path = folder / "index.json"
         state = TrainedState.from_json(json.loads(state_path.read_text(encoding="utf-8")), state_path) \
             if state_path.is_file() else None
+        # IVF kinds: the inverted lists stay in the file, memory-mapped read-only (page cache, not heap);
+        # TrainedFaissIndex reads a private copy before anything changes them
+        mapped = state is not None and state.structure == "ivf"
+        index = faiss.read_index(str(folder / "faiss.index"), faiss.IO_FLAG_MMAP if mapped else 0)
+        if index.d != dim:
+            raise KbqaError(f"{folder}/faiss.index has dimension {index.d}, the manifest says {dim}")
         built = state.requested if state else "Flat"
         asked = cfg.factory.strip().lower()
         if asked not in (built.strip().lower(), str(state.factory if state else "Flat").lower()):
@@ -127,5 +130,7 @@ class FaissIndex(FaissBase):
         labels = np.load(folder / "labels.npy", allow_pickle=False)
         stored = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="r")
         random_access(stored)
-        return TrainedFaissIndex(index, dim, cfg, ids, state, labels=labels, stored=stored)
+        loaded = TrainedFaissIndex(index, dim, cfg, ids, state, labels=labels, stored=stored)
+        loaded.mapped_from = folder / "faiss.index" if mapped else None
+        return loaded
 

@@ -43,6 +43,11 @@ class _ChainedIds(Sequence[str]):
         for p in self._parts:
             yield from p
 
+    def mask_of(self, ids: Any) -> np.ndarray:
+        """A bool per row: is its id among ``ids`` (each part's packed lookup where it has one)."""
+        return np.concatenate([p.mask_of(ids) if hasattr(p, "mask_of") else
+                               np.fromiter((c in ids for c in p), dtype=bool, count=len(p)) for p in self._parts])
+
 
 class SegmentedLexical:
     """The lexical side of a segmented version: the interface of :class:`kbqa.lexical.LexicalIndex`

@@ -90,7 +90,7 @@ def write_segment(
     from kbqa.index.build import VersionWriter
 
     staging = seg.staging_dir(folder.root)
-    writer = VersionWriter(folder, staging, config, dim, index=seed)
+    writer = VersionWriter(folder, staging, config, dim, index=seed, keep_checksums=True)
     try:
         rows: list[dict[str, Any]] = []
         chunks: list[Chunk] = []
