@@ -92,7 +92,7 @@ def test_long_queries_get_the_long_weight_and_short_ones_the_default():
     from kbqa.retrieve import lexical_weight_for
 
     cfg = SearchConfig(long_query_words=3, lexical_weight_long=0.1)
-    assert lexical_weight_for(SHORT, cfg) == 0.5  # 3 words: not more than 3
+    assert lexical_weight_for(SHORT, cfg) == 0.3  # 3 words: not more than 3: the default weight
     assert lexical_weight_for(SHORT + " risk", cfg) == 0.1
     assert lexical_weight_for(LONG, SearchConfig(lexical_weight=0.7)) == 0.7  # off by default: one weight
     assert SearchConfig().long_query_words == 0
@@ -123,4 +123,4 @@ def test_bad_length_fusion_settings_are_refused_with_the_key(tmp_path):
         load_config(toml)
     toml.write_text("[search]\nlong_query_words = 30\nlexical_weight_long = 0.2\n")
     cfg = load_config(toml).search
-    assert (cfg.long_query_words, cfg.lexical_weight_long, cfg.lexical_weight) == (30, 0.2, 0.5)
+    assert (cfg.long_query_words, cfg.lexical_weight_long, cfg.lexical_weight) == (30, 0.2, 0.3)

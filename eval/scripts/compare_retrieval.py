@@ -15,10 +15,10 @@ each N of ``--rerank-depths``; ``--ask-reader DIR`` adds the p50 latency of whol
 ``--modes`` also offers ``hybrid-rrf-dense2`` / ``hybrid-rrf-lex2`` (RRF with one side weighted 2),
 the fusion variants compared when the default search mode was chosen (eval/reports/fusion/), and
 ``hybrid-score-lex<W>`` (score fusion with BM25 at weight W, e.g. ``hybrid-score-lex0.3``; ``hybrid-score``
-uses the index's own ``search.lexical_weight``), the scan behind the default weight 0.5
-(eval/reports/fusion/lexical-weight-*.json), and ``hybrid-score-long<N>-lex<W>`` (query-length-aware
-fusion: a query of more than N words gets BM25 weight W, ``search.long_query_words`` /
-``search.lexical_weight_long``, the others the index's ``search.lexical_weight``).
+uses the index's own ``search.lexical_weight``), the scans behind the default weight (0.5:
+eval/reports/fusion/lexical-weight-*.json; 0.3 since: lexical-weight-2-*.json), and
+``hybrid-score-long<N>-lex<W>`` (query-length-aware fusion: a query of more than N words gets BM25 weight W,
+``search.long_query_words`` / ``search.lexical_weight_long``, the others the index's ``search.lexical_weight``).
 ``--by-length 10,20,40,80`` adds to every row its nDCG@10 and R@10 over the questions in each
 query-length bucket (words as ``kbqa.retrieve.query_words`` counts them; buckets ``<=10``, ``11-20``, ...,
 ``>80``), from the same run's per-question scores (eval/reports/fusion/length-*.json).

@@ -4,7 +4,7 @@ evidence sentences.
 Scoring (measured on the dev benchmark, eval/benchmarks/diagnose-dev; see its README):
 
 - passages come from the knowledge base's hybrid retrieval with BM25 fused at weight 1.5 against the
-  dense side's 1.0 (``lexical_weight``; the index default, 0.5, was tuned on questions, and symptom
+  dense side's 1.0 (``lexical_weight``; the index default, 0.3, was tuned on questions, and symptom
   descriptions share many exact words with symptom pages);
 - a hit's weight is its retrieval score relative to the best hit's (so 1.0 for the best passage),
   times the weight of its collection (a prior, 0.5: the MedQuAD genetic-disease collections, GARD and
@@ -64,7 +64,7 @@ class ScoringParams:
     min_coverage: float = 0.15  # abstain below this idf share of the description in the best passage
     doc_prior: float = 0.0  # a commonness prior: score * (documents about the condition) ** doc_prior
     generic_weight: float = 0.5  # weight of an umbrella page (GENERIC_NAME: "... Disorders", "... Medicines")
-    # BM25's weight in the hybrid fusion (dense 1.0) for descriptions; None: the index's own (0.5 by default)
+    # BM25's weight in the hybrid fusion (dense 1.0) for descriptions; None: the index's own (0.3 by default)
     lexical_weight: float | None = 1.5
     echo_weight: float = 1.0  # weight of a condition named only by words of the description ("Rashes" for "a rash")
 
