@@ -35,6 +35,10 @@ class Chunker:
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
         self._splitters: dict[int, Any] = {}
+        # token counts of the pieces of the document being split: the recursive splitter asks for the
+        # same pieces again and again (merging, overlaps), ~12 counts per chunk; kept for one document
+        # only (a corpus-wide cache would also hide the cost of text that merely repeats)
+        self._memo: dict[str, int] | None = None
         # the Rust tokenizer behind a fast HF tokenizer counts ~10x quicker than .tokenize()
         # (a private copy: the model's own one may pad or truncate, which would falsify counts)
         self._fast = None
@@ -47,9 +51,16 @@ class Chunker:
             self._fast.no_truncation()
 
     def n_tokens(self, text: str) -> int:
+        memo = self._memo
+        if memo is not None and text in memo:
+            return memo[text]
         if self._fast is not None:
-            return len(self._fast.encode(text, add_special_tokens=False))
-        return len(self.tokenizer.tokenize(text))
+            n = len(self._fast.encode(text, add_special_tokens=False))
+        else:
+            n = len(self.tokenizer.tokenize(text))
+        if memo is not None:
+            memo[text] = n
+        return n
 
     def _splitter(self, budget: int) -> Any:
         if budget not in self._splitters:
@@ -73,6 +84,13 @@ class Chunker:
         return budget
 
     def split(self, doc: Document) -> list[Chunk]:
+        self._memo = {}
+        try:
+            return self._split(doc)
+        finally:
+            self._memo = None
+
+    def _split(self, doc: Document) -> list[Chunk]:
         text = doc.text
         budget = self.budget_for(doc.title)
         if self.n_tokens(text) <= budget:

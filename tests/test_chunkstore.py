@@ -111,3 +111,34 @@ def test_cache_is_bounded(kb, monkeypatch):
     got = store.chunks(ids)
     assert len(got) == len(ids) > 3 and len(store._cache) == 3
     assert store.chunks(ids[:2]) == {i: got[i] for i in ids[:2]}
+
+
+def test_rows_go_in_by_one_statement_in_order(tmp_path):
+    """insert_rows keeps order, types, NULLs and non-ASCII text, and adds no statement per block size."""
+    import sqlite3
+
+    from kbqa.index.chunkstore import insert_rows
+
+    db = sqlite3.connect(tmp_path / "t.db")
+    db.execute("CREATE TABLE t(a INT, b TEXT, c REAL)")
+    rows = [(i, None if i % 3 == 0 else f"x{i} é \"q\" '", i / 4) for i in range(11)]
+    insert_rows(db, "t", rows)
+    insert_rows(db, "t", [])
+    insert_rows(db, "t", [(11, "y", 0.5)])
+    assert db.execute("SELECT a, b, c FROM t ORDER BY rowid").fetchall() == [*rows, (11, "y", 0.5)]
+    assert [type(v) for v in db.execute("SELECT a, b, c FROM t WHERE a = 1").fetchone()] == [int, str, float]
+
+
+def test_repeated_document_in_a_store_names_both_positions(tmp_path):
+    from kbqa.index.chunkstore import DuplicateDocument, StoreWriter
+
+    w = StoreWriter(tmp_path / STORE)
+    row = {"title": "", "meta": {}, "checksum": "c", "n_chunks": 0}
+    w.add_documents([{**row, "doc_id": f"d{i}"} for i in range(5)])
+    with pytest.raises(DuplicateDocument) as err:
+        w.add_documents([{**row, "doc_id": i} for i in ("e0", "e1", "d3")])
+    assert (err.value.doc_id, err.value.first, err.value.position) == ("d3", 3, 7)
+    with pytest.raises(DuplicateDocument) as err:
+        w.add_documents([{**row, "doc_id": i} for i in ("f0", "f1", "f0")])
+    assert (err.value.doc_id, err.value.first, err.value.position) == ("f0", 5, 7)
+    w.close()

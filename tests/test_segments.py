@@ -158,11 +158,18 @@ def test_compaction_keeps_results_and_rollback_crosses_it(idx, tiny_cfg, tmp_pat
     assert segment_names(idx) == [] and check_index(idx).ok
 
 
-@pytest.mark.parametrize("factory", ["sq8", "hnsw"])
-def test_trained_kinds_share_their_training(tiny_cfg, tmp_path, encoder, factory):
+@pytest.mark.parametrize("factory", ["sq8", "hnsw", "ivf-flat"])
+def test_trained_kinds_share_their_training(tiny_cfg, tmp_path, encoder, factory, monkeypatch):
     cfg = tiny_cfg.replace(index={"factory": factory})
     idx = tmp_path / "idx"
-    KnowledgeBase.build([DOCS], idx, cfg, progress=False)
+    sources = [DOCS]
+    if factory.startswith("ivf"):  # k-means wants 39 vectors per list
+        words = "aspirin warfarin statin metformin bleeding stroke kidney muscle fracture insulin".split()
+        sources.append(write(tmp_path / "filler.jsonl", [
+            {"id": f"f{i}", "text": " ".join(words[(i + j) % len(words)] for j in range(5 + i % 7)) + "."}
+            for i in range(60)
+        ]))
+    KnowledgeBase.build(sources, idx, cfg, progress=False)
     three_updates(idx, tmp_path, encoder)
     kb = KnowledgeBase.load(idx, encoder=encoder).with_search(mode="dense")
     assert check_index(idx).ok and len(kb) == sum(1 for _ in kb.iter_chunks())
@@ -171,10 +178,29 @@ def test_trained_kinds_share_their_training(tiny_cfg, tmp_path, encoder, factory
     state = json.loads((idx / "segments" / "s000002" / "index.json").read_text())
     base = json.loads((idx / "segments" / "s000001" / "index.json").read_text())
     assert state["factory"] == base["factory"] and state.get("trained_on") == base.get("trained_on")  # not retrained
+    from kbqa.index.ivf_lists import ListSpill
+
+    spilled, real = [], ListSpill.add
+    monkeypatch.setattr(ListSpill, "add", lambda self, v, first: spilled.append(len(v)) or real(self, v, first))
     compact_index(idx)
     after = KnowledgeBase.load(idx, encoder=encoder).with_search(mode="dense")
+    assert spilled == ([len(after)] if factory.startswith("ivf") else [])
     assert check_index(idx).ok and checksums(after) == checksums(kb)
     assert [h.chunk_id for h in after.search("warfarin bleeding", k=3)] == [h.chunk_id for h in kb.search("warfarin bleeding", k=3)]
+    # the compaction streamed its vectors to disk and (IVF) its lists through a spill file: the files are
+    # those of the same twin fed every vector in memory
+    from kbqa.index.faiss_approx import TrainedFaissIndex
+
+    vdir = IndexFolder(idx).version_dir()
+    vectors = np.load(vdir / "vectors.npy")
+    ids = json.loads((vdir / "ids.json").read_text())
+    assert len(ids) == len(vectors) == len(after) and not list(vdir.rglob("*.spill"))
+    reference = TrainedFaissIndex.empty_from(idx / "segments" / "s000001", after.config.index, vectors.shape[1])
+    reference.add(ids, vectors)
+    (tmp_path / "ref").mkdir()
+    reference.save(tmp_path / "ref")
+    for name in ("faiss.index", "labels.npy", "ids.json", "vectors.npy"):
+        assert (vdir / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
 
 
 def test_legacy_index_is_adopted_as_first_segment(idx, tiny_cfg, tmp_path, encoder):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kbqa.errors import KbqaError
 from kbqa.index.build import build_version
 from kbqa.index.check import check_index
 from kbqa.index.resume import BUILD_PREFIX, PROGRESS, BuildProgress
@@ -194,16 +195,22 @@ def test_same_build_command_resumes_without_overwrite(tiny_cfg, tmp_path, monkey
     assert kb.search("statin muscle", k=5) == whole.search("statin muscle", k=5)
 
 
-@pytest.mark.parametrize("factory", ["sq8"])
+@pytest.mark.parametrize("factory", ["sq8", "ivf-flat", "ivf-sq8"])
 def test_trained_kind_reads_the_builds_vectors_from_disk(factory, encoder, tiny_cfg, fresh, tmp_path, monkeypatch):
     """A trained kind is not fed RAM copies during a build: it adopts the on-disk spill at the end,
-    and the result equals an index fed batch by batch (same vectors, ids, trained state)."""
+    and the result equals an index fed batch by batch (same vectors, ids, trained state). IVF kinds
+    add their codes on disk too (kbqa.index.ivf_lists): their faiss.index is the reference's, byte
+    for byte, and no spill file is left."""
+    from kbqa.index import ivf_lists
     from kbqa.index.faiss_approx import TrainedFaissIndex
 
     cfg = tiny_cfg.replace(index={"factory": factory})
-    adopted = []
+    adopted, spilled = [], []
     real_adopt, real_add = TrainedFaissIndex.adopt, TrainedFaissIndex.add
-    monkeypatch.setattr(TrainedFaissIndex, "adopt", lambda self, ids, v: adopted.append(type(v)) or real_adopt(self, ids, v))
+    monkeypatch.setattr(TrainedFaissIndex, "adopt",
+                        lambda self, ids, v, **kw: adopted.append(type(v)) or real_adopt(self, ids, v, **kw))
+    real_spill_add = ivf_lists.ListSpill.add
+    monkeypatch.setattr(ivf_lists.ListSpill, "add", lambda self, v, first: spilled.append(len(v)) or real_spill_add(self, v, first))
     monkeypatch.setattr(TrainedFaissIndex, "add", lambda *a: pytest.fail("a build buffered vectors in RAM"))
     with pytest.raises(KeyboardInterrupt):  # and resuming keeps it so
         _build(tmp_path / "idx", RecordingEncoder(encoder, fail_at=7), cfg, CountingLoader())
@@ -218,3 +225,49 @@ def test_trained_kind_reads_the_builds_vectors_from_disk(factory, encoder, tiny_
     q = encoder.encode_queries(["warfarin bleeding", "statin muscle"])
     assert kb.index.search(q, 8) == reference.search(q, 8)
     assert kb.manifest["index"]["trained_on"] == reference.describe()["trained_on"] and check_index(tmp_path / "idx").ok
+    vdir = IndexFolder(tmp_path / "idx").version_dir()
+    assert not list(vdir.rglob(ivf_lists.SPILL_FILE))
+    if factory.startswith("ivf"):
+        assert spilled == [len(whole.index.ids)]
+        (tmp_path / "ref").mkdir()
+        reference = TrainedFaissIndex.create(whole.index.dim, kb.config.index)  # not searched: nprobe as built
+        reference.add(list(whole.index.ids), np.asarray(whole.index.vectors()))
+        reference.save(tmp_path / "ref")
+        for name in ("faiss.index", "labels.npy", "index.json", "ids.json"):
+            assert (vdir / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
+    else:
+        assert spilled == []
+
+
+def _with_repeat(at: int, of: int, n: int = N_DOCS, second: str = "mem2"):
+    """The documents, from two sources (``mem`` then ``second`` from document 30), with document ``at``
+    carrying the id of document ``of``."""
+    for i, doc in enumerate(documents(n)):
+        if i == at:
+            doc = Document(f"d{of}", doc.text, doc.title, doc.meta)
+        yield ("mem" if i < 30 else second), doc
+
+
+@pytest.mark.parametrize("at, of, sources", [
+    (3, 1, ("mem", "mem")),     # inside one block
+    (20, 2, ("mem", "mem")),    # a later block repeats a stored document
+    (45, 7, ("mem2", "mem")),   # across sources
+    (40, 35, ("mem2", "mem2")),
+])
+def test_repeated_id_is_named_with_both_sources(at, of, sources, encoder, tiny_cfg, tmp_path):
+    """A repeated document id is caught by the store (no map of all ids is kept): the error names the id,
+    the source of the repeat and of the first copy, and nothing is committed."""
+    root = tmp_path / "idx"
+    with pytest.raises(KbqaError) as err:
+        _build(root, encoder, tiny_cfg, _with_repeat(at, of))
+    assert str(err.value).startswith(f"duplicate document id 'd{of}' in {sources[0]} (first seen in {sources[1]})")
+    assert not IndexFolder(root).exists() and not any(p.name.startswith(BUILD_PREFIX) for p in root.iterdir())
+
+
+def test_repeated_id_after_a_resume(encoder, tiny_cfg, tmp_path):
+    """Documents written before an interruption still count: a repeat of one of them is refused."""
+    root = tmp_path / "idx"
+    with pytest.raises(KeyboardInterrupt):
+        _build(root, RecordingEncoder(encoder, fail_at=9), tiny_cfg, _with_repeat(-1, 0))
+    with pytest.raises(KbqaError, match=r"duplicate document id 'd4' in mem2 \(first seen in mem\)"):
+        _build(root, encoder, tiny_cfg, _with_repeat(50, 4))

@@ -8,6 +8,7 @@ index folder from sources, with its overwrite rules.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 import os
@@ -26,7 +27,7 @@ from kbqa.chunk import Chunker, embed_text
 from kbqa.config import Config
 from kbqa.embed import Encoder
 from kbqa.errors import KbqaError
-from kbqa.index.chunkstore import STORE, StoreWriter
+from kbqa.index.chunkstore import STORE, DuplicateDocument, StoreWriter
 from kbqa.index.factory import create_index
 from kbqa.index.protocol import check_vectors
 from kbqa.index.manifest import FORMAT, FORMAT_VERSION, DocumentsDigest, document_checksum, index_fingerprint
@@ -108,7 +109,10 @@ class VersionWriter:
         self.n_retracted = 0
         # ``defer``: an untrained index gets its vectors from the caller at the end (``adopt``, from the
         # build's on-disk spill, kbqa.index.resume) instead of buffering RAM copies of all of them
-        self.deferred = defer and not self._seeded and hasattr(self.index, "adopt") and getattr(self.index, "index", None) is None
+        # (an index trained already but empty, a compaction's, adopts its vectors the same way)
+        trained = getattr(self.index, "index", None)
+        self.deferred = (defer and hasattr(self.index, "adopt") and not len(self.index.ids)
+                         and (trained is None or not trained.ntotal))
         if resume is None:
             self._docs = open(staging / "documents.jsonl", "w", encoding="utf-8")
             self._chunks = open(staging / "chunks.jsonl", "w", encoding="utf-8")
@@ -134,7 +138,7 @@ class VersionWriter:
         self.store.add_documents(rows)
         for row in rows:
             self._count(row)
-            self._docs.write(_dumps(row))
+        self._docs.write("".join(map(_dumps, rows)))  # one write per block (see chunkstore.insert_rows)
 
     def _count(self, row: dict[str, Any]) -> None:
         self.digest.add(row["doc_id"], row["checksum"])
@@ -152,8 +156,7 @@ class VersionWriter:
                 self.index.add([chunks[i].chunk_id for i in new], vectors[new])
         else:
             self.index.add([c.chunk_id for c in chunks], vectors)
-        for c in chunks:
-            self._chunks.write(_dumps(chunk_row(c)))
+        self._chunks.write("".join(_dumps(chunk_row(c)) for c in chunks))
         self.store.add_chunks(chunks)
         self.n_chunks += len(chunks)
 
@@ -163,6 +166,13 @@ class VersionWriter:
         self._chunks.close()
         self.store.finish()
         self.index.save(self.staging)
+        # what the manifest needs of the index, then the index itself is let go: its ids, labels and
+        # codes are not held while the BM25 side is written (the build's two memory peaks do not add up)
+        self.index_facts = {
+            "describe": self.index.describe() if hasattr(self.index, "describe") else {},
+            "vectors": len(self.index),
+        }
+        self.index = None
         if self.config.index.lexical and self.n_chunks:
             from kbqa.index.chunkstore import ChunkStore
             from kbqa.lexical import write_lexical
@@ -187,7 +197,7 @@ class VersionWriter:
             "index": {
                 "backend": self.config.index.backend,
                 "factory": self.config.index.factory,
-                **(self.index.describe() if hasattr(self.index, "describe") else {}),  # kind, nlist, nprobe...
+                **self.index_facts["describe"],  # kind, nlist, nprobe...
             },
             "config": self.config.to_dict(),
             "build_seconds": round(time.perf_counter() - started, 3),
@@ -195,7 +205,7 @@ class VersionWriter:
         manifest["counts"] = {
             "documents": self.n_documents,
             "chunks": self.n_chunks,
-            "vectors": len(self.index),
+            "vectors": self.index_facts["vectors"],
             "retracted": self.n_retracted,
             **manifest.get("counts", {}),
         }
@@ -219,20 +229,13 @@ def _reopen(path: Path, size: int) -> Any:
 
 
 def iter_blocks(
-    documents: Iterable[tuple[str, Document]], chunker: Chunker, seen: dict[str, str] | None = None,
-    block: int = BLOCK,
+    documents: Iterable[tuple[str, Document]], chunker: Chunker, block: int = BLOCK,
 ) -> Iterator[tuple[list[dict[str, Any]], list[Chunk]]]:
-    """(document rows, chunks) in blocks of about ``block`` chunks; duplicate ids across sources raise."""
-    first_source: dict[str, str] = {} if seen is None else seen
+    """(document rows, chunks) in blocks of about ``block`` chunks. Repeated ids are caught where the
+    rows are stored (the store's primary key, ``DuplicateDocument``), not by a map of every id."""
     rows: list[dict[str, Any]] = []
     chunks: list[Chunk] = []
-    for source, doc in documents:
-        if doc.doc_id in first_source:
-            raise KbqaError(
-                f"duplicate document id {doc.doc_id!r} in {source} (first seen in {first_source[doc.doc_id]}); "
-                "ids must be unique across all sources of an index"
-            )
-        first_source[doc.doc_id] = source
+    for _source, doc in documents:
         doc_chunks = chunker.split(doc)
         rows.append(doc_row(doc, document_checksum(doc), len(doc_chunks)))
         chunks.extend(doc_chunks)
@@ -241,6 +244,31 @@ def iter_blocks(
             rows, chunks = [], []
     if rows:
         yield rows, chunks
+
+
+class SourceRuns:
+    """Which source each document position came from, as runs (first position, source): one entry per
+    source, whatever the corpus size, to name both sources of a repeated id."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.sources: list[str] = []
+
+    def track(self, documents: Iterable[tuple[str, Document]]) -> Iterator[tuple[str, Document]]:
+        for i, (source, doc) in enumerate(documents):
+            if not self.sources or self.sources[-1] != source:
+                self.starts.append(i)
+                self.sources.append(source)
+            yield source, doc
+
+    def source_of(self, position: int) -> str:
+        return self.sources[bisect.bisect_right(self.starts, position) - 1]
+
+    def duplicate_error(self, dup: DuplicateDocument) -> KbqaError:
+        return KbqaError(
+            f"duplicate document id {dup.doc_id!r} in {self.source_of(dup.position)} "
+            f"(first seen in {self.source_of(dup.first)}); ids must be unique across all sources of an index"
+        )
 
 
 def embed_chunks(encoder: Encoder, chunks: list[Chunk], config: Config) -> np.ndarray:
@@ -278,7 +306,7 @@ def build_version(
     staging = spill.staging
     writer = VersionWriter(folder, staging, config, encoder.dim, resume=prior, defer=True)
     done_docs = prior["documents"] if prior else 0
-    seen: dict[str, str] = {}
+    runs = SourceRuns()
     try:
         if prior and not writer.deferred:
             ids = [row["chunk_id"] for row in read_jsonl(staging / "chunks.jsonl")]
@@ -286,8 +314,11 @@ def build_version(
                 writer.index.add(ids[start : start + len(vectors)], vectors)
             del ids
         with tqdm(desc="indexing", unit=" chunks", disable=not progress, dynamic_ncols=True, initial=writer.n_chunks) as bar:
-            for rows, chunks in background(iter_blocks(_skip(documents, done_docs, seen), chunker, seen, block)):
-                writer.add_documents(rows)
+            for rows, chunks in background(iter_blocks(_skip(runs.track(documents), done_docs), chunker, block)):
+                try:
+                    writer.add_documents(rows)
+                except DuplicateDocument as dup:
+                    raise runs.duplicate_error(dup) from None
                 if chunks:
                     vectors = embed_chunks(encoder, chunks, config)
                     writer.add_chunks(chunks, vectors)
@@ -303,7 +334,7 @@ def build_version(
             from kbqa.index.ids import PackedIds
 
             ids = PackedIds.from_ids(row["chunk_id"] for row in read_jsonl(staging / "chunks.jsonl"))
-            writer.index.adopt(ids, spill.memmap(writer.n_chunks))
+            writer.index.adopt(ids, spill.memmap(writer.n_chunks), spill_dir=staging)
             del ids
         spill.finish()  # the memory map keeps the unlinked spill readable until the index is saved
         return writer.commit(
@@ -326,13 +357,11 @@ def build_version(
         spill.close()
 
 
-def _skip(documents: Iterable[tuple[str, Document]], n: int, seen: dict[str, str]) -> Iterator[tuple[str, Document]]:
-    """``documents`` after the first ``n`` (written before an interruption), whose ids still count as seen."""
-    for i, (source, doc) in enumerate(documents):
-        if i < n:
-            seen[doc.doc_id] = source
-        else:
-            yield source, doc
+def _skip(documents: Iterable[tuple[str, Document]], n: int) -> Iterator[tuple[str, Document]]:
+    """``documents`` after the first ``n`` (written before an interruption: their ids are in the store)."""
+    for i, item in enumerate(documents):
+        if i >= n:
+            yield item
 
 
 def check_target(folder: IndexFolder, overwrite: bool) -> None:

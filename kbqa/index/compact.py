@@ -82,7 +82,7 @@ def compact_index(index_dir: str | Path, *, keep: int = 3, progress: bool = Fals
         dropped = sum(len(s.deleted_ids) for s in segments)
         try:
             with folder.staging() as staging:
-                writer = VersionWriter(folder, staging, config, dim, index=seed)
+                writer = VersionWriter(folder, staging, config, dim, index=seed, defer=True)
                 try:
                     batch: list[dict[str, Any]] = []
                     for row in store.iter_documents():
@@ -91,10 +91,16 @@ def compact_index(index_dir: str | Path, *, keep: int = 3, progress: bool = Fals
                             writer.add_documents(batch)
                             batch = []
                     writer.add_documents(batch)
+                    # a trained kind's vectors go straight into the new vectors.npy (memory-mapped) and
+                    # its codes onto disk (kbqa.index.ivf_lists): memory does not grow with the index
+                    out = _VectorsOut(staging, len(store), dim) if writer.deferred else None
                     with tqdm(total=len(store), desc="compacting", unit=" chunks", disable=not progress,
                               dynamic_ncols=True) as bar:
                         for s in segments:
-                            _copy_segment(writer, s, bar)
+                            _copy_segment(writer, s, bar, out)
+                    if out is not None:
+                        writer.checkpoint()  # chunks.jsonl on disk: the ids are read back from it
+                        writer.index.adopt(out.ids(), out.finish(), spill_dir=staging)
                     carried = ("embedder", "chunker", "sources", "deidentification", "applied_files")
                     extra = {k: manifest[k] for k in carried if k in manifest}
                     counts = {k: v for k, v in manifest["counts"].items() if k not in ("documents", "chunks", "vectors", "retracted")}
@@ -111,19 +117,54 @@ def compact_index(index_dir: str | Path, *, keep: int = 3, progress: bool = Fals
                          round(time.perf_counter() - started, 3))
 
 
-def _copy_segment(writer: Any, segment: Any, bar: Any) -> None:
+class _VectorsOut:
+    """The compacted version's ``vectors.npy``, filled in row order as the chunks are copied."""
+
+    def __init__(self, staging: Path, n: int, dim: int) -> None:
+        self.staging = staging
+        self.array = np.lib.format.open_memmap(staging / "vectors.npy", mode="w+", dtype=np.float32, shape=(n, dim))
+        self.n = 0
+
+    def add(self, vectors: np.ndarray) -> None:
+        if self.n + len(vectors) > len(self.array):
+            raise KbqaError(f"the segments hold more live chunks than their stores count ({len(self.array)}); "
+                            "run `kbqa index check`")
+        self.array[self.n:self.n + len(vectors)] = vectors
+        self.n += len(vectors)
+
+    def finish(self) -> np.ndarray:
+        if self.n != len(self.array):
+            raise KbqaError(f"the segments hold {self.n} live chunks, their stores count {len(self.array)}; "
+                            "run `kbqa index check`")
+        self.array.flush()
+        return self.array
+
+    def ids(self) -> Any:
+        from kbqa.index.ids import PackedIds
+        from kbqa.jsonlines import read_jsonl
+
+        return PackedIds.from_ids(row["chunk_id"] for row in read_jsonl(self.staging / "chunks.jsonl"))
+
+
+def _copy_segment(writer: Any, segment: Any, bar: Any, out: _VectorsOut | None = None) -> None:
     """The live chunks of one segment, with their stored vectors, into ``writer`` in blocks."""
     vectors = np.load(segment.path / "vectors.npy", mmap_mode="r", allow_pickle=False)
     chunks, rows = [], []
+
+    def flush() -> None:
+        block = np.asarray(vectors[rows])
+        writer.add_chunks(chunks, block)
+        if out is not None:
+            out.add(block)
+        bar.update(len(chunks))
+
     for row, chunk in enumerate(segment.store.iter_chunks()):
         if segment.deleted is not None and segment.deleted[row]:
             continue
         chunks.append(chunk)
         rows.append(row)
         if len(chunks) >= BLOCK:
-            writer.add_chunks(chunks, np.asarray(vectors[rows]))
-            bar.update(len(chunks))
+            flush()
             chunks, rows = [], []
     if chunks:
-        writer.add_chunks(chunks, np.asarray(vectors[rows]))
-        bar.update(len(chunks))
+        flush()

@@ -19,8 +19,9 @@ import numpy as np
 from kbqa.config import IndexConfig
 from kbqa.errors import KbqaError
 from kbqa.index.protocol import SearchResult, check_vectors
-from kbqa.index.faiss_common import FaissBase, gpu_count, import_faiss, make_index, selector_for
+from kbqa.index.faiss_common import FaissBase, gpu_count, import_faiss, make_index, save_vectors, selector_for
 from kbqa.index.ids import IdTable, PackedIds
+from kbqa.index.ivf_lists import SPILL_FILE, ListSpill
 from kbqa.index.kinds import (
     PRESETS,
     extract_ivf,
@@ -108,10 +109,13 @@ class TrainedFaissIndex(FaissBase):
 
     # ---- adding and removing ---------------------------------------------------------------
     mapped_from: Path | None = None  # set by load: the index's inverted lists are a read-only memory map
+    _spill_dir: Path | None = None  # adopt(spill_dir=...): where ready() may add IVF lists on disk
+    _spill: ListSpill | None = None  # the lists added on disk, written by save; self.index is their empty template
 
     def _own(self) -> None:
         """Replace a memory-mapped index by a private, writable copy before it changes or moves (FAISS
         aborts the process on a write to read-only mapped lists, and would save a reference to them)."""
+        self._unspill()
         if self.mapped_from is not None:
             self.index = self.faiss.read_index(str(self.mapped_from))
             self.mapped_from = None
@@ -125,12 +129,17 @@ class TrainedFaissIndex(FaissBase):
             return  # trained later on a sample of everything
         self._add_to_index(vectors)
 
-    def adopt(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+    def adopt(self, ids: Sequence[str], vectors: np.ndarray, *, spill_dir: Path | None = None) -> None:
         """Take all the vectors of a build at once, as an array that may be memory-mapped (a streaming
         build keeps them on disk, kbqa.index.resume): training and adding then read them in bounded
-        pieces instead of holding RAM copies. Only before anything was added or trained."""
-        if self.index is not None or len(self.ids):
-            raise KbqaError("adopt() takes the vectors of a fresh, untrained index only")
+        pieces instead of holding RAM copies. Only before anything was added or trained.
+
+        ``spill_dir``: an IVF kind's codes are then added to a file there (kbqa.index.ivf_lists) and
+        written by ``save`` without ever being all in memory; the index is read back memory-mapped.
+        An index that is trained already but empty (a compaction's, sharing its segments' training) is
+        filled at once the same way."""
+        if len(self.ids) or (self.index is not None and self.index.ntotal):
+            raise KbqaError("adopt() takes the vectors of a fresh or trained-but-empty index only")
         if vectors.shape != (len(ids), self.dim):
             raise KbqaError(f"{len(ids)} ids for vectors of shape {vectors.shape}")
         if isinstance(ids, PackedIds):  # a build's ids, packed (~45 B each instead of ~150)
@@ -138,6 +147,23 @@ class TrainedFaissIndex(FaissBase):
         else:
             self.ids.extend(ids)
         self._stored = [vectors]
+        self._spill_dir = spill_dir
+        if self.index is not None:
+            self._own()
+            self._add_stored()
+
+    def _unspill(self) -> None:
+        """Lists added on disk and not saved yet: add the vectors in memory instead (only if the index
+        is used before it is saved, which a build does not do)."""
+        if self._spill is None:
+            return
+        self._spill.close()
+        self._spill, self._spill_dir = None, None
+        self.labels = np.zeros(0, dtype=np.int64)
+        self.state = replace(self.state, next_label=0)
+        vectors = self.stored()
+        for start in range(0, len(vectors), 65536):
+            self._add_to_index(np.ascontiguousarray(vectors[start:start + 65536]))
 
     def _add_to_index(self, vectors: np.ndarray) -> None:
         ivf = self.state.structure == "ivf"
@@ -184,7 +210,7 @@ class TrainedFaissIndex(FaissBase):
 
     def tombstones(self) -> int:
         """Vectors still in the FAISS index that no longer belong to it (HNSW after removals)."""
-        return 0 if self.index is None else int(self.index.ntotal - len(self.labels))
+        return 0 if self.index is None or self._spill is not None else int(self.index.ntotal - len(self.labels))
 
     def rebuild(self) -> None:
         """A fresh FAISS index of the current vectors (drops tombstones; retrains trainable kinds)."""
@@ -227,8 +253,21 @@ class TrainedFaissIndex(FaissBase):
             self.state = replace(self.state, trained_on=int(size))
         self.index = index
         self._gpu = work if work is not index else None
+        self._add_stored()
+
+    def _add_stored(self) -> None:
+        """Add every stored vector to the trained, empty index: in bounded blocks, and for an adopted
+        IVF index on the CPU, with its lists on disk (``adopt(spill_dir=...)``)."""
+        vectors = self.stored()
+        n = len(vectors)
         self.labels = np.zeros(0, dtype=np.int64)
         self.state = replace(self.state, next_label=0)
+        if self._spill_dir is not None and self._gpu is None and ListSpill.supports(self.faiss, self.index):
+            self._spill = ListSpill(self.faiss, self.index, self._spill_dir / SPILL_FILE)
+            self._spill.add(vectors, 0)  # its codes on disk, not in the index's lists
+            self.labels = np.arange(n, dtype=np.int64)
+            self.state = replace(self.state, next_label=n)
+            return
         for start in range(0, n, 65536):  # bounded temporary copies
             self._add_to_index(np.ascontiguousarray(vectors[start:start + 65536]))
         self._sync_cpu()
@@ -264,6 +303,7 @@ class TrainedFaissIndex(FaissBase):
         if n == 0 or k < 1:
             return [[] for _ in range(len(queries))]
         self.ready()
+        self._unspill()
         q = self.query_params()
         selector = None
         if allowed is not None:
@@ -346,8 +386,19 @@ class TrainedFaissIndex(FaissBase):
         return {**out, **self.query_params(), "tombstones": self.tombstones(), "gpu": self.plan}
 
     def save(self, folder: Path) -> None:
-        self._own()
         self.ready()
+        if self._spill is not None:  # the lists go from their file into faiss.index; read back mapped
+            np.save(folder / "labels.npy", self.labels, allow_pickle=False)
+            (folder / "index.json").write_text(json.dumps(self.state.to_json(), indent=1), encoding="utf-8")
+            self._spill.write_index(folder / "faiss.index")
+            self._spill.close()
+            self._spill, self._spill_dir = None, None
+            save_vectors(folder / "vectors.npy", self.vectors())
+            self.ids.save(folder / "ids.json")
+            self.index = self.faiss.read_index(str(folder / "faiss.index"), self.faiss.IO_FLAG_MMAP)
+            self.mapped_from = folder / "faiss.index"
+            return
+        self._own()
         self._sync_cpu()
         np.save(folder / "labels.npy", self.labels, allow_pickle=False)
         (folder / "index.json").write_text(json.dumps(self.state.to_json(), indent=1), encoding="utf-8")

@@ -74,8 +74,17 @@ class FaissBase:
 
     def _write(self, folder: Path) -> None:
         self.faiss.write_index(self.index, str(folder / "faiss.index"))
-        np.save(folder / "vectors.npy", self.vectors(), allow_pickle=False)
+        save_vectors(folder / "vectors.npy", self.vectors())
         self.ids.save(folder / "ids.json")
+
+def save_vectors(path: Path, vectors: np.ndarray) -> None:
+    """``np.save`` the vectors, unless they are a memory map of that very file (a compaction writes
+    them there directly): then only flush it."""
+    if isinstance(vectors, np.memmap) and vectors.filename and Path(vectors.filename).resolve() == Path(path).resolve():
+        vectors.flush()
+        return
+    np.save(path, vectors, allow_pickle=False)
+
 
 def selector_for(owner: Any, rows: np.ndarray, labels: np.ndarray | None = None) -> Any:
     """A FAISS ``IDSelectorBatch`` over ``rows`` (or ``labels[rows]``), kept for the last row array

@@ -1,0 +1,61 @@
+"""IVF lists added on disk (kbqa/index/ivf_lists.py): the written index is FAISS's own, byte for byte."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kbqa.index import ivf_lists
+from kbqa.index.ivf_lists import ListSpill
+
+faiss = pytest.importorskip("faiss")
+
+
+def _vectors(n: int, d: int = 32, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("factory, n", [
+    ("IVF16,PQ8np", 5000),   # dense list sizes ("full")
+    ("IVF16,Flat", 3000),
+    ("IVF16,SQ8", 3000),
+    ("IVF64,PQ4np", 20),     # most lists empty ("sprs")
+])
+def test_spilled_index_equals_faiss_written_one(factory, n, tmp_path, monkeypatch):
+    monkeypatch.setattr(ivf_lists, "SPILL_ROWS", 700)  # several blocks, and several adds per block
+    monkeypatch.setattr(ivf_lists, "ADD_ROWS", 300)
+    x = _vectors(max(n, 2000))
+    template = faiss.index_factory(x.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+    template.train(x)
+    x = x[:n]
+    assert ListSpill.supports(faiss, template)
+    whole = faiss.clone_index(template)
+    for s in range(0, n, 300):
+        whole.add_with_ids(x[s:s + 300], np.arange(s, min(s + 300, n), dtype=np.int64))
+    faiss.write_index(whole, str(tmp_path / "whole.index"))
+
+    spill = ListSpill(faiss, template, tmp_path / "lists.spill")
+    spill.add(x[:1000], 0)
+    spill.add(x[1000:], 1000)
+    spill.write_index(tmp_path / "spilled.index")
+    spill.close()
+    assert not (tmp_path / "lists.spill").exists() and template.ntotal == 0
+    assert (tmp_path / "spilled.index").read_bytes() == (tmp_path / "whole.index").read_bytes()
+    back = faiss.read_index(str(tmp_path / "spilled.index"), faiss.IO_FLAG_MMAP)
+    faiss.extract_index_ivf(back).nprobe = 4
+    faiss.extract_index_ivf(whole).nprobe = 4
+    assert back.ntotal == n
+    np.testing.assert_array_equal(back.search(x[:20], 5)[1], whole.search(x[:20], 5)[1])
+
+
+def test_other_layouts_are_not_spilled():
+    x = _vectors(2000)
+    for factory in ("Flat", "HNSW8", "IVF16,PQ8x4fs"):
+        index = faiss.index_factory(x.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+        index.train(x)
+        assert not ListSpill.supports(faiss, index), factory
+    filled = faiss.index_factory(x.shape[1], "IVF16,Flat", faiss.METRIC_INNER_PRODUCT)
+    filled.train(x)
+    filled.add(x[:10])
+    assert not ListSpill.supports(faiss, filled)
