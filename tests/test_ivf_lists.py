@@ -59,3 +59,32 @@ def test_other_layouts_are_not_spilled():
     filled.train(x)
     filled.add(x[:10])
     assert not ListSpill.supports(faiss, filled)
+
+
+def _rss_file_mb() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("RssFile:"):
+            return int(line.split()[1]) / 1024
+    pytest.skip("no /proc/self/status")
+
+
+def test_save_vectors_from_a_map_is_np_save_and_leaves_no_pages_mapped(tmp_path):
+    """A memory-mapped spill is copied block by block with its pages dropped: the same file as np.save,
+    and the source's pages no longer count in the process's RSS afterwards."""
+    from kbqa.index.faiss_common import drop_pages, save_vectors
+
+    x = _vectors(40_000, d=384, seed=1)  # 61 MB
+    x.tofile(tmp_path / "spill.f32")
+    mapped = np.memmap(tmp_path / "spill.f32", dtype=np.float32, mode="r", shape=x.shape)
+    before = _rss_file_mb()
+    save_vectors(tmp_path / "copy.npy", mapped, block=5000)
+    after = _rss_file_mb()
+    np.save(tmp_path / "ref.npy", x)
+    assert (tmp_path / "copy.npy").read_bytes() == (tmp_path / "ref.npy").read_bytes()
+    assert after - before < 20  # without dropping: +61 MB
+    assert float(np.asarray(mapped[::997]).sum()) == pytest.approx(float(x[::997].sum()))  # still readable
+    touched = float(np.asarray(mapped).sum())
+    assert _rss_file_mb() - before > 50
+    drop_pages(mapped[100:200])  # through a view: the map behind it
+    assert _rss_file_mb() - before < 20 and np.isfinite(touched)
+    drop_pages(x)  # not a map: nothing happens

@@ -22,6 +22,7 @@ import numpy as np
 
 from kbqa.config import from_dict
 from kbqa.errors import KbqaError
+from kbqa.index.faiss_common import drop_pages
 from kbqa.index.manifest import read_manifest
 from kbqa.index.store import IndexFolder
 
@@ -131,6 +132,7 @@ class _VectorsOut:
                             "run `kbqa index check`")
         self.array[self.n:self.n + len(vectors)] = vectors
         self.n += len(vectors)
+        drop_pages(self.array)  # written pages stay in the page cache (and reach the file), not in RSS
 
     def finish(self) -> np.ndarray:
         if self.n != len(self.array):
@@ -156,6 +158,7 @@ def _copy_segment(writer: Any, segment: Any, bar: Any, out: _VectorsOut | None =
         writer.add_chunks(chunks, block)
         if out is not None:
             out.add(block)
+            drop_pages(vectors)
         bar.update(len(chunks))
 
     for row, chunk in enumerate(segment.store.iter_chunks()):

@@ -19,7 +19,9 @@ import numpy as np
 from kbqa.config import IndexConfig
 from kbqa.errors import KbqaError
 from kbqa.index.protocol import SearchResult, check_vectors
-from kbqa.index.faiss_common import FaissBase, gpu_count, import_faiss, make_index, save_vectors, selector_for
+from kbqa.index.faiss_common import (
+    FaissBase, drop_pages, gpu_count, import_faiss, make_index, save_vectors, selector_for,
+)
 from kbqa.index.ids import IdTable, PackedIds
 from kbqa.index.ivf_lists import SPILL_FILE, ListSpill
 from kbqa.index.kinds import (
@@ -250,6 +252,7 @@ class TrainedFaissIndex(FaissBase):
             rng = np.random.default_rng(TRAIN_SEED)
             sample = np.sort(rng.choice(n, size=size, replace=False)) if size < n else np.arange(n)
             work.train(np.ascontiguousarray(vectors[sample]))
+            drop_pages(vectors)
             self.state = replace(self.state, trained_on=int(size))
         self.index = index
         self._gpu = work if work is not index else None
@@ -270,6 +273,7 @@ class TrainedFaissIndex(FaissBase):
             return
         for start in range(0, n, 65536):  # bounded temporary copies
             self._add_to_index(np.ascontiguousarray(vectors[start:start + 65536]))
+            drop_pages(vectors)
         self._sync_cpu()
 
     def _to_gpu(self, index: Any) -> Any:

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from kbqa.index.faiss_common import drop_pages
+
 # what FAISS writes for empty ArrayInvertedLists: "ilar", nlist, code_size, "sprs", an empty size vector
 _EMPTY_TAIL = struct.Struct("<4sQQ4sQ")
 SPILL_FILE = "ivf-lists.spill"  # in a build's staging folder, removed once faiss.index is written
@@ -74,6 +76,7 @@ class ListSpill:
                 block.add_with_ids(chunk, labels)
             self._append(faiss.extract_index_ivf(block).invlists)
             del block
+            drop_pages(vectors)  # a memory-mapped source: its pages out of RSS as the pass goes
         self.ntotal += len(vectors)
 
     def _append(self, invlists: Any) -> None:
