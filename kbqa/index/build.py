@@ -332,6 +332,9 @@ def build_version(
             )
         if writer.deferred:
             from kbqa.index.ids import PackedIds
+            from kbqa.index.ivf_lists import SPILL_FILE
+
+            (staging / SPILL_FILE).unlink(missing_ok=True)  # a killed run's half-written lists: never a version file
 
             ids = PackedIds.from_ids(row["chunk_id"] for row in read_jsonl(staging / "chunks.jsonl"))
             writer.index.adopt(ids, spill.memmap(writer.n_chunks), spill_dir=staging)
