@@ -251,8 +251,10 @@ class TrainedFaissIndex(FaissBase):
             size = train_size(self.cfg, faiss, index, n)
             rng = np.random.default_rng(TRAIN_SEED)
             sample = np.sort(rng.choice(n, size=size, replace=False)) if size < n else np.arange(n)
-            work.train(np.ascontiguousarray(vectors[sample]))
-            drop_pages(vectors)
+            train = np.ascontiguousarray(vectors[sample])
+            drop_pages(vectors)  # the gathered rows' pages: out of RSS before training starts
+            work.train(train)
+            del train
             self.state = replace(self.state, trained_on=int(size))
         self.index = index
         self._gpu = work if work is not index else None

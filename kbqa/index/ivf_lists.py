@@ -74,9 +74,9 @@ class ListSpill:
                 chunk = np.ascontiguousarray(part[s:s + ADD_ROWS], dtype=np.float32)
                 labels = np.arange(first_label + start + s, first_label + start + s + len(chunk), dtype=np.int64)
                 block.add_with_ids(chunk, labels)
+                drop_pages(vectors)  # a memory-mapped source: its pages out of RSS as the pass goes
             self._append(faiss.extract_index_ivf(block).invlists)
             del block
-            drop_pages(vectors)  # a memory-mapped source: its pages out of RSS as the pass goes
         self.ntotal += len(vectors)
 
     def _append(self, invlists: Any) -> None:
