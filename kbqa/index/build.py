@@ -160,6 +160,17 @@ class VersionWriter:
         self.store.add_chunks(chunks)
         self.n_chunks += len(chunks)
 
+    def adopt_vectors(self, vectors: np.ndarray) -> None:
+        """A deferred index takes every vector at once (rows in the order the chunks were added, e.g. a
+        memory map), its ids packed from chunks.jsonl; IVF lists are added through a spill file here."""
+        from kbqa.index.ids import PackedIds
+        from kbqa.index.ivf_lists import SPILL_FILE
+
+        self.checkpoint()  # chunks.jsonl on disk: the ids are read back from it
+        (self.staging / SPILL_FILE).unlink(missing_ok=True)  # a killed run's half-written lists: never a version file
+        ids = PackedIds.from_ids(row["chunk_id"] for row in read_jsonl(self.staging / "chunks.jsonl"))
+        self.index.adopt(ids, vectors, spill_dir=self.staging)
+
     def write_files(self) -> None:
         """Seal the staging folder's data files: store, vector index, BM25 side (no manifest)."""
         self._docs.close()
@@ -331,14 +342,7 @@ def build_version(
                 "no document with text was found in " + ", ".join(s["source"] for s in sources) + "; nothing to index"
             )
         if writer.deferred:
-            from kbqa.index.ids import PackedIds
-            from kbqa.index.ivf_lists import SPILL_FILE
-
-            (staging / SPILL_FILE).unlink(missing_ok=True)  # a killed run's half-written lists: never a version file
-
-            ids = PackedIds.from_ids(row["chunk_id"] for row in read_jsonl(staging / "chunks.jsonl"))
-            writer.index.adopt(ids, spill.memmap(writer.n_chunks), spill_dir=staging)
-            del ids
+            writer.adopt_vectors(spill.memmap(writer.n_chunks))
         spill.finish()  # the memory map keeps the unlinked spill readable until the index is saved
         return writer.commit(
             {

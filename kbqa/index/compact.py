@@ -100,8 +100,7 @@ def compact_index(index_dir: str | Path, *, keep: int = 3, progress: bool = Fals
                         for s in segments:
                             _copy_segment(writer, s, bar, out)
                     if out is not None:
-                        writer.checkpoint()  # chunks.jsonl on disk: the ids are read back from it
-                        writer.index.adopt(out.ids(), out.finish(), spill_dir=staging)
+                        writer.adopt_vectors(out.finish())
                     carried = ("embedder", "chunker", "sources", "deidentification", "applied_files")
                     extra = {k: manifest[k] for k in carried if k in manifest}
                     counts = {k: v for k, v in manifest["counts"].items() if k not in ("documents", "chunks", "vectors", "retracted")}
@@ -122,7 +121,6 @@ class _VectorsOut:
     """The compacted version's ``vectors.npy``, filled in row order as the chunks are copied."""
 
     def __init__(self, staging: Path, n: int, dim: int) -> None:
-        self.staging = staging
         self.array = np.lib.format.open_memmap(staging / "vectors.npy", mode="w+", dtype=np.float32, shape=(n, dim))
         self.n = 0
 
@@ -140,12 +138,6 @@ class _VectorsOut:
                             "run `kbqa index check`")
         self.array.flush()
         return self.array
-
-    def ids(self) -> Any:
-        from kbqa.index.ids import PackedIds
-        from kbqa.jsonlines import read_jsonl
-
-        return PackedIds.from_ids(row["chunk_id"] for row in read_jsonl(self.staging / "chunks.jsonl"))
 
 
 def _copy_segment(writer: Any, segment: Any, bar: Any, out: _VectorsOut | None = None) -> None:

@@ -20,7 +20,7 @@ from kbqa.config import IndexConfig
 from kbqa.errors import KbqaError
 from kbqa.index.protocol import SearchResult, check_vectors
 from kbqa.index.faiss_common import (
-    FaissBase, drop_pages, gpu_count, import_faiss, make_index, save_vectors, selector_for,
+    FaissBase, drop_pages, gpu_count, import_faiss, make_index, selector_for,
 )
 from kbqa.index.ids import IdTable, PackedIds
 from kbqa.index.ivf_lists import SPILL_FILE, ListSpill
@@ -153,6 +153,16 @@ class TrainedFaissIndex(FaissBase):
         if self.index is not None:
             self._own()
             self._add_stored()
+
+    def _write_index(self, path: Path) -> None:
+        if self._spill is None:
+            return super()._write_index(path)
+        # the lists go from their spill file into faiss.index, which is then read back memory-mapped
+        self._spill.write_index(path)
+        self._spill.close()
+        self._spill, self._spill_dir = None, None
+        self.index = self.faiss.read_index(str(path), self.faiss.IO_FLAG_MMAP)
+        self.mapped_from = path
 
     def _unspill(self) -> None:
         """Lists added on disk and not saved yet: add the vectors in memory instead (only if the index
@@ -393,19 +403,9 @@ class TrainedFaissIndex(FaissBase):
 
     def save(self, folder: Path) -> None:
         self.ready()
-        if self._spill is not None:  # the lists go from their file into faiss.index; read back mapped
-            np.save(folder / "labels.npy", self.labels, allow_pickle=False)
-            (folder / "index.json").write_text(json.dumps(self.state.to_json(), indent=1), encoding="utf-8")
-            self._spill.write_index(folder / "faiss.index")
-            self._spill.close()
-            self._spill, self._spill_dir = None, None
-            save_vectors(folder / "vectors.npy", self.vectors())
-            self.ids.save(folder / "ids.json")
-            self.index = self.faiss.read_index(str(folder / "faiss.index"), self.faiss.IO_FLAG_MMAP)
-            self.mapped_from = folder / "faiss.index"
-            return
-        self._own()
-        self._sync_cpu()
+        if self._spill is None:  # (spilled lists are written by _write_index, unspilled)
+            self._own()
+            self._sync_cpu()
         np.save(folder / "labels.npy", self.labels, allow_pickle=False)
         (folder / "index.json").write_text(json.dumps(self.state.to_json(), indent=1), encoding="utf-8")
         self._write(folder)

@@ -73,22 +73,24 @@ class FaissBase:
         raise NotImplementedError
 
     def _write(self, folder: Path) -> None:
-        self.faiss.write_index(self.index, str(folder / "faiss.index"))
+        self._write_index(folder / "faiss.index")
         save_vectors(folder / "vectors.npy", self.vectors())
         self.ids.save(folder / "ids.json")
+
+    def _write_index(self, path: Path) -> None:
+        self.faiss.write_index(self.index, str(path))
+
 
 def drop_pages(array: np.ndarray) -> None:
     """Unmap the pages a pass over a memory-mapped array brought in (``MADV_DONTNEED``): they stay in
     the page cache, but no longer count in this process's RSS. A build or compaction streams through
     vectors.npy-sized maps (1.5 GB per million chunks) once or twice; without this its RSS would grow
     by the whole file. No-op for arrays that are not memory maps, or where madvise is missing."""
-    import mmap as _mmap
-
     base: Any = array
     while base is not None and getattr(base, "_mmap", None) is None:
         base = getattr(base, "base", None)
     mapped = getattr(base, "_mmap", None) if base is not None else None
-    advice = getattr(_mmap, "MADV_DONTNEED", None)
+    advice = getattr(mmap, "MADV_DONTNEED", None)
     if mapped is None or advice is None or not hasattr(mapped, "madvise"):
         return
     try:

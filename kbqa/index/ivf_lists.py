@@ -52,9 +52,9 @@ class ListSpill:
     def __init__(self, faiss: Any, template: Any, path: Path) -> None:
         self.faiss = faiss
         self.template = template
-        self.ivf = faiss.extract_index_ivf(template)
-        self.nlist = int(self.ivf.nlist)
-        self.code_size = int(self.ivf.code_size)
+        ivf = faiss.extract_index_ivf(template)
+        self.nlist = int(ivf.nlist)
+        self.code_size = int(ivf.code_size)
         self.path = path
         self.blocks: list[tuple[int, np.ndarray]] = []  # (file offset, entries per list)
         self.ntotal = 0
@@ -128,7 +128,6 @@ class ListSpill:
             raise RuntimeError("the IVF template no longer serialises with empty lists")
         return blob[:-_EMPTY_TAIL.size]
 
-    def close(self, *, remove: bool = True) -> None:
+    def close(self) -> None:
         self._file.close()
-        if remove:
-            self.path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
