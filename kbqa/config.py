@@ -84,6 +84,9 @@ class IndexConfig:
     lexical_part_rows: int = 250_000
     nlist: int = 0  # IVF lists; 0 = about 4*sqrt(vectors), fixed when the index is trained
     train_size: int = 0  # vectors sampled to train IVF/PQ/SQ kinds; 0 = 50 per list (at least the minimum)
+    # an IVF training sample over this many MB (float32) trains its quantizer in two levels, reading each coarse
+    # cluster's rows alone (kbqa/index/two_level.py); 0 = always one level, holding the whole sample
+    train_memory_mb: float = 512
     nprobe: int = 0  # query time: IVF lists scanned; 0 = the preset's default
     ef_search: int = 0  # query time: HNSW search beam; 0 = the preset's default
     refine: int = 0  # query time: re-score refine*k candidates against stored vectors; 0 = preset's, 1 = off
@@ -97,6 +100,8 @@ class IndexConfig:
             raise KbqaError(f"index.use_gpu must be auto/never/always, got {self.use_gpu!r}")
         if min(self.nlist, self.train_size, self.nprobe, self.ef_search, self.refine) < 0:
             raise KbqaError("index.nlist, train_size, nprobe, ef_search and refine must be >= 0 (0 = automatic)")
+        if self.train_memory_mb < 0:
+            raise KbqaError(f"index.train_memory_mb must be >= 0 (0 = never train in two levels), got {self.train_memory_mb}")
         if not 0 < self.rebuild_fraction <= 1:
             raise KbqaError(f"index.rebuild_fraction must be in (0, 1], got {self.rebuild_fraction}")
         if self.lexical_part_rows < 1:

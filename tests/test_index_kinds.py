@@ -309,3 +309,61 @@ def test_info_advises_an_approximate_kind_past_a_million_vectors():
     assert advise({"backend": "faiss", "factory": "Flat"}, 1_000_000) is None
     assert "--factory ivf-pq" in advise({"backend": "faiss", "factory": "Flat"}, 2_000_000)
     assert advise({"backend": "faiss", "factory": "hnsw", "resolved_factory": "HNSW32"}, 5_000_000) is None
+
+
+@pytest.mark.parametrize("kind", ["ivf-flat", "ivf-sq8"])
+def test_two_level_training_over_the_memory_budget(kind, data, tmp_path, monkeypatch):
+    """A training sample over index.train_memory_mb trains the IVF quantizer in two levels (each coarse
+    cluster's rows alone, kbqa/index/two_level.py): as good as one level here, recorded, and reloaded."""
+    from kbqa.index import two_level
+
+    x, q = data
+    over, threshold = KINDS[kind]
+    seen: list[int] = []
+    real = two_level.train
+    monkeypatch.setattr(two_level, "train", lambda *a, **k: seen.append(len(a[3])) or real(*a, **k))
+    one = build(IndexConfig(use_gpu="never", **over), x, ids(len(x)))
+    one.search(q[:1], 1)
+    assert not seen and one.state.two_level_coarse is None  # the default budget: one level
+    cfg = IndexConfig(use_gpu="never", train_memory_mb=0.1, **over)  # the sample: 3200 x 32 x 4 B = 0.4 MB
+    index = build(cfg, x, ids(len(x)))
+    truth = exact(x, ids(len(x))).search(q, 10)
+    found = index.search(q, 10)
+    assert seen == [len(x)] and index.state.two_level_coarse == round(np.sqrt(index.state.nlist))
+    assert index.faiss.extract_index_ivf(index.index).quantizer.ntotal == index.state.nlist
+    assert recall(found, truth) >= threshold
+    assert recall(found, truth) >= recall(one.search(q, 10), truth) - 0.05
+    index.save(tmp_path)
+    loaded = FaissIndex.load(tmp_path, cfg, DIM)
+    assert loaded.state.two_level_coarse == index.state.two_level_coarse and loaded.search(q, 10) == found
+    with pytest.raises(KbqaError, match="train_memory_mb"):
+        IndexConfig(train_memory_mb=-1)
+
+
+def test_two_level_pieces(tmp_path):
+    from kbqa.index import two_level
+
+    counts = np.array([5, 0, 100, 3, 900])
+    for total in (1, 4, 50, 1008):
+        fine = two_level.allocate(counts, total)
+        assert fine.sum() == total and (fine <= counts).all()
+        if total >= 4:
+            assert ((fine > 0) == (counts > 0)).all()  # every non-empty cluster gets a centroid
+    assert list(two_level.allocate(np.array([1, 1, 1, 97]), 10)) == [1, 1, 1, 7]
+    with pytest.raises(ValueError, match="cannot make"):
+        two_level.allocate(np.array([2, 2]), 5)
+    ivf = faiss.index_factory(DIM, "IVF64,Flat", faiss.METRIC_INNER_PRODUCT)
+    assert not two_level.applies(faiss, ivf, 1000, DIM, 1)  # 0.12 MB: within the budget
+    assert two_level.applies(faiss, ivf, 10_000, DIM, 1)
+    assert not two_level.applies(faiss, ivf, 10_000, DIM, 0)  # 0: never
+    assert not two_level.applies(faiss, faiss.index_factory(DIM, "PCA16,IVF64,Flat"), 10**6, DIM, 1)
+    x = clustered(6000, seed=3)
+    mapped = np.lib.format.open_memmap(tmp_path / "v.npy", mode="w+", dtype=np.float32, shape=x.shape)
+    mapped[:] = x
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    done = two_level.train(faiss, ivf, mapped, np.arange(0, 6000, 2), seed=1, scratch=scratch)
+    assert ivf.is_trained and ivf.quantizer.ntotal == 64 and done["coarse"] == 8
+    assert not list(scratch.iterdir())  # the cluster-ordered sample is removed
+    centroids = ivf.quantizer.reconstruct_n(0, 64)
+    assert np.allclose(np.linalg.norm(centroids, axis=1), 1, atol=1e-4)  # spherical, as IVF's own k-means

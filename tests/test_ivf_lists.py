@@ -88,3 +88,29 @@ def test_save_vectors_from_a_map_is_np_save_and_leaves_no_pages_mapped(tmp_path)
     drop_pages(mapped[100:200])  # through a view: the map behind it
     assert _rss_file_mb() - before < 20 and np.isfinite(touched)
     drop_pages(x)  # not a map: nothing happens
+
+
+def test_gather_rows_is_fancy_indexing_with_at_most_one_span_mapped(tmp_path, monkeypatch):
+    """The training sample is gathered span by span: the result is vectors[rows], and at no point does
+    more than about one span of the map count in RSS (all of it would, gathered at once)."""
+    import kbqa.index.faiss_common as fc
+
+    x = _vectors(40_000, d=384, seed=2)  # 61 MB
+    x.tofile(tmp_path / "spill.f32")
+    mapped = np.memmap(tmp_path / "spill.f32", dtype=np.float32, mode="r", shape=x.shape)
+    rows = np.sort(np.random.default_rng(0).choice(len(x), size=12_000, replace=False))
+    before = _rss_file_mb()
+    peaks: list[float] = []
+    drop = fc.drop_pages
+
+    def recording_drop(array):
+        peaks.append(_rss_file_mb() - before)
+        drop(array)
+
+    monkeypatch.setattr(fc, "drop_pages", recording_drop)
+    got = fc.gather_rows(mapped, rows, block=5000)  # spans of 7.7 MB
+    assert np.array_equal(got, x[rows]) and got.dtype == np.float32
+    assert len(peaks) == 8 and max(peaks) < 20  # one span (+ fault-around), never the 61 MB
+    assert _rss_file_mb() - before < 20
+    assert np.array_equal(fc.gather_rows(x, rows[:10]), x[rows[:10]])  # in memory: plain take
+    assert fc.gather_rows(mapped, rows[:0]).shape == (0, 384)

@@ -3,6 +3,8 @@ resumable training with a tiny random encoder."""
 
 from __future__ import annotations
 
+import argparse
+
 import json
 from pathlib import Path
 
@@ -286,12 +288,29 @@ def test_liveqa_source_trains_on_the_other_folds_and_keeps_held_out_answers_out(
     with pytest.raises(KbqaError, match="folds 0-1"):
         liveqa_source(WordChunker(), DATA / "liveqa", liveqa, 2, DATA / "corpus" / "medquad", medquad)
 
+    # the final fit after the cross-validation: every fold trains, every answer is in the pool
+    every = liveqa_source(WordChunker(), DATA / "liveqa", liveqa, None, DATA / "corpus" / "medquad", medquad)
+    assert sorted(qid for qid, _, _, _ in every.queries) == [
+        "T1-Q1:T1-Q1-S1-A1", "T1-Q1:T1-Q1-S1-A2", "T1-Q2:T1-Q1-S1-A1", "T1-Q2:T1-Q2-S1-A1", "T2-1:T2-1-S1-A1"]
+    assert {"T1-Q1-S1-A1", "T1-Q1-S1-A2", "T1-Q2-S1-A1", "T2-1-S1-A1"} <= set(every.passage_doc.values())
+
 
 def test_liveqa_trains_only_with_a_held_out_fold():
     from kbqa.tune.pairs import build_triplets
 
     with pytest.raises(KbqaError, match="--liveqa-holdout"):
         build_triplets(HashEncoder(), WordChunker(), sources=("liveqa",), data={"liveqa": str(DATA / "liveqa")})
+    with pytest.raises(KbqaError, match="a fold number or none"):
+        build_triplets(HashEncoder(), WordChunker(), sources=("liveqa",), data={"liveqa": str(DATA / "liveqa")},
+                       liveqa_holdout="all")
+
+
+def test_cli_liveqa_holdout_takes_a_fold_or_none():
+    from kbqa.cli.tune import _holdout
+
+    assert _holdout("3") == 3 and _holdout("none") == "none" and _holdout("None") == "none"
+    with pytest.raises(argparse.ArgumentTypeError, match="fold number"):
+        _holdout("all")
 
 
 # ---- MedQuAD held out by collection -----------------------------------------------------------------

@@ -32,9 +32,10 @@ def register(sub: Any, train_sub: Any) -> None:
                    help="data location per source: medquad=DIR, pubmedqa=ori_pqal.json, claims=DIR (repeatable)")
     t.add_argument("--sources", default=",".join(d.sources),
                    help="comma-separated: medquad,pubmedqa,claims,liveqa (liveqa needs --liveqa-holdout)")
-    t.add_argument("--liveqa-holdout", type=int, default=None, metavar="K",
+    t.add_argument("--liveqa-holdout", type=_holdout, default=None, metavar="K|none",
                    help="cross-validation on the real consumer questions: train on every fold of "
-                   "eval/splits/liveqa.json but K, score the model on fold K only")
+                   "eval/splits/liveqa.json but K, score the model on fold K only; none: the final fit on "
+                   "every fold (no LiveQA question can score it then)")
     t.add_argument("--max-pairs", type=int, default=d.max_pairs, help="training triplets in all (subsampled)")
     t.add_argument("--epochs", type=int, default=d.epochs)
     t.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -130,6 +131,16 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
     kind = f"LoRA adapter ({summary['adapter']['file_bytes'] / 1e6:.1f} MB)" if args.lora_rank else "embedder"
     print(f"{kind} saved to {args.out}; use it with [embed] model = \"{args.out}\"")
     return 0
+
+
+def _holdout(text: str) -> int | str:
+    """``--liveqa-holdout``: a fold number, or ``none`` (train on every fold)."""
+    if text.strip().lower() == "none":
+        return "none"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a fold number (0, 1, ...) or none") from None
 
 
 def _sources(text: str) -> tuple[str, ...]:

@@ -20,9 +20,10 @@ from kbqa.config import IndexConfig
 from kbqa.errors import KbqaError
 from kbqa.index.protocol import SearchResult, check_vectors
 from kbqa.index.faiss_common import (
-    FaissBase, drop_pages, gpu_count, import_faiss, make_index, selector_for,
+    FaissBase, drop_pages, gather_rows, gpu_count, import_faiss, make_index, selector_for,
 )
 from kbqa.index.ids import IdTable, PackedIds
+from kbqa.index import two_level
 from kbqa.index.ivf_lists import SPILL_FILE, ListSpill
 from kbqa.index.kinds import (
     PRESETS,
@@ -50,6 +51,8 @@ class TrainedState:
     trained_on: int | None = None  # vectors in the training sample
     next_label: int | None = None  # the FAISS label the next IVF vector gets (set once trained)
     rebuilds: int | None = None  # times rebuilt to drop HNSW tombstones
+    # IVF quantizer trained in two levels (kbqa/index/two_level.py, over index.train_memory_mb): coarse clusters
+    two_level_coarse: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The fields that are set (unset ones are left out, as index.json always did)."""
@@ -261,10 +264,13 @@ class TrainedFaissIndex(FaissBase):
             size = train_size(self.cfg, faiss, index, n)
             rng = np.random.default_rng(TRAIN_SEED)
             sample = np.sort(rng.choice(n, size=size, replace=False)) if size < n else np.arange(n)
-            train = np.ascontiguousarray(vectors[sample])
-            drop_pages(vectors)  # the gathered rows' pages: out of RSS before training starts
-            work.train(train)
-            del train
+            if work is index and two_level.applies(faiss, index, size, self.dim, self.cfg.train_memory_mb):
+                done = two_level.train(faiss, index, vectors, sample, seed=TRAIN_SEED, scratch=self._spill_dir)
+                self.state = replace(self.state, two_level_coarse=int(done["coarse"]))
+            else:
+                train = gather_rows(vectors, sample)  # span by span, the mapped pages dropped after each
+                work.train(train)
+                del train
             self.state = replace(self.state, trained_on=int(size))
         self.index = index
         self._gpu = work if work is not index else None

@@ -99,6 +99,26 @@ def drop_pages(array: np.ndarray) -> None:
         pass
 
 
+def gather_rows(vectors: np.ndarray, rows: np.ndarray, block: int = 65536) -> np.ndarray:
+    """``vectors[rows]`` for sorted ``rows``, gathered one span of ``block`` rows at a time with the
+    mapped pages dropped after each span: a training sample spread over a vectors.npy-sized map would
+    otherwise fault in (with the kernel's fault-around) most of the file before the pages could go."""
+    out = np.empty((len(rows), vectors.shape[1]), dtype=vectors.dtype)
+    if not isinstance(vectors, np.memmap):
+        np.take(vectors, rows, axis=0, out=out)
+        return out
+    done = 0
+    for start in range(0, len(vectors), block):
+        end = int(np.searchsorted(rows, start + block, side="left"))
+        if end > done:
+            out[done:end] = vectors[rows[done:end]]
+            drop_pages(vectors)
+            done = end
+        if done == len(rows):
+            break
+    return out
+
+
 def save_vectors(path: Path, vectors: np.ndarray, block: int = 65536) -> None:
     """``np.save`` the vectors, unless they are a memory map of that very file (a compaction writes
     them there directly): then only flush it. A memory-mapped source is copied a block at a time with

@@ -36,7 +36,8 @@ class EmbedderRecipe:
     max_seq_length: int = 128
     seed: int = 0
     sources: tuple[str, ...] = ("medquad", "pubmedqa", "claims")
-    liveqa_holdout: int | None = None  # with source liveqa: the cross-validation fold left out
+    # with source liveqa: the cross-validation fold left out, or "none" (the final fit on every fold)
+    liveqa_holdout: int | str | None = None
     # LoRA (kbqa.tune.lora): rank 0 = full fine-tuning; else a peft adapter is trained and saved alone
     lora_rank: int = 0
     lora_alpha: float = 32.0

@@ -145,11 +145,13 @@ def claims_source(chunker: Any, root: str | Path) -> Source:
 
 
 def liveqa_source(
-    chunker: Any, data: str | Path, split: str | Path, holdout: int, medquad: str | Path, medquad_split: str | Path,
+    chunker: Any, data: str | Path, split: str | Path, holdout: int | None, medquad: str | Path,
+    medquad_split: str | Path,
 ) -> Source:
     """Real consumer questions (LiveQA) in cross-validation: every question outside fold ``holdout`` of
     ``eval/splits/liveqa.json`` -> each of its reference answers. LiveQA is all dev, so it trains only
-    this way, and a model trained so is scored on fold ``holdout`` alone.
+    this way, and a model trained so is scored on fold ``holdout`` alone. ``holdout=None`` is the final
+    fit after the cross-validation: every fold trains, and no LiveQA question can score the model any more.
 
     Documents are what ``kbqa eval export liveqa`` writes (identical answer texts merged under the first
     answer's id; MedQuAD pairs with the same text answer too). The pool holds the train folds' answers
@@ -163,9 +165,9 @@ def liveqa_source(
     folds = load_split(split).get("folds")
     if not isinstance(folds, list) or not folds:
         raise KbqaError(f"{split_path(split)} has no folds; cross-validation needs them (eval/splits/make_liveqa_split.py)")
-    if not 0 <= holdout < len(folds):
-        raise KbqaError(f"--liveqa-holdout {holdout}: {split_path(split)} has folds 0-{len(folds) - 1}")
-    held = set(folds[holdout])
+    if holdout is not None and not 0 <= holdout < len(folds):
+        raise KbqaError(f"--liveqa-holdout {holdout}: {split_path(split)} has folds 0-{len(folds) - 1} (or none)")
+    held = set(folds[holdout]) if holdout is not None else set()
     items = read_folder(data)
 
     def norm(text: str) -> str:
@@ -216,11 +218,11 @@ def build_triplets(
     seed: int = 0,
     mine_index: dict[str, str] | None = None,
     negatives: int = 1,
-    liveqa_holdout: int | None = None,
+    liveqa_holdout: int | str | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Training rows of every requested source (``MIX`` shares of ``max_pairs`` queries; see
-    :func:`mine` for ``negatives``) and a description of them. ``liveqa`` needs ``liveqa_holdout``
-    (the cross-validation fold left out: LiveQA is all dev)."""
+    :func:`mine` for ``negatives``) and a description of them. ``liveqa`` needs ``liveqa_holdout``:
+    the cross-validation fold left out (LiveQA is all dev), or ``"none"`` for the final fit on every fold."""
     data = {**DEFAULT_DATA, **(data or {})}
     unknown_splits = sorted(set(splits or {}) - set(DEFAULT_SPLITS))
     if unknown_splits:
@@ -234,7 +236,10 @@ def build_triplets(
         raise KbqaError(f"unknown training source(s) {unknown}; choose from {sorted(MIX)}")
     if "liveqa" in sources and liveqa_holdout is None:
         raise KbqaError("liveqa is a dev set: it trains only in cross-validation; pass --liveqa-holdout K "
-                        "(the fold of eval/splits/liveqa.json left out) and score the model on that fold alone")
+                        "(the fold of eval/splits/liveqa.json left out) and score the model on that fold alone, "
+                        "or --liveqa-holdout none for the final fit on every fold (no LiveQA dev left)")
+    if isinstance(liveqa_holdout, str) and liveqa_holdout != "none":
+        raise KbqaError(f"--liveqa-holdout {liveqa_holdout!r}: a fold number or none")
     built: dict[str, Source] = {}
     for name in sources:
         if not Path(data[name]).exists():
@@ -244,7 +249,8 @@ def build_triplets(
         elif name == "pubmedqa":
             built[name] = pubmedqa_source(chunker, data[name], splits[name])
         elif name == "liveqa":
-            built[name] = liveqa_source(chunker, data[name], splits[name], int(liveqa_holdout or 0),
+            built[name] = liveqa_source(chunker, data[name], splits[name],
+                                        None if liveqa_holdout == "none" else int(liveqa_holdout or 0),
                                         data["medquad"], splits["medquad"])
         else:
             built[name] = claims_source(chunker, data[name])
